@@ -1,0 +1,85 @@
+"""Read generation parameters out of a Triton request's optional input tensors.
+
+Pure numpy: the model.py glue passes a `get(name) -> np.ndarray | None` function, so this
+is tested without Triton. Every tensor has a leading batch dimension of 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine import tensors as t
+from engine.params import InvalidRequest, SamplingParams
+
+GetInput = Callable[[str], "np.ndarray | None"]
+
+
+def _scalar(get: GetInput, name: str) -> Any:
+    array = get(name)
+    if array is None or array.size == 0:
+        return None
+    return array.reshape(-1)[0].item()
+
+
+def _strings(get: GetInput, name: str) -> tuple[str, ...]:
+    array = get(name)
+    if array is None:
+        return ()
+    values = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
+    return tuple(v for v in values if v)
+
+
+def _ints(get: GetInput, name: str) -> tuple[int, ...]:
+    array = get(name)
+    return () if array is None else tuple(int(v) for v in array.reshape(-1))
+
+
+def prompt_ids(get: GetInput) -> list[int]:
+    array = get(t.INPUT_IDS)
+    if array is None:
+        raise InvalidRequest(f"{t.INPUT_IDS} is required")
+    if array.ndim > 1 and array.shape[0] != 1:
+        raise InvalidRequest("send one prompt per request (batch size 1); the engine batches requests itself")
+    ids = array.reshape(-1)
+    lengths = get(t.INPUT_LENGTHS)
+    if lengths is not None:
+        ids = ids[: int(lengths.reshape(-1)[0])]
+    return [int(i) for i in ids]
+
+
+def sampling_params(get: GetInput) -> tuple[SamplingParams, bool]:
+    """(the request's SamplingParams, whether to stream). Absent tensors take defaults."""
+    values: dict[str, Any] = {}
+    for name, field in (
+        (t.MAX_TOKENS, "max_tokens"),
+        (t.TEMPERATURE, "temperature"),
+        (t.TOP_P, "top_p"),
+        (t.TOP_K, "top_k"),
+        (t.MIN_P, "min_p"),
+        (t.SEED, "seed"),
+        (t.FREQUENCY_PENALTY, "frequency_penalty"),
+        (t.PRESENCE_PENALTY, "presence_penalty"),
+        (t.REPETITION_PENALTY, "repetition_penalty"),
+        (t.MIN_TOKENS, "min_tokens"),
+        (t.IGNORE_EOS, "ignore_eos"),
+        (t.INCLUDE_STOP_STR_IN_OUTPUT, "include_stop_str_in_output"),
+        (t.SKIP_SPECIAL_TOKENS, "skip_special_tokens"),
+    ):
+        value = _scalar(get, name)
+        if value is not None:
+            values[field] = value
+    if values.get("max_tokens", 1) <= 0:  # TensorRT-LLM clients send 0 or -1 for "no limit"
+        values.pop("max_tokens")
+    if "temperature" in values:
+        values["temperature"] = float(values["temperature"])
+    params = SamplingParams(
+        **values,
+        stop=_strings(get, t.STOP_WORDS),
+        stop_token_ids=_ints(get, t.STOP_TOKEN_IDS),
+    )
+    params.validate()
+    stream = bool(_scalar(get, t.STREAM) or False)
+    return params, stream

@@ -1,0 +1,136 @@
+"""Batched logits processing and sampling with per-row parameters.
+
+Every row of a decode batch brings its own temperature, top-k/top-p/min-p, penalties,
+seed (a torch.Generator per request, so a seeded request repeats whatever else shares
+its batch) and stop-token masking for `min_tokens`. The state that outlives a step
+(output-token counts and prompt-token masks for the penalties) is kept row-aligned with
+the KV cache: `append` and `select` follow the cache's `merge` and `select_rows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from engine.params import GREEDY_TEMPERATURE, SamplingParams
+
+
+class SamplingRow:
+    """What the sampler needs to know about one row at this step."""
+
+    __slots__ = ("params", "generator", "num_output_tokens", "stop_token_ids")
+
+    def __init__(
+        self,
+        params: SamplingParams,
+        generator: torch.Generator,
+        num_output_tokens: int,
+        stop_token_ids: Sequence[int],
+    ) -> None:
+        self.params = params
+        self.generator = generator
+        self.num_output_tokens = num_output_tokens
+        self.stop_token_ids = stop_token_ids
+
+
+class PenaltyState:
+    """Per-row token statistics for frequency, presence and repetition penalties."""
+
+    def __init__(self, vocab_size: int, device: torch.device) -> None:
+        self.vocab_size = vocab_size
+        self.device = device
+        self.counts = torch.zeros((0, vocab_size), dtype=torch.float32, device=device)
+        self.prompt_mask = torch.zeros((0, vocab_size), dtype=torch.bool, device=device)
+
+    def new_row(self, prompt_ids: list[int]) -> PenaltyState:
+        row = PenaltyState(self.vocab_size, self.device)
+        row.counts = torch.zeros((1, self.vocab_size), dtype=torch.float32, device=self.device)
+        row.prompt_mask = torch.zeros((1, self.vocab_size), dtype=torch.bool, device=self.device)
+        ids = torch.tensor([i for i in prompt_ids if 0 <= i < self.vocab_size], dtype=torch.long, device=self.device)
+        row.prompt_mask[0, ids] = True
+        return row
+
+    def append(self, other: PenaltyState) -> None:
+        self.counts = torch.cat([self.counts, other.counts])
+        self.prompt_mask = torch.cat([self.prompt_mask, other.prompt_mask])
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.counts = self.counts[rows]
+        self.prompt_mask = self.prompt_mask[rows]
+
+    def record(self, tokens: torch.Tensor) -> None:
+        self.counts[torch.arange(len(tokens), device=self.device), tokens] += 1
+
+
+def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyState) -> torch.Tensor:
+    """Choose the next token of every row; `logits` is [rows, vocab]. Records the choices."""
+    logits = logits.float()
+    if any(row.params.uses_penalties for row in rows):
+        logits = _apply_penalties(logits, rows, penalties)
+    _apply_masks_and_biases(logits, rows)
+    tokens = logits.argmax(dim=-1)
+    sampled = [i for i, row in enumerate(rows) if not row.params.greedy]
+    if sampled:
+        index = torch.tensor(sampled, device=logits.device)
+        tokens[index] = _sample_rows(logits[index], [rows[i] for i in sampled])
+    penalties.record(tokens)
+    return tokens
+
+
+def _apply_penalties(logits: torch.Tensor, rows: list[SamplingRow], state: PenaltyState) -> torch.Tensor:
+    def column(values: list[float]) -> torch.Tensor:
+        return torch.tensor(values, dtype=logits.dtype, device=logits.device).unsqueeze(1)
+
+    repetition = column([row.params.repetition_penalty for row in rows])
+    seen = state.prompt_mask | (state.counts > 0)
+    penalized = torch.where(logits > 0, logits / repetition, logits * repetition)
+    logits = torch.where(seen, penalized, logits)
+    frequency = column([row.params.frequency_penalty for row in rows])
+    presence = column([row.params.presence_penalty for row in rows])
+    return logits - state.counts * frequency - (state.counts > 0).to(logits.dtype) * presence
+
+
+def _apply_masks_and_biases(logits: torch.Tensor, rows: list[SamplingRow]) -> None:
+    for i, row in enumerate(rows):
+        if row.num_output_tokens < row.params.min_tokens and row.stop_token_ids:
+            logits[i, list(row.stop_token_ids)] = float("-inf")
+        for token_id, bias in row.params.logit_bias.items():
+            if 0 <= token_id < logits.shape[1]:
+                logits[i, token_id] += bias
+
+
+def _sample_rows(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
+    temperature = torch.tensor(
+        [max(row.params.temperature, GREEDY_TEMPERATURE) for row in rows], dtype=logits.dtype, device=logits.device
+    )
+    logits = logits / temperature.unsqueeze(1)
+    filtered = any(row.params.top_k > 0 or row.params.top_p < 1.0 or row.params.min_p > 0.0 for row in rows)
+    if not filtered:
+        probs = torch.softmax(logits, dim=-1)
+        return torch.stack([_draw(probs[i], row.generator) for i, row in enumerate(rows)])
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    sorted_logits = _filter_sorted(sorted_logits, rows)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    picks = torch.stack([_draw(probs[i], row.generator) for i, row in enumerate(rows)])
+    return order.gather(1, picks.unsqueeze(1)).squeeze(1)
+
+
+def _filter_sorted(sorted_logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
+    """Mask top-k, top-p (nucleus) and min-p on logits sorted in descending order."""
+    device, vocab = sorted_logits.device, sorted_logits.shape[1]
+    top_k = torch.tensor([row.params.top_k if row.params.top_k > 0 else vocab for row in rows], device=device)
+    top_p = torch.tensor([row.params.top_p for row in rows], dtype=sorted_logits.dtype, device=device)
+    min_p = torch.tensor([row.params.min_p for row in rows], dtype=sorted_logits.dtype, device=device)
+    ranks = torch.arange(vocab, device=device).unsqueeze(0)
+    mask = ranks >= top_k.unsqueeze(1)
+    probs = torch.softmax(sorted_logits.masked_fill(mask, float("-inf")), dim=-1)
+    # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
+    mask |= (probs.cumsum(dim=-1) - probs) >= top_p.unsqueeze(1)
+    mask |= probs < (min_p * probs[:, :1])
+    mask[:, 0] = False
+    return sorted_logits.masked_fill(mask, float("-inf"))
+
+
+def _draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return torch.multinomial(probs, 1, generator=generator).squeeze(0)

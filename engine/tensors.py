@@ -1,0 +1,91 @@
+"""Names of the tensors between the frontend and the Triton models (the contract).
+
+They follow TensorRT-LLM's ensemble where it has a name for the thing (`text_input`,
+`max_tokens`, `stream`, `temperature`, `top_p`, `top_k`, `stop_words`, `text_output`,
+`input_ids`, `input_lengths`) and vLLM's Triton backend for the counts and the finish
+reason. `config.pbtxt` files declare the same names; a unit test keeps them in step.
+
+Errors that are the client's fault carry a tag in their message, because a decoupled
+stream returns errors as text only (no status code): `[invalid_request] ...` becomes a
+400, `[overloaded] ...` a 429.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Inputs of the ensemble and of the preprocessing model.
+TEXT_INPUT = "text_input"  # a prompt to tokenize as is (completions)
+MESSAGES = "messages"  # JSON list of chat messages, rendered with the chat template
+
+# Outputs of the preprocessing model, inputs of the llm model.
+INPUT_IDS = "input_ids"
+INPUT_LENGTHS = "input_lengths"
+
+# Generation parameters: optional inputs of the ensemble and of the llm model.
+MAX_TOKENS = "max_tokens"
+STREAM = "stream"
+TEMPERATURE = "temperature"
+TOP_P = "top_p"
+TOP_K = "top_k"
+MIN_P = "min_p"
+SEED = "seed"
+FREQUENCY_PENALTY = "frequency_penalty"
+PRESENCE_PENALTY = "presence_penalty"
+REPETITION_PENALTY = "repetition_penalty"
+MIN_TOKENS = "min_tokens"
+IGNORE_EOS = "ignore_eos"
+STOP_WORDS = "stop_words"
+STOP_TOKEN_IDS = "stop_token_ids"
+INCLUDE_STOP_STR_IN_OUTPUT = "include_stop_str_in_output"
+SKIP_SPECIAL_TOKENS = "skip_special_tokens"
+
+# Outputs of the llm model and of the ensemble.
+TEXT_OUTPUT = "text_output"
+OUTPUT_IDS = "output_ids"
+FINISH_REASON = "finish_reason"
+NUM_INPUT_TOKENS = "num_input_tokens"
+NUM_OUTPUT_TOKENS = "num_output_tokens"
+
+# Which numpy dtype each generation parameter travels as.
+PARAMETER_DTYPES: dict[str, str] = {
+    MAX_TOKENS: "int32",
+    STREAM: "bool",
+    TEMPERATURE: "float32",
+    TOP_P: "float32",
+    TOP_K: "int32",
+    MIN_P: "float32",
+    SEED: "uint64",
+    FREQUENCY_PENALTY: "float32",
+    PRESENCE_PENALTY: "float32",
+    REPETITION_PENALTY: "float32",
+    MIN_TOKENS: "int32",
+    IGNORE_EOS: "bool",
+    STOP_WORDS: "bytes",
+    STOP_TOKEN_IDS: "int32",
+    INCLUDE_STOP_STR_IN_OUTPUT: "bool",
+    SKIP_SPECIAL_TOKENS: "bool",
+}
+
+# Keys of the `parameters` block of a served model's ensemble config.pbtxt.
+PARAM_OPENAI_KIND = "openai_kind"  # "llm" (chat and completions), later "embeddings", ...
+PARAM_HAS_CHAT_TEMPLATE = "has_chat_template"
+PARAM_MAX_MODEL_LEN = "max_model_len"
+PARAM_SYSTEM_FINGERPRINT = "system_fingerprint"
+PARAM_CREATED = "created"
+
+INVALID_REQUEST_TAG = "invalid_request"
+OVERLOADED_TAG = "overloaded"
+_TAGGED = re.compile(r"\[(invalid_request|overloaded)\]\s*(.*)", re.DOTALL)
+
+
+def tag_error(tag: str, message: str) -> str:
+    return f"[{tag}] {message}"
+
+
+def parse_tagged_error(message: str) -> tuple[str | None, str]:
+    """(tag, message without the tag and Triton's prefixes), or (None, message)."""
+    match = _TAGGED.search(message)
+    if match is None:
+        return None, message
+    return match.group(1), match.group(2).strip()

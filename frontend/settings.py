@@ -1,0 +1,103 @@
+"""The server's settings: one definition for CLI flags and environment variables.
+
+Every field is a flag (`--max-num-seqs 16`) and an environment variable
+(`TRITON_OPENAI_MAX_NUM_SEQS=16`); a flag wins over the variable, which wins over the
+default. List fields take a flag several times, or a JSON list in the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import typing
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "TRITON_OPENAI_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    # HTTP frontend
+    host: str = Field("0.0.0.0", description="Address the OpenAI API listens on.")
+    port: int = Field(5000, description="Port of the OpenAI API.")
+    workers: int = Field(1, ge=1, description="Frontend worker processes.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    # Where Triton is
+    triton_url: str | None = Field(
+        None,
+        description="gRPC address (host:port) of a running Triton to use; none is started then. "
+        "Without it, an embedded tritonserver is started on loopback.",
+    )
+    triton_grpc_port: int = Field(0, description="gRPC port of the embedded Triton (0: a free one).")
+    triton_http_port: int = Field(0, description="HTTP port of the embedded Triton (0: a free one).")
+    triton_metrics_port: int = Field(0, description="Metrics port of the embedded Triton (0: a free one).")
+    triton_log: str | None = Field(None, description="File for the embedded Triton's log (default: in the run folder).")
+    triton_startup_timeout: float = Field(600.0, description="Seconds to wait for the embedded Triton to be ready.")
+
+    # What the embedded Triton serves
+    model: list[str] = Field(
+        default_factory=lambda: ["smollm2-135m-instruct"],
+        description="Model to serve: [name=]catalog-name | HF folder | file.gguf. Repeat for several.",
+    )
+    cache_dir: str | None = Field(
+        None, description="Cache for converted models (default: $XDG_CACHE_HOME/triton-openai)."
+    )
+    device: str = Field("auto", description="Torch engine device: auto, cpu, cuda, cuda:N.")
+    dtype: str = Field("auto", description="Torch engine dtype: auto, float32, bfloat16, float16.")
+    max_model_len: int = Field(0, ge=0, description="Context window in tokens (0: the model's own).")
+    max_num_seqs: int = Field(32, ge=1, description="Requests decoded together in one batch.")
+    max_queue_len: int = Field(256, ge=1, description="Requests waiting for a batch slot before 429s.")
+    prefill_chunk: int = Field(512, ge=16, description="Prompt tokens prefilled per engine step.")
+    num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables (how worker processes receive them)."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+            env[ENV_PREFIX + name.upper()] = text
+        return env
+
+
+def add_arguments(parser: argparse.ArgumentParser, fields: typing.Iterable[str] | None = None) -> None:
+    """Add a flag for each Settings field (or the given ones); defaults stay with Settings."""
+    for name, info in Settings.model_fields.items():
+        if fields is not None and name not in fields:
+            continue
+        flag = "--" + name.replace("_", "-")
+        env = ENV_PREFIX + name.upper()
+        help_text = f"{info.description} [env {env}]"
+        kind = _base_type(info.annotation)
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif kind is list:
+            parser.add_argument(flag, dest=name, action="append", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, type=kind, default=None, help=help_text)
+
+
+def from_arguments(namespace: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in vars(namespace).items() if k in Settings.model_fields and v is not None}
+    return Settings(**given)
+
+
+def _base_type(annotation: Any) -> type:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        return list
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if args:
+        return _base_type(args[0])
+    return annotation if isinstance(annotation, type) else str
+
+
+def apply_env(settings: Settings) -> None:
+    os.environ.update(settings.to_env())

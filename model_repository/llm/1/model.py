@@ -1,0 +1,147 @@
+"""Triton glue for the LLM engine (logic in engine.torch_engine).
+
+Decoupled: `execute` hands each request to the engine and returns at once; the engine
+thread sends the responses through the request's response sender and polls
+`is_cancelled()` between steps, so a client that goes away frees its slot.
+"""
+
+import json
+import os
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from engine import request_inputs
+from engine import tensors as t
+from engine.model_loader import load_model
+from engine.params import InvalidRequest
+from engine.request import FINISH_CANCELLED, GenerationRequest
+from engine.torch_engine import EngineConfig, EngineOverloaded, EngineStats, TorchEngine
+
+FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        if not pb_utils.using_decoupled_model_transaction_policy(config):
+            raise pb_utils.TritonModelException("the llm model must be decoupled")
+        params = {key: value["string_value"] for key, value in config["parameters"].items()}
+        if params["engine"] != "torch":
+            raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
+        import torch
+
+        torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
+        loaded = load_model(
+            params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"])
+        )
+        engine_config = EngineConfig(
+            max_num_seqs=int(params["max_num_seqs"]),
+            max_queue_len=int(params["max_queue_len"]),
+            prefill_chunk=int(params["prefill_chunk"]),
+        )
+        self.metrics = _EngineMetrics(args["model_name"])
+        self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
+
+    def execute(self, requests):
+        for request in requests:
+            self._submit(request)
+        return None
+
+    def _submit(self, request):
+        sender = request.get_response_sender()
+
+        def get(name):
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            return None if tensor is None else tensor.as_numpy()
+
+        try:
+            params, stream = request_inputs.sampling_params(get)
+            generation = GenerationRequest(
+                request_id=request.request_id(),
+                prompt_ids=request_inputs.prompt_ids(get),
+                params=params,
+                on_output=_ResponseWriter(sender, stream),
+                is_cancelled=sender.is_cancelled,
+            )
+            self.engine.submit(generation)
+        except InvalidRequest as exc:
+            _send_error(sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
+        except EngineOverloaded as exc:
+            _send_error(sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
+
+    def finalize(self):
+        self.engine.shutdown()
+
+
+class _ResponseWriter:
+    """Sends engine outputs: every step when streaming, else one response at the end."""
+
+    def __init__(self, sender, stream):
+        self.sender = sender
+        self.stream = stream
+        self.text = []
+        self.ids = []
+
+    def __call__(self, output):
+        if output.error is not None:
+            _send_error(self.sender, output.error)
+            return
+        if output.finish_reason == FINISH_CANCELLED:
+            self.sender.send(flags=FINAL)
+            return
+        self.text.append(output.text)
+        self.ids.extend(output.token_ids)
+        if self.stream and not output.finished and not output.text:
+            return  # an incomplete character: wait for the token that completes it
+        if self.stream or output.finished:
+            self._send(output)
+
+    def _send(self, output):
+        text, ids = "".join(self.text), self.ids
+        self.text, self.ids = [], []
+        tensors = [
+            pb_utils.Tensor(t.TEXT_OUTPUT, np.array([[text.encode("utf-8")]], dtype=np.object_)),
+            pb_utils.Tensor(t.OUTPUT_IDS, np.array([ids], dtype=np.int32)),
+            pb_utils.Tensor(t.FINISH_REASON, np.array([[(output.finish_reason or "").encode()]], dtype=np.object_)),
+            pb_utils.Tensor(t.NUM_INPUT_TOKENS, np.array([[output.num_prompt_tokens]], dtype=np.int32)),
+            pb_utils.Tensor(t.NUM_OUTPUT_TOKENS, np.array([[output.num_output_tokens]], dtype=np.int32)),
+        ]
+        flags = FINAL if output.finished else 0
+        self.sender.send(pb_utils.InferenceResponse(output_tensors=tensors), flags=flags)
+
+
+def _send_error(sender, message):
+    sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(message)), flags=FINAL)
+
+
+class _EngineMetrics:
+    """The engine's counters as Triton custom metrics (served on Triton's /metrics)."""
+
+    def __init__(self, model_name):
+        labels = {"model": model_name}
+        self.families = []  # a Metric dies with its family: keep both
+
+        def family(name, description, kind):
+            self.families.append(pb_utils.MetricFamily(name=name, description=description, kind=kind))
+            return self.families[-1].Metric(labels=labels)
+
+        gauge, counter = pb_utils.MetricFamily.GAUGE, pb_utils.MetricFamily.COUNTER
+        self.running = family("llm_engine_requests_running", "Requests in the running batch", gauge)
+        self.waiting = family("llm_engine_requests_waiting", "Requests waiting for a batch slot", gauge)
+        self.counters = {
+            "finished_total": family("llm_engine_requests_finished_total", "Requests finished", counter),
+            "cancelled_total": family("llm_engine_requests_cancelled_total", "Requests cancelled", counter),
+            "generated_tokens_total": family("llm_engine_generation_tokens_total", "Tokens generated", counter),
+            "prompt_tokens_total": family("llm_engine_prompt_tokens_total", "Prompt tokens processed", counter),
+        }
+        self.last = EngineStats()
+
+    def update(self, stats):
+        self.running.set(stats.running)
+        self.waiting.set(stats.waiting)
+        for name, metric in self.counters.items():
+            delta = getattr(stats, name) - getattr(self.last, name)
+            if delta:
+                metric.increment(delta)
+        self.last = stats
