@@ -79,7 +79,9 @@ class BatchKVCache(Cache):
         if columns <= 0:
             return
         for layer in self.layers:
-            layer.set_buffers(layer._keys[:, :, columns:], layer._values[:, :, columns:], layer.length - columns)
+            layer.set_buffers(
+                layer._keys[:, :, columns:], layer._values[:, :, columns:], layer.length - columns
+            )
 
     def merge(self, other: BatchKVCache) -> tuple[int, int]:
         """Append `other`'s rows below ours, right-aligned on the time axis.
@@ -91,7 +93,7 @@ class BatchKVCache(Cache):
             return 0, 0
         length = max(self.length, other.length)
         pad_self, pad_other = length - self.length, length - other.length
-        for mine, theirs in zip(self.layers, other.layers):
+        for mine, theirs in zip(self.layers, other.layers, strict=True):
             keys = self._aligned(mine._keys, theirs._keys, mine.length, theirs.length, length)
             values = self._aligned(mine._values, theirs._values, mine.length, theirs.length, length)
             mine.set_buffers(keys, values, length)

@@ -47,7 +47,9 @@ class PenaltyState:
         row = PenaltyState(self.vocab_size, self.device)
         row.counts = torch.zeros((1, self.vocab_size), dtype=torch.float32, device=self.device)
         row.prompt_mask = torch.zeros((1, self.vocab_size), dtype=torch.bool, device=self.device)
-        ids = torch.tensor([i for i in prompt_ids if 0 <= i < self.vocab_size], dtype=torch.long, device=self.device)
+        ids = torch.tensor(
+            [i for i in prompt_ids if 0 <= i < self.vocab_size], dtype=torch.long, device=self.device
+        )
         row.prompt_mask[0, ids] = True
         return row
 
@@ -102,7 +104,9 @@ def _apply_masks_and_biases(logits: torch.Tensor, rows: list[SamplingRow]) -> No
 
 def _sample_rows(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
     temperature = torch.tensor(
-        [max(row.params.temperature, GREEDY_TEMPERATURE) for row in rows], dtype=logits.dtype, device=logits.device
+        [max(row.params.temperature, GREEDY_TEMPERATURE) for row in rows],
+        dtype=logits.dtype,
+        device=logits.device,
     )
     logits = logits / temperature.unsqueeze(1)
     filtered = any(row.params.top_k > 0 or row.params.top_p < 1.0 or row.params.min_p > 0.0 for row in rows)

@@ -219,7 +219,9 @@ class TorchEngine:
     def _decode_step(self) -> None:
         batch = self._batch
         ids = torch.tensor([[s.last_token] for s in batch.rows], dtype=torch.long, device=self.device)
-        positions = torch.tensor([[s.num_tokens - 1] for s in batch.rows], dtype=torch.long, device=self.device)
+        positions = torch.tensor(
+            [[s.num_tokens - 1] for s in batch.rows], dtype=torch.long, device=self.device
+        )
         out = self.model(
             input_ids=ids,
             attention_mask=batch.attention_mask(),
@@ -228,7 +230,7 @@ class TorchEngine:
             use_cache=True,
         )
         tokens = sample(out.logits[:, -1], [s.sampling_row for s in batch.rows], batch.penalties).tolist()
-        for seq, token in zip(batch.rows, tokens):
+        for seq, token in zip(batch.rows, tokens, strict=True):
             self._emit(seq, seq.append_token(token))
         if any(s.finished for s in batch.rows):
             batch.keep([i for i, s in enumerate(batch.rows) if not s.finished])

@@ -1,0 +1,105 @@
+"""create_app: the FastAPI application, its lifespan and its error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from frontend import __version__, errors
+from frontend.disconnect import ClientDisconnected
+from frontend.routes import chat, completions, health, models
+from frontend.serving.chat import ServingChat
+from frontend.serving.completion import ServingCompletion
+from frontend.serving.models import ServingModels
+from frontend.serving.registry import ModelRegistry
+from frontend.settings import Settings
+from frontend.triton.base import Engine
+from frontend.triton.client import TritonEngine
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = engine or TritonEngine(_require_triton_url(settings))
+        registry = ModelRegistry(backend)
+        app.state.engine = backend
+        app.state.serving_models = ServingModels(registry)
+        app.state.serving_chat = ServingChat(backend, registry)
+        app.state.serving_completion = ServingCompletion(backend, registry)
+        try:
+            yield
+        finally:
+            await backend.close()
+
+    app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
+    for router in (models.router, chat.router, completions.router, health.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn workers call: settings come from TRITON_OPENAI_* variables."""
+    return create_app(Settings())
+
+
+def _require_triton_url(settings: Settings) -> str:
+    if not settings.triton_url:
+        raise RuntimeError("the frontend needs --triton-url (the launcher sets it for an embedded Triton)")
+    return settings.triton_url
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.APIError)
+    async def api_error(_: Request, exc: errors.APIError) -> JSONResponse:
+        return JSONResponse(exc.envelope(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        error = _validation_error(exc)
+        return JSONResponse(error.envelope(), status_code=error.status_code)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        error = (
+            errors.RouteNotFound(str(exc.detail))
+            if exc.status_code == 404
+            else errors.InvalidRequest(str(exc.detail))
+        )
+        return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnected)
+    async def client_gone(_: Request, __: ClientDisconnected) -> Response:
+        return Response(status_code=499)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        error = errors.ServerError("The server had an error while processing your request.")
+        return JSONResponse(error.envelope(), status_code=error.status_code)
+
+
+def _validation_error(exc: RequestValidationError) -> errors.InvalidRequest:
+    first = exc.errors()[0] if exc.errors() else {}
+    if first.get("type") == "json_invalid":
+        return errors.InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+            "your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+        )
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    # Unions add the variant's type name to the location (e.g. messages.0.str); keep the fields.
+    param = ".".join(location) or None
+    message = first.get("msg", "invalid request")
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return errors.InvalidRequest(f"{param}: {message}" if param else message, param=param)

@@ -1,0 +1,54 @@
+"""The `triton-openai` command: `serve` (the default) and `build`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from frontend import __version__
+from frontend.settings import add_arguments, from_arguments
+
+BUILD_FIELDS = (
+    "model",
+    "cache_dir",
+    "log_level",
+    *("device", "dtype", "max_model_len", "max_num_seqs", "max_queue_len", "prefill_chunk", "num_threads"),
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="triton-openai", description="OpenAI-compatible server on Triton.")
+    root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = root.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve the models through the OpenAI API (default)")
+    add_arguments(serve)
+    build = commands.add_parser("build", help="prepare models and render a model repository for any Triton")
+    add_arguments(build, BUILD_FIELDS)
+    build.add_argument("--output", required=True, type=Path, help="folder to render the repository into")
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv.insert(0, "serve")
+    args = parser().parse_args(argv)
+    settings = from_arguments(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "build":
+        from build.cache import cache_root
+        from build.pipeline import build_repository
+        from frontend.launcher import engine_options
+
+        out = build_repository(
+            settings.model, args.output, cache_root(settings.cache_dir), **engine_options(settings)
+        )
+        print(out)  # noqa: T201 - the command's result
+        return
+    from frontend.launcher import serve
+
+    serve(settings)

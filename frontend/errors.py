@@ -1,0 +1,74 @@
+"""Errors the API answers with, each rendered in OpenAI's envelope.
+
+    APIError                      (status, OpenAI `type`, `code`, `param`)
+    ├── InvalidRequest            400 invalid_request_error
+    │   ├── ModelNotFound         404 invalid_request_error / model_not_found
+    │   └── RouteNotFound         404 invalid_request_error / not_found
+    ├── Overloaded                429 rate_limit_error / server_overloaded
+    └── ServerError               500 server_error
+        └── BackendUnavailable    503 server_error / backend_unavailable
+
+The envelope is `{"error": {"message", "type", "param", "code"}}`, as the OpenAI SDKs
+parse it into `openai.BadRequestError` and friends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class APIError(Exception):
+    status_code = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def envelope(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class InvalidRequest(APIError):
+    """The request is malformed or asks for something out of range."""
+
+    status_code = 400
+    type = "invalid_request_error"
+
+
+class ModelNotFound(InvalidRequest):
+    """The `model` names nothing this server serves."""
+
+    status_code = 404
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model `{model}` does not exist.", param="model")
+
+
+class RouteNotFound(InvalidRequest):
+    status_code = 404
+    code = "not_found"
+
+
+class Overloaded(APIError):
+    """The engine's queue is full: retry later."""
+
+    status_code = 429
+    type = "rate_limit_error"
+    code = "server_overloaded"
+
+
+class ServerError(APIError):
+    """Something failed on our side."""
+
+
+class BackendUnavailable(ServerError):
+    """Triton cannot be reached, or the model is not ready."""
+
+    status_code = 503
+    code = "backend_unavailable"

@@ -1,0 +1,91 @@
+"""`triton-openai serve`: prepare the models, start tritonserver, run the HTTP frontend.
+
+With --triton-url the frontend uses that server and starts none. Otherwise the models
+are prepared (cached), a repository is rendered into a temporary folder and an embedded
+tritonserver serves it on loopback until the frontend stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from build.cache import cache_root
+from build.pipeline import build_repository
+from frontend.settings import Settings, apply_env
+from frontend.tritonserver import EmbeddedTriton
+
+logger = logging.getLogger(__name__)
+
+ENGINE_OPTIONS = (
+    "device",
+    "dtype",
+    "max_model_len",
+    "max_num_seqs",
+    "max_queue_len",
+    "prefill_chunk",
+    "num_threads",
+)
+
+
+def engine_options(settings: Settings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in ENGINE_OPTIONS}
+
+
+def serve(settings: Settings) -> None:
+    if settings.triton_url:
+        run_frontend(settings)
+        return
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # clean up if stopped while starting
+    cache = cache_root(settings.cache_dir)
+    work = Path(tempfile.mkdtemp(prefix="triton-openai-"))
+    triton: EmbeddedTriton | None = None
+    try:
+        repository = build_repository(
+            settings.model, work / "model_repository", cache, **engine_options(settings)
+        )
+        log_path = (
+            Path(settings.triton_log)
+            if settings.triton_log
+            else cache / "logs" / f"tritonserver-{os.getpid()}.log"
+        )
+        triton = EmbeddedTriton(
+            repository,
+            cache,
+            log_path,
+            grpc_port=settings.triton_grpc_port,
+            http_port=settings.triton_http_port,
+            metrics_port=settings.triton_metrics_port,
+        ).start(settings.triton_startup_timeout)
+        run_frontend(settings.model_copy(update={"triton_url": triton.grpc_url}))
+    finally:
+        if triton is not None:
+            triton.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_frontend(settings: Settings) -> None:
+    apply_env(settings)  # worker processes build their app from these variables
+    logger.info(
+        "OpenAI API on http://%s:%d/v1 (Triton at %s)", settings.host, settings.port, settings.triton_url
+    )
+    uvicorn.run(
+        "frontend.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)

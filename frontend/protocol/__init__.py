@@ -1,0 +1,1 @@
+"""OpenAI wire types: one module per API family, all on the bases in `common`."""

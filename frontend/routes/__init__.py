@@ -1,0 +1,1 @@
+"""Thin routes: take the serving object from app.state, call it, render the result."""

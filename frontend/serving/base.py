@@ -1,0 +1,44 @@
+"""What the serving classes share: the engine, the model registry, ids and clocks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from engine import tensors as t
+from frontend.protocol.common import Usage
+from frontend.protocol.sampling import SamplingFields
+from frontend.serving.choices import ChoiceResult
+from frontend.serving.registry import ModelRegistry
+from frontend.triton.base import Engine
+
+
+class ServingBase:
+    request_id_prefix = "req"
+
+    def __init__(self, engine: Engine, registry: ModelRegistry) -> None:
+        self.engine = engine
+        self.registry = registry
+
+    def new_request_id(self) -> str:
+        return f"{self.request_id_prefix}-{uuid.uuid4().hex}"
+
+    @staticmethod
+    def now() -> int:
+        return int(time.time())
+
+    @staticmethod
+    def choice_inputs(request: SamplingFields, prompt: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Triton inputs of each of the request's n choices (each with its own seed)."""
+        common = {**prompt, **request.generation_inputs()}
+        return [{**common, t.SEED: seed} for seed in request.choice_seeds()]
+
+    @staticmethod
+    def usage(results: list[ChoiceResult], prompts: int = 1) -> Usage:
+        """Prompt tokens once per prompt, completion tokens of every choice."""
+        per_prompt = len(results) // prompts if prompts else 0
+        prompt_tokens = (
+            sum(results[i * per_prompt].prompt_tokens for i in range(prompts)) if per_prompt else 0
+        )
+        return Usage.of(prompt_tokens, sum(r.completion_tokens for r in results))

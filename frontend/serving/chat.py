@@ -1,0 +1,94 @@
+"""ServingChat: /v1/chat/completions over the served LLMs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from engine import tensors as t
+from frontend.protocol.chat import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    DeltaMessage,
+)
+from frontend.serving.base import ServingBase
+from frontend.serving.choices import ChoiceResult, collect_choices, primed, stream_choices
+from frontend.triton.base import GenerationChunk, ServedModel
+
+
+class ServingChat(ServingBase):
+    request_id_prefix = "chatcmpl"
+
+    async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+        model = await self.registry.resolve_llm(request.model, chat=True)
+        request_id = self.new_request_id()
+        choices = self.choice_inputs(request, {t.MESSAGES: request.messages_json()})
+        results = await collect_choices(self.engine, model.name, choices, request_id)
+        return ChatCompletionResponse(
+            id=request_id,
+            created=self.now(),
+            model=model.name,
+            choices=[_choice(i, r) for i, r in enumerate(results)],
+            usage=self.usage(results),
+            system_fingerprint=model.system_fingerprint,
+        )
+
+    async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        model = await self.registry.resolve_llm(request.model, chat=True)
+        request_id = self.new_request_id()
+        choices = self.choice_inputs(request, {t.MESSAGES: request.messages_json()})
+        stream = await primed(stream_choices(self.engine, model.name, choices, request_id))
+        return self._chunks(request, model, request_id, stream)
+
+    async def _chunks(
+        self,
+        request: ChatCompletionRequest,
+        model: ServedModel,
+        request_id: str,
+        stream: AsyncIterator[tuple[int, GenerationChunk]],
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        created = self.now()
+        results = [ChoiceResult() for _ in range(request.n)]
+        include_usage = request.include_usage
+
+        def chunk(index: int, delta: DeltaMessage, finish_reason: str | None = None) -> ChatCompletionChunk:
+            choice = ChatChunkChoice(index=index, delta=delta, logprobs=None, finish_reason=finish_reason)
+            extra = {"usage": None} if include_usage else {}
+            return ChatCompletionChunk(
+                id=request_id,
+                created=created,
+                model=model.name,
+                choices=[choice],
+                system_fingerprint=model.system_fingerprint,
+                **extra,
+            )
+
+        for index in range(request.n):
+            yield chunk(index, DeltaMessage(role="assistant", content=""))
+        async for index, generated in stream:
+            results[index].add(generated)
+            if generated.text:
+                yield chunk(index, DeltaMessage(content=generated.text))
+            if generated.finish_reason is not None:
+                yield chunk(index, DeltaMessage(), generated.finish_reason)
+        if include_usage:
+            yield ChatCompletionChunk(
+                id=request_id,
+                created=created,
+                model=model.name,
+                choices=[],
+                system_fingerprint=model.system_fingerprint,
+                usage=self.usage(results),
+            )
+
+
+def _choice(index: int, result: ChoiceResult) -> ChatChoice:
+    return ChatChoice(
+        index=index,
+        message=AssistantMessage(content="".join(result.text)),
+        logprobs=None,
+        finish_reason=result.finish_reason,
+    )

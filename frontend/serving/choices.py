@@ -1,0 +1,93 @@
+"""Running a request's choices (n, or several prompts) as concurrent Triton streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from frontend.triton.base import Engine, GenerationChunk
+
+
+@dataclass
+class ChoiceResult:
+    """What one choice produced, accumulated from its chunks."""
+
+    text: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, chunk: GenerationChunk) -> None:
+        self.text.append(chunk.text)
+        self.prompt_tokens = chunk.num_input_tokens
+        self.completion_tokens = chunk.num_output_tokens
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+
+
+async def stream_choices(
+    engine: Engine, model: str, choices: list[dict[str, Any]], request_id: str
+) -> AsyncIterator[tuple[int, GenerationChunk]]:
+    """Chunks of all choices as they come, tagged with the choice index.
+
+    Closing this iterator (the client went away) cancels every stream still running.
+    """
+    queue: asyncio.Queue[tuple[int, GenerationChunk | BaseException | None]] = asyncio.Queue()
+
+    async def pump(index: int, inputs: dict[str, Any]) -> None:
+        try:
+            async for chunk in engine.generate(model, inputs, f"{request_id}-{index}"):
+                await queue.put((index, chunk))
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            await queue.put((index, exc))
+        finally:
+            await queue.put((index, None))
+
+    tasks = [asyncio.create_task(pump(i, inputs)) for i, inputs in enumerate(choices)]
+    try:
+        running = len(tasks)
+        while running:
+            index, item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def collect_choices(
+    engine: Engine, model: str, choices: list[dict[str, Any]], request_id: str
+) -> list[ChoiceResult]:
+    results = [ChoiceResult() for _ in choices]
+    async for index, chunk in stream_choices(engine, model, choices, request_id):
+        results[index].add(chunk)
+    return results
+
+
+async def primed(stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Wait for the first item now, so errors before it become HTTP errors, not SSE events."""
+    iterator = aiter(stream)
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        first = None
+
+    async def rest() -> AsyncIterator[Any]:
+        try:
+            if first is not None:
+                yield first
+                async for item in iterator:
+                    yield item
+        finally:
+            await iterator.aclose()  # type: ignore[attr-defined]
+
+    return rest()

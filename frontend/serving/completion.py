@@ -1,0 +1,93 @@
+"""ServingCompletion: /v1/completions (one or several prompts, n choices each)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from engine import tensors as t
+from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
+from frontend.serving.base import ServingBase
+from frontend.serving.choices import ChoiceResult, collect_choices, primed, stream_choices
+from frontend.triton.base import GenerationChunk, ServedModel
+
+
+class ServingCompletion(ServingBase):
+    request_id_prefix = "cmpl"
+
+    def _all_choices(self, request: CompletionRequest) -> list[dict[str, Any]]:
+        """n choices per prompt; choice index = prompt index * n + j, as OpenAI numbers them."""
+        return [
+            c for prompt in request.prompts() for c in self.choice_inputs(request, {t.TEXT_INPUT: prompt})
+        ]
+
+    def _echo(self, request: CompletionRequest, index: int) -> str:
+        return request.prompts()[index // request.n] if request.echo else ""
+
+    async def create(self, request: CompletionRequest) -> CompletionResponse:
+        model = await self.registry.resolve_llm(request.model, chat=False)
+        request_id = self.new_request_id()
+        results = await collect_choices(self.engine, model.name, self._all_choices(request), request_id)
+        choices = [
+            CompletionChoice(
+                index=i,
+                text=self._echo(request, i) + "".join(r.text),
+                logprobs=None,
+                finish_reason=r.finish_reason,
+            )
+            for i, r in enumerate(results)
+        ]
+        return CompletionResponse(
+            id=request_id,
+            created=self.now(),
+            model=model.name,
+            choices=choices,
+            usage=self.usage(results, prompts=len(request.prompts())),
+            system_fingerprint=model.system_fingerprint,
+        )
+
+    async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
+        model = await self.registry.resolve_llm(request.model, chat=False)
+        request_id = self.new_request_id()
+        stream = await primed(stream_choices(self.engine, model.name, self._all_choices(request), request_id))
+        return self._chunks(request, model, request_id, stream)
+
+    async def _chunks(
+        self,
+        request: CompletionRequest,
+        model: ServedModel,
+        request_id: str,
+        stream: AsyncIterator[tuple[int, GenerationChunk]],
+    ) -> AsyncIterator[CompletionResponse]:
+        created = self.now()
+        count = len(request.prompts()) * request.n
+        results = [ChoiceResult() for _ in range(count)]
+        extra = {"usage": None} if request.include_usage else {}
+
+        def chunk(index: int, text: str, finish_reason: str | None = None) -> CompletionResponse:
+            choice = CompletionChoice(index=index, text=text, logprobs=None, finish_reason=finish_reason)
+            return CompletionResponse(
+                id=request_id,
+                created=created,
+                model=model.name,
+                choices=[choice],
+                system_fingerprint=model.system_fingerprint,
+                **extra,
+            )
+
+        if request.echo:
+            for index in range(count):
+                yield chunk(index, self._echo(request, index))
+        async for index, generated in stream:
+            results[index].add(generated)
+            if generated.text or generated.finish_reason is not None:
+                yield chunk(index, generated.text, generated.finish_reason)
+        if request.include_usage:
+            yield CompletionResponse(
+                id=request_id,
+                created=created,
+                model=model.name,
+                choices=[],
+                system_fingerprint=model.system_fingerprint,
+                usage=self.usage(results, prompts=len(request.prompts())),
+            )

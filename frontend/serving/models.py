@@ -1,0 +1,22 @@
+"""ServingModels: /v1/models."""
+
+from __future__ import annotations
+
+from frontend.protocol.models import ModelCard, ModelList
+from frontend.serving.registry import ModelRegistry
+from frontend.triton.base import ServedModel
+
+
+class ServingModels:
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+
+    async def list(self) -> ModelList:
+        return ModelList(data=[_card(m) for m in await self.registry.list()])
+
+    async def get(self, name: str) -> ModelCard:
+        return _card(await self.registry.get(name))
+
+
+def _card(model: ServedModel) -> ModelCard:
+    return ModelCard(id=model.name, created=model.created, root=model.name, max_model_len=model.max_model_len)

@@ -1,0 +1,58 @@
+"""Which models the API serves: a cached view of the backend's served models."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from frontend import errors
+from frontend.triton.base import Engine, ServedModel
+
+_REFRESH_SECONDS = 10.0
+
+
+class ModelRegistry:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._models: list[ServedModel] = []
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def list(self) -> list[ServedModel]:
+        if time.monotonic() - self._fetched_at > _REFRESH_SECONDS:
+            await self.refresh()
+        return self._models
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            self._models = await self._engine.models()
+            self._fetched_at = time.monotonic()
+
+    async def get(self, name: str) -> ServedModel:
+        model = self._find(await self.list(), name)
+        if model is None:
+            await self.refresh()  # it may have been loaded since
+            model = self._find(self._models, name)
+        if model is None:
+            raise errors.ModelNotFound(name)
+        return model
+
+    async def resolve_llm(self, name: str | None, *, chat: bool) -> ServedModel:
+        """The model a chat or completions request asks for; the first suitable one if none."""
+        if name:
+            model = await self.get(name)
+            if model.kind != "llm":
+                raise errors.InvalidRequest(f"The model `{name}` does not generate text.", param="model")
+            if chat and not model.has_chat_template:
+                raise errors.InvalidRequest(
+                    f"The model `{name}` has no chat template; use /v1/completions.", param="model"
+                )
+            return model
+        for model in await self.list():
+            if model.kind == "llm" and (model.has_chat_template or not chat):
+                return model
+        raise errors.BackendUnavailable("no text generation model is loaded")
+
+    @staticmethod
+    def _find(models: list[ServedModel], name: str) -> ServedModel | None:
+        return next((m for m in models if m.name == name), None)

@@ -1,0 +1,47 @@
+"""What serving code needs from the inference backend, as a protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model the API offers (a Triton ensemble with an `openai_kind` parameter)."""
+
+    name: str
+    kind: str
+    created: int
+    has_chat_template: bool = False
+    max_model_len: int | None = None
+    system_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationChunk:
+    """One response of a generation stream: new text and tokens since the last one."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str | None
+    num_input_tokens: int
+    num_output_tokens: int
+
+
+class Engine(Protocol):
+    async def ready(self) -> bool:
+        """Whether the backend answers and serves every model it knows."""
+
+    async def models(self) -> list[ServedModel]:
+        """The served models, in the order the backend lists them."""
+
+    def generate(self, model: str, inputs: dict[str, Any], request_id: str) -> AsyncIterator[GenerationChunk]:
+        """Stream one generation. Closing the iterator early cancels the request."""
+
+    async def version(self) -> str:
+        """The backend's version string."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,138 @@
+"""TritonEngine: the Engine protocol over tritonclient's gRPC asyncio API.
+
+This is the only module that imports tritonclient's client. Each generation is one
+bidirectional ModelStreamInfer call carrying one request; cancelling the call cancels
+the request inside Triton (the llm model sees `is_cancelled()`). Triton's errors are
+mapped to ours here, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from engine import tensors as t
+from frontend import errors
+from frontend.triton.base import GenerationChunk, ServedModel
+from frontend.triton.tensors import pack_inputs, unpack_chunk
+
+logger = logging.getLogger(__name__)
+
+_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "failed to connect", "Connection refused", "Socket closed")
+
+
+@contextlib.contextmanager
+def map_errors() -> Iterator[None]:
+    """Turn tritonclient / gRPC failures into frontend.errors."""
+    try:
+        yield
+    except errors.APIError:
+        raise
+    except InferenceServerException as exc:
+        raise _from_message(str(exc.message() or exc)) from exc
+    except grpc.RpcError as exc:
+        raise errors.BackendUnavailable(f"Triton is unavailable: {exc}") from exc
+
+
+def _from_message(message: str) -> errors.APIError:
+    tag, text = t.parse_tagged_error(message)
+    if tag == t.INVALID_REQUEST_TAG:
+        return errors.InvalidRequest(text)
+    if tag == t.OVERLOADED_TAG:
+        return errors.Overloaded(text)
+    if any(marker in message for marker in _UNAVAILABLE):
+        return errors.BackendUnavailable(f"Triton is unavailable: {message}")
+    if "is not ready" in message or "unknown model" in message.lower():
+        return errors.BackendUnavailable(message)
+    return errors.ServerError(f"inference failed: {message}")
+
+
+class TritonEngine:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client = grpcclient.InferenceServerClient(url)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self._client.is_server_ready())
+        except (InferenceServerException, grpc.RpcError):
+            return False
+
+    async def version(self) -> str:
+        with map_errors():
+            metadata = await self._client.get_server_metadata(as_json=True)
+        return str(metadata.get("version", "unknown"))
+
+    async def models(self) -> list[ServedModel]:
+        with map_errors():
+            index = await self._client.get_model_repository_index(as_json=True)
+            served = []
+            for entry in index.get("models", []):
+                if entry.get("state") != "READY":
+                    continue
+                config = await self._client.get_model_config(entry["name"], as_json=True)
+                model = _served_model(entry["name"], config.get("config", {}))
+                if model is not None:
+                    served.append(model)
+        return served
+
+    async def generate(
+        self, model: str, inputs: dict[str, Any], request_id: str
+    ) -> AsyncIterator[GenerationChunk]:
+        request = {
+            "model_name": model,
+            "inputs": pack_inputs({**inputs, t.STREAM: True}),
+            "request_id": request_id,
+            "parameters": {"triton_enable_empty_final_response": True},
+        }
+
+        async def requests() -> AsyncIterator[dict[str, Any]]:
+            yield request
+
+        done = False
+        with map_errors():
+            call = self._client.stream_infer(requests())
+            try:
+                async for result, error in call:
+                    if error is not None:
+                        raise error
+                    chunk = unpack_chunk(result)
+                    final = _is_final(result)
+                    if chunk is not None:
+                        yield chunk
+                    if final:
+                        done = True
+                        return
+                done = True
+            finally:
+                if not done:
+                    call.cancel()
+
+
+def _is_final(result: Any) -> bool:
+    parameters = result.get_response().parameters
+    return "triton_final_response" in parameters and parameters["triton_final_response"].bool_param
+
+
+def _served_model(name: str, config: dict[str, Any]) -> ServedModel | None:
+    params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
+    kind = params.get(t.PARAM_OPENAI_KIND)
+    if not kind:
+        return None  # a part of a served model (preprocessing, llm), not one itself
+    return ServedModel(
+        name=name,
+        kind=kind,
+        created=int(params.get(t.PARAM_CREATED) or 0),
+        has_chat_template=params.get(t.PARAM_HAS_CHAT_TEMPLATE) == "true",
+        max_model_len=int(params[t.PARAM_MAX_MODEL_LEN]) if params.get(t.PARAM_MAX_MODEL_LEN) else None,
+        system_fingerprint=params.get(t.PARAM_SYSTEM_FINGERPRINT) or None,
+    )
