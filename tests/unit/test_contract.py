@@ -1,0 +1,95 @@
+"""The config.pbtxt templates and engine.tensors describe the same contract."""
+
+import json
+
+import pytest
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from build.fill_template import fill_template, placeholders
+from build.prepare import PreparedModel
+from build.repository import TEMPLATES, LLMDeployment, render_repository
+from engine import tensors as t
+
+TYPES = {"int32": "TYPE_INT32", "uint64": "TYPE_UINT64", "float32": "TYPE_FP32", "bool": "TYPE_BOOL", "bytes": "TYPE_STRING"}
+LLM_OUTPUTS = {t.TEXT_OUTPUT, t.OUTPUT_IDS, t.FINISH_REASON, t.NUM_INPUT_TOKENS, t.NUM_OUTPUT_TOKENS}
+
+
+def parse(text: str) -> model_config_pb2.ModelConfig:
+    return text_format.Parse(text, model_config_pb2.ModelConfig())
+
+
+def template(name: str) -> model_config_pb2.ModelConfig:
+    source = (TEMPLATES / name / "config.pbtxt").read_text()
+    return parse(fill_template(source, {key: "1" for key in placeholders(source)}))
+
+
+def io(config, kind):
+    return {tensor.name: model_config_pb2.DataType.Name(tensor.data_type) for tensor in getattr(config, kind)}
+
+
+def test_llm_inputs_are_the_generation_parameters():
+    inputs = io(template("llm"), "input")
+    expected = {name: TYPES[dtype] for name, dtype in t.PARAMETER_DTYPES.items()}
+    expected |= {t.INPUT_IDS: "TYPE_INT32", t.INPUT_LENGTHS: "TYPE_INT32"}
+    assert inputs == expected
+
+
+def test_llm_is_decoupled_and_outputs_the_contract():
+    config = template("llm")
+    assert config.model_transaction_policy.decoupled
+    assert set(io(config, "output")) == LLM_OUTPUTS
+
+
+def test_preprocessing_turns_text_or_messages_into_ids():
+    config = template("preprocessing")
+    assert set(io(config, "input")) == {t.TEXT_INPUT, t.MESSAGES}
+    assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS}
+
+
+def test_ensemble_exposes_preprocessing_and_llm_inputs():
+    ensemble, llm = template("ensemble"), template("llm")
+    expected = io(template("preprocessing"), "input") | {
+        k: v for k, v in io(llm, "input").items() if k not in (t.INPUT_IDS, t.INPUT_LENGTHS)
+    }
+    assert io(ensemble, "input") == expected
+    assert io(ensemble, "output") == io(llm, "output")
+    assert all(tensor.optional for tensor in ensemble.input)
+    steps = ensemble.ensemble_scheduling.step
+    assert set(steps[1].input_map) == set(io(llm, "input"))
+    assert set(steps[1].output_map.values()) == LLM_OUTPUTS
+
+
+def test_ensemble_carries_the_frontend_parameters():
+    keys = set(template("ensemble").parameters)
+    assert {t.PARAM_OPENAI_KIND, t.PARAM_HAS_CHAT_TEMPLATE, t.PARAM_MAX_MODEL_LEN, t.PARAM_SYSTEM_FINGERPRINT} <= keys
+
+
+@pytest.fixture
+def fake_model(tmp_path):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
+    (folder / "chat_template.jinja").write_text("{{ messages }}")
+    return PreparedModel("tiny", folder, "key")
+
+
+def test_render_repository(tmp_path, fake_model):
+    out = render_repository([LLMDeployment(fake_model, max_model_len=1024)], tmp_path / "repo")
+    assert sorted(p.name for p in out.iterdir()) == ["tiny", "tiny_llm", "tiny_preprocessing"]
+    ensemble = parse((out / "tiny" / "config.pbtxt").read_text())
+    params = {k: v.string_value for k, v in ensemble.parameters.items()}
+    assert params[t.PARAM_OPENAI_KIND] == "llm"
+    assert params[t.PARAM_HAS_CHAT_TEMPLATE] == "true"
+    assert params[t.PARAM_MAX_MODEL_LEN] == "1024"
+    assert params[t.PARAM_SYSTEM_FINGERPRINT].startswith("fp_")
+    assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["tiny_preprocessing", "tiny_llm"]
+    llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
+    assert llm.parameters["model_dir"].string_value == str(fake_model.model_dir)
+    assert (out / "tiny_llm" / "1" / "model.py").is_file()
+    assert (out / "tiny" / "1").is_dir()
+
+
+def test_fingerprint_changes_with_engine_settings(fake_model):
+    assert LLMDeployment(fake_model).system_fingerprint != LLMDeployment(fake_model, dtype="float32").system_fingerprint
+    assert LLMDeployment(fake_model).system_fingerprint == LLMDeployment(fake_model).system_fingerprint

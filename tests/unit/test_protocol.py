@@ -1,0 +1,173 @@
+"""Wire types: validation, and agreement with the official openai package's types."""
+
+import json
+
+import openai.types as sdk
+import openai.types.chat as sdk_chat
+import pytest
+from pydantic import ValidationError
+
+from engine import tensors as t
+from frontend.protocol.chat import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    DeltaMessage,
+)
+from frontend.protocol.common import Usage, dump
+from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
+from frontend.protocol.models import ModelCard, ModelList
+
+USER = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (ChatCompletionResponse, sdk_chat.ChatCompletion),
+        (ChatChoice, sdk_chat.chat_completion.Choice),
+        (AssistantMessage, sdk_chat.ChatCompletionMessage),
+        (ChatCompletionChunk, sdk_chat.ChatCompletionChunk),
+        (ChatChunkChoice, sdk_chat.chat_completion_chunk.Choice),
+        (DeltaMessage, sdk_chat.chat_completion_chunk.ChoiceDelta),
+        (CompletionResponse, sdk.Completion),
+        (CompletionChoice, sdk.CompletionChoice),
+        (Usage, sdk.CompletionUsage),
+        (ModelCard, sdk.Model),
+    ],
+)
+def test_our_fields_carry_the_sdk_names(ours, theirs):
+    required = {name for name, field in theirs.model_fields.items() if field.is_required()}
+    assert required <= set(ours.model_fields), f"{ours.__name__} lacks {required - set(ours.model_fields)}"
+
+
+def test_a_response_parses_as_the_sdk_type_with_every_required_value():
+    response = ChatCompletionResponse(
+        id="chatcmpl-1",
+        created=1,
+        model="m",
+        choices=[ChatChoice(index=0, message=AssistantMessage(content="hey"), logprobs=None, finish_reason="stop")],
+        usage=Usage.of(3, 1),
+        system_fingerprint="fp_x",
+    )
+    data = dump(response)
+    parsed = sdk_chat.ChatCompletion.model_validate(data)
+    assert parsed.object == "chat.completion" and parsed.choices[0].message.role == "assistant"
+    assert parsed.usage.total_tokens == 4
+    assert data["choices"][0]["logprobs"] is None  # present, as OpenAI sends it
+
+
+def test_chunk_omits_unset_fields_but_keeps_explicit_nulls():
+    chunk = ChatCompletionChunk(
+        id="c", created=1, model="m", choices=[ChatChunkChoice(index=0, delta=DeltaMessage(content="x"), finish_reason=None)]
+    )
+    data = json.loads(chunk.model_dump_json())
+    assert data["choices"][0]["delta"] == {"content": "x"}
+    assert data["choices"][0]["finish_reason"] is None
+    assert "usage" not in data
+    sdk_chat.ChatCompletionChunk.model_validate(data)
+
+
+def test_model_list_parses_as_sdk_models():
+    data = dump(ModelList(data=[ModelCard(id="m", created=5, max_model_len=10)]))
+    assert data["object"] == "list"
+    assert sdk.Model.model_validate(data["data"][0]).owned_by == "triton-openai"
+
+
+def test_unknown_fields_are_ignored():
+    request = ChatCompletionRequest.model_validate({"messages": USER, "brand_new_openai_field": {"x": 1}})
+    assert request.messages[0].text() == "hi"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("temperature", 5), ("n", 0), ("max_tokens", -1), ("top_p", 1.5), ("presence_penalty", 3), ("stop", ["a"] * 5)],
+)
+def test_out_of_range_values_are_rejected(field, value):
+    with pytest.raises(ValidationError):
+        ChatCompletionRequest.model_validate({"messages": USER, field: value})
+
+
+def test_empty_messages_and_unknown_role_are_rejected():
+    with pytest.raises(ValidationError):
+        ChatCompletionRequest.model_validate({"messages": []})
+    with pytest.raises(ValidationError):
+        ChatCompletionRequest.model_validate({"messages": [{"role": "robot", "content": "x"}]})
+
+
+def test_messages_render_for_templates():
+    request = ChatCompletionRequest.model_validate(
+        {
+            "messages": [
+                {"role": "developer", "content": "be brief"},
+                {"role": "user", "name": "ann", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "42"},
+            ]
+        }
+    )
+    messages = request.template_messages()
+    assert messages[0] == {"role": "system", "content": "be brief"}
+    assert messages[1] == {"role": "user", "content": "a\nb", "name": "ann"}
+    assert messages[2]["tool_calls"][0]["function"] == {"name": "f", "arguments": {"x": 1}}
+    assert messages[3] == {"role": "tool", "content": "42", "tool_call_id": "c1"}
+
+
+def test_system_prompt_only_when_no_system_message():
+    with_prompt = ChatCompletionRequest.model_validate({"messages": USER, "system_prompt": "You are terse."})
+    assert with_prompt.template_messages()[0] == {"role": "system", "content": "You are terse."}
+    own = ChatCompletionRequest.model_validate(
+        {"messages": [{"role": "system", "content": "mine"}, *USER], "system_prompt": "ignored"}
+    )
+    assert [m["content"] for m in own.template_messages()] == ["mine", "hi"]
+
+
+def test_generation_inputs_map_openai_and_extension_fields():
+    request = ChatCompletionRequest.model_validate(
+        {
+            "messages": USER,
+            "max_tokens": 10,
+            "max_completion_tokens": 5,
+            "stop": "\n",
+            "top_k": 3,
+            "repetition_penalty": 1.2,
+            "min_tokens": 2,
+            "ignore_eos": True,
+        }
+    )
+    inputs = request.generation_inputs()
+    assert inputs[t.MAX_TOKENS] == 5  # max_completion_tokens wins
+    assert inputs[t.STOP_WORDS] == ["\n"]
+    assert (inputs[t.TOP_K], inputs[t.REPETITION_PENALTY], inputs[t.MIN_TOKENS], inputs[t.IGNORE_EOS]) == (3, 1.2, 2, True)
+    assert inputs[t.TEMPERATURE] is None  # left to the engine's default
+
+
+def test_seeds_per_choice():
+    seeded = ChatCompletionRequest.model_validate({"messages": USER, "seed": 42, "n": 3})
+    assert seeded.choice_seeds() == [42, 43, 44]
+    for seed in (None, 0):  # h2oGPT: no seed or 0 means a fresh random seed each time
+        request = ChatCompletionRequest.model_validate({"messages": USER, "seed": seed})
+        assert request.choice_seeds() != request.choice_seeds()
+    negative = ChatCompletionRequest.model_validate({"messages": USER, "seed": -1})
+    assert negative.choice_seeds() == [2**64 - 1]
+
+
+def test_min_tokens_cannot_exceed_max_tokens():
+    with pytest.raises(ValidationError, match="min_tokens"):
+        ChatCompletionRequest.model_validate({"messages": USER, "max_tokens": 3, "min_tokens": 4})
+
+
+def test_completion_prompts_and_defaults():
+    request = CompletionRequest.model_validate({"prompt": ["a", "b"]})
+    assert request.prompts() == ["a", "b"] and request.max_tokens == 16
+    with pytest.raises(ValidationError):
+        CompletionRequest.model_validate({"prompt": []})
+    with pytest.raises(ValidationError, match="best_of"):
+        CompletionRequest.model_validate({"prompt": "a", "n": 1, "best_of": 3})

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+from engine import request_inputs
+from engine import tensors as t
+from engine.params import InvalidRequest
+
+
+def getter(values):
+    return lambda name: values.get(name)
+
+
+def test_defaults_when_nothing_is_sent():
+    params, stream = request_inputs.sampling_params(getter({}))
+    assert params.max_tokens is None and params.temperature == 1.0 and params.stop == ()
+    assert stream is False
+
+
+def test_values_are_read_from_batched_tensors():
+    params, stream = request_inputs.sampling_params(
+        getter(
+            {
+                t.MAX_TOKENS: np.array([[12]], dtype=np.int32),
+                t.TEMPERATURE: np.array([[0.5]], dtype=np.float32),
+                t.SEED: np.array([[2**63 + 5]], dtype=np.uint64),
+                t.STOP_WORDS: np.array([[b"\n", "ünï".encode(), b""]], dtype=object),
+                t.STREAM: np.array([[True]]),
+                t.IGNORE_EOS: np.array([[True]]),
+            }
+        )
+    )
+    assert (params.max_tokens, params.temperature, params.seed) == (12, 0.5, 2**63 + 5)
+    assert params.stop == ("\n", "ünï") and params.ignore_eos and stream
+
+
+def test_non_positive_max_tokens_means_no_limit():
+    params, _ = request_inputs.sampling_params(getter({t.MAX_TOKENS: np.array([[-1]], dtype=np.int32)}))
+    assert params.max_tokens is None
+
+
+def test_out_of_range_values_are_rejected():
+    with pytest.raises(InvalidRequest, match="repetition_penalty"):
+        request_inputs.sampling_params(getter({t.REPETITION_PENALTY: np.array([[0.0]], dtype=np.float32)}))
+
+
+def test_prompt_ids_honour_lengths_and_reject_batches():
+    ids = np.array([[5, 6, 7, 0]], dtype=np.int32)
+    assert request_inputs.prompt_ids(getter({t.INPUT_IDS: ids, t.INPUT_LENGTHS: np.array([[3]])})) == [5, 6, 7]
+    with pytest.raises(InvalidRequest, match="batch size 1"):
+        request_inputs.prompt_ids(getter({t.INPUT_IDS: np.zeros((2, 3), dtype=np.int32)}))

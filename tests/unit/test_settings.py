@@ -1,0 +1,42 @@
+import argparse
+
+from frontend.cli import parser
+from frontend.settings import Settings, add_arguments, from_arguments
+
+
+def parse(args):
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return from_arguments(p.parse_args(args))
+
+
+def test_defaults():
+    settings = parse([])
+    assert settings.port == 5000 and settings.model == ["smollm2-135m-instruct"] and settings.triton_url is None
+
+
+def test_flags_override_environment(monkeypatch):
+    monkeypatch.setenv("TRITON_OPENAI_PORT", "6000")
+    monkeypatch.setenv("TRITON_OPENAI_MAX_NUM_SEQS", "4")
+    settings = parse(["--port", "7000"])
+    assert settings.port == 7000 and settings.max_num_seqs == 4
+
+
+def test_list_flags_repeat_and_env_takes_json(monkeypatch):
+    assert parse(["--model", "a=/x", "--model", "b=/y"]).model == ["a=/x", "b=/y"]
+    monkeypatch.setenv("TRITON_OPENAI_MODEL", '["c=/z"]')
+    assert parse([]).model == ["c=/z"]
+
+
+def test_settings_round_trip_through_the_environment(monkeypatch):
+    settings = Settings(port=1234, triton_url="127.0.0.1:9", model=["a", "b"])
+    for key, value in settings.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == settings
+
+
+def test_serve_is_the_default_command():
+    args = parser().parse_args(["serve", "--port", "1"])
+    assert args.command == "serve" and args.port == 1
+    args = parser().parse_args(["build", "--output", "/tmp/x"])
+    assert args.command == "build" and not hasattr(args, "port")

@@ -1,0 +1,167 @@
+"""The torch engine in-process, on the real default model."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from engine.model_loader import load_model
+from engine.params import InvalidRequest, SamplingParams
+from engine.request import GenerationRequest
+from engine.torch_engine import EngineConfig, EngineOverloaded, TorchEngine
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Write a haiku about the sea and the moon in the night sky, please.",
+    "List three colours.",
+]
+
+
+@pytest.fixture(scope="module")
+def loaded(model_dir):
+    return load_model(model_dir, device="cpu")
+
+
+@pytest.fixture
+def engine(loaded):
+    engine = TorchEngine(loaded, EngineConfig(max_num_seqs=8, prefill_chunk=16)).start()
+    yield engine
+    engine.shutdown()
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.outputs = []
+        self.done = threading.Event()
+
+    def __call__(self, output) -> None:
+        self.outputs.append(output)
+        if output.finished:
+            self.done.set()
+
+    @property
+    def text(self) -> str:
+        return "".join(o.text for o in self.outputs)
+
+    @property
+    def ids(self) -> list[int]:
+        return [i for o in self.outputs for i in o.token_ids]
+
+    @property
+    def last(self):
+        return self.outputs[-1]
+
+
+def chat_ids(tokenizer, text: str) -> list[int]:
+    return list(tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, return_dict=False))
+
+
+def submit(engine, ids, cancelled=lambda: False, **params) -> Collector:
+    collector = Collector()
+    engine.submit(GenerationRequest("test", ids, SamplingParams(**params), collector, cancelled))
+    return collector
+
+
+def test_batched_greedy_equals_hf_generate(engine, loaded, tokenizer):
+    prompts = [chat_ids(tokenizer, p) for p in PROMPTS]
+    expected = []
+    for ids in prompts:
+        out = loaded.model.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False)
+        expected.append(out[0, len(ids) :].tolist())
+    collectors = []
+    for ids in prompts:  # staggered: each joins a batch that is already decoding
+        collectors.append(submit(engine, ids, max_tokens=24, temperature=0.0))
+        time.sleep(0.05)
+    for collector, reference in zip(collectors, expected, strict=True):
+        assert collector.done.wait(60)
+        assert collector.ids == reference[: len(collector.ids)]
+        assert collector.text == tokenizer.decode(collector.ids, skip_special_tokens=True)
+
+
+def test_max_tokens_gives_length_and_exact_count(engine, tokenizer):
+    collector = submit(engine, chat_ids(tokenizer, "Tell me a long story."), max_tokens=7, temperature=0.0, ignore_eos=True)
+    assert collector.done.wait(30)
+    assert collector.last.finish_reason == "length"
+    assert collector.last.num_output_tokens == 7 == len(collector.ids)
+
+
+def test_stop_string_ends_and_is_not_in_text(engine, tokenizer):
+    collector = submit(engine, chat_ids(tokenizer, "What is the capital of France?"), max_tokens=30, temperature=0.0, stop=("Paris",))
+    assert collector.done.wait(30)
+    assert collector.last.finish_reason == "stop" and collector.last.stop_reason == "Paris"
+    assert "Paris" not in collector.text and collector.text.startswith("The capital")
+
+
+def test_seeded_sampling_repeats_while_batched(engine, tokenizer):
+    ids = chat_ids(tokenizer, "Write a poem.")
+    first = submit(engine, ids, max_tokens=16, temperature=1.0, seed=1234)
+    noise = submit(engine, chat_ids(tokenizer, "Count to ten."), max_tokens=30, temperature=1.0)
+    assert first.done.wait(30)
+    second = submit(engine, ids, max_tokens=16, temperature=1.0, seed=1234)
+    other = submit(engine, ids, max_tokens=16, temperature=1.0, seed=99)
+    for c in (second, other, noise):
+        assert c.done.wait(30)
+    assert first.ids == second.ids
+    assert first.ids != other.ids
+
+
+def test_cancellation_frees_the_slot(engine, tokenizer):
+    flag = threading.Event()
+    collector = submit(engine, chat_ids(tokenizer, "Tell me a long story."), flag.is_set, max_tokens=500, ignore_eos=True)
+    while len(collector.outputs) < 3:
+        time.sleep(0.01)
+    before = engine.stats.cancelled_total
+    flag.set()
+    assert collector.done.wait(10)
+    assert collector.last.finish_reason == "cancelled"
+    deadline = time.monotonic() + 5
+    while engine.stats.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.stats.running == 0
+    assert engine.stats.cancelled_total == before + 1
+    assert len(collector.ids) < 500
+
+
+def test_min_tokens_and_ignore_eos(engine, tokenizer):
+    ids = chat_ids(tokenizer, "What is the capital of France?")
+    short = submit(engine, ids, max_tokens=50, temperature=0.0)
+    assert short.done.wait(30)
+    assert short.last.finish_reason == "stop"
+    floor = short.last.num_output_tokens + 5
+    longer = submit(engine, ids, max_tokens=50, temperature=0.0, min_tokens=floor)
+    assert longer.done.wait(30)
+    assert longer.last.num_output_tokens >= floor
+
+
+def test_context_overflow_is_an_invalid_request(engine, loaded, tokenizer):
+    with pytest.raises(InvalidRequest, match="maximum context length"):
+        submit(engine, chat_ids(tokenizer, "hi"), max_tokens=loaded.max_model_len)
+
+
+def test_full_queue_is_overloaded(loaded, tokenizer):
+    engine = TorchEngine(loaded, EngineConfig(max_num_seqs=1, max_queue_len=1)).start()
+    try:
+        ids = chat_ids(tokenizer, "Tell me a long story.")
+        flag = threading.Event()
+        running = submit(engine, ids, flag.is_set, max_tokens=200, ignore_eos=True)
+        while not running.outputs:
+            time.sleep(0.01)
+        waiting = submit(engine, ids, flag.is_set, max_tokens=200, ignore_eos=True)
+        with pytest.raises(EngineOverloaded):
+            submit(engine, ids, max_tokens=5)
+        flag.set()
+        assert running.done.wait(10) and waiting.done.wait(10)
+    finally:
+        engine.shutdown()
+
+
+def test_a_failing_callback_does_not_stop_the_engine(engine, tokenizer):
+    def broken(output):
+        raise RuntimeError("client bug")
+
+    engine.submit(GenerationRequest("bad", chat_ids(tokenizer, "hi"), SamplingParams(max_tokens=5), broken))
+    healthy = submit(engine, chat_ids(tokenizer, "hi"), max_tokens=5, temperature=0.0)
+    assert healthy.done.wait(30)
