@@ -35,13 +35,7 @@ class ModelSpec:
             name, source = "", text
         source = source.strip()
         if not name:
-            name = (
-                source
-                if source in CATALOG
-                else Path(source).stem
-                if source.endswith(".gguf")
-                else Path(source).name
-            )
+            name = source if source in CATALOG else Path(source).stem if source.endswith(".gguf") else Path(source).name
         name = name.strip().lower()
         if not _NAME.match(name):
             raise ModelSpecError(f"{name!r} is not a usable model name (letters, digits, '.', '_', '-')")

@@ -46,9 +46,7 @@ class LLMDeployment:
 
     @property
     def system_fingerprint(self) -> str:
-        return "fp_" + digest(
-            VERSION_KEY, self.model.weights_key, self.engine, self.device, self.dtype, length=10
-        )
+        return "fp_" + digest(VERSION_KEY, self.model.weights_key, self.engine, self.device, self.dtype, length=10)
 
 
 def render_repository(deployments: list[LLMDeployment], out_dir: Path) -> Path:

@@ -79,9 +79,7 @@ class BatchKVCache(Cache):
         if columns <= 0:
             return
         for layer in self.layers:
-            layer.set_buffers(
-                layer._keys[:, :, columns:], layer._values[:, :, columns:], layer.length - columns
-            )
+            layer.set_buffers(layer._keys[:, :, columns:], layer._values[:, :, columns:], layer.length - columns)
 
     def merge(self, other: BatchKVCache) -> tuple[int, int]:
         """Append `other`'s rows below ours, right-aligned on the time axis.

@@ -36,9 +36,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
-def load_model(
-    model_dir: str, device: str = "auto", dtype: str = "auto", max_model_len: int = 0
-) -> LoadedModel:
+def load_model(model_dir: str, device: str = "auto", dtype: str = "auto", max_model_len: int = 0) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     target = resolve_device(device)

@@ -31,9 +31,7 @@ class PromptTokenizer:
         if not isinstance(messages, list) or not messages:
             raise InvalidRequest("messages must be a non-empty list")
         try:
-            return str(
-                self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            )
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         except Exception as exc:  # jinja2 errors, raise_exception() in templates
             raise InvalidRequest(f"the chat template rejected these messages: {exc}") from exc
 
@@ -47,6 +45,4 @@ class PromptTokenizer:
     def encode_batch(self, texts: list[str], add_special_tokens: bool = True) -> list[list[int]]:
         if not texts:
             return []
-        return [
-            list(ids) for ids in self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]
-        ]
+        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]]

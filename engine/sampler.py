@@ -47,9 +47,7 @@ class PenaltyState:
         row = PenaltyState(self.vocab_size, self.device)
         row.counts = torch.zeros((1, self.vocab_size), dtype=torch.float32, device=self.device)
         row.prompt_mask = torch.zeros((1, self.vocab_size), dtype=torch.bool, device=self.device)
-        ids = torch.tensor(
-            [i for i in prompt_ids if 0 <= i < self.vocab_size], dtype=torch.long, device=self.device
-        )
+        ids = torch.tensor([i for i in prompt_ids if 0 <= i < self.vocab_size], dtype=torch.long, device=self.device)
         row.prompt_mask[0, ids] = True
         return row
 

@@ -73,6 +73,10 @@ PARAM_HAS_CHAT_TEMPLATE = "has_chat_template"
 PARAM_MAX_MODEL_LEN = "max_model_len"
 PARAM_SYSTEM_FINGERPRINT = "system_fingerprint"
 PARAM_CREATED = "created"
+# The ensemble's parts. The frontend calls them directly rather than the ensemble:
+# Triton 2.51 does not pass a cancelled stream on to an ensemble's composing models.
+PARAM_PREPROCESSING_MODEL = "preprocessing_model"
+PARAM_LLM_MODEL = "llm_model"
 
 INVALID_REQUEST_TAG = "invalid_request"
 OVERLOADED_TAG = "overloaded"

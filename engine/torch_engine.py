@@ -219,9 +219,7 @@ class TorchEngine:
     def _decode_step(self) -> None:
         batch = self._batch
         ids = torch.tensor([[s.last_token] for s in batch.rows], dtype=torch.long, device=self.device)
-        positions = torch.tensor(
-            [[s.num_tokens - 1] for s in batch.rows], dtype=torch.long, device=self.device
-        )
+        positions = torch.tensor([[s.num_tokens - 1] for s in batch.rows], dtype=torch.long, device=self.device)
         out = self.model(
             input_ids=ids,
             attention_mask=batch.attention_mask(),

@@ -72,9 +72,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         error = (
-            errors.RouteNotFound(str(exc.detail))
-            if exc.status_code == 404
-            else errors.InvalidRequest(str(exc.detail))
+            errors.RouteNotFound(str(exc.detail)) if exc.status_code == 404 else errors.InvalidRequest(str(exc.detail))
         )
         return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)
 

@@ -36,19 +36,18 @@ def main(argv: list[str] | None = None) -> None:
         argv.insert(0, "serve")
     args = parser().parse_args(argv)
     settings = from_arguments(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "build":
         from build.cache import cache_root
         from build.pipeline import build_repository
         from frontend.launcher import engine_options
 
-        out = build_repository(
-            settings.model, args.output, cache_root(settings.cache_dir), **engine_options(settings)
-        )
+        out = build_repository(settings.model, args.output, cache_root(settings.cache_dir), **engine_options(settings))
         print(out)  # noqa: T201 - the command's result
         return
     from frontend.launcher import serve
 
-    serve(settings)
+    try:
+        serve(settings)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -40,21 +40,19 @@ def engine_options(settings: Settings) -> dict[str, object]:
 
 
 def serve(settings: Settings) -> None:
+    # SIGTERM, while starting or after uvicorn's graceful shutdown (which re-raises it),
+    # ends in a clean exit through the `finally` below.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if settings.triton_url:
         run_frontend(settings)
         return
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # clean up if stopped while starting
     cache = cache_root(settings.cache_dir)
     work = Path(tempfile.mkdtemp(prefix="triton-openai-"))
     triton: EmbeddedTriton | None = None
     try:
-        repository = build_repository(
-            settings.model, work / "model_repository", cache, **engine_options(settings)
-        )
+        repository = build_repository(settings.model, work / "model_repository", cache, **engine_options(settings))
         log_path = (
-            Path(settings.triton_log)
-            if settings.triton_log
-            else cache / "logs" / f"tritonserver-{os.getpid()}.log"
+            Path(settings.triton_log) if settings.triton_log else cache / "logs" / f"tritonserver-{os.getpid()}.log"
         )
         triton = EmbeddedTriton(
             repository,
@@ -73,9 +71,7 @@ def serve(settings: Settings) -> None:
 
 def run_frontend(settings: Settings) -> None:
     apply_env(settings)  # worker processes build their app from these variables
-    logger.info(
-        "OpenAI API on http://%s:%d/v1 (Triton at %s)", settings.host, settings.port, settings.triton_url
-    )
+    logger.info("OpenAI API on http://%s:%d/v1 (Triton at %s)", settings.host, settings.port, settings.triton_url)
     uvicorn.run(
         "frontend.app:app_from_environment",
         factory=True,
@@ -88,4 +84,4 @@ def run_frontend(settings: Settings) -> None:
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise SystemExit(0)

@@ -37,12 +37,8 @@ class Settings(BaseSettings):
     triton_grpc_port: int = Field(0, description="gRPC port of the embedded Triton (0: a free one).")
     triton_http_port: int = Field(0, description="HTTP port of the embedded Triton (0: a free one).")
     triton_metrics_port: int = Field(0, description="Metrics port of the embedded Triton (0: a free one).")
-    triton_log: str | None = Field(
-        None, description="File for the embedded Triton's log (default: in the run folder)."
-    )
-    triton_startup_timeout: float = Field(
-        600.0, description="Seconds to wait for the embedded Triton to be ready."
-    )
+    triton_log: str | None = Field(None, description="File for the embedded Triton's log (default: in the run folder).")
+    triton_startup_timeout: float = Field(600.0, description="Seconds to wait for the embedded Triton to be ready.")
 
     # What the embedded Triton serves
     model: list[str] = Field(
@@ -81,9 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser, fields: typing.Iterable[str] 
         help_text = f"{info.description} [env {env}]"
         kind = _base_type(info.annotation)
         if kind is bool:
-            parser.add_argument(
-                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text
-            )
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif kind is list:
             parser.add_argument(flag, dest=name, action="append", default=None, help=help_text)
         else:

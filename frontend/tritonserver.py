@@ -58,9 +58,7 @@ def prepare_backends(cache: Path) -> Path:
         if not (target / "python" / "triton_python_backend_stub").is_file():
             stub = dist / "python_backend_stubs" / py / "triton_python_backend_stub"
             if not stub.is_file():
-                raise TritonStartError(
-                    f"nvidia-pytriton {version} has no Python backend stub for Python {py}"
-                )
+                raise TritonStartError(f"nvidia-pytriton {version} has no Python backend stub for Python {py}")
             with building(target) as scratch:
                 shutil.copytree(dist / "backends" / "python", scratch / "python")
                 shutil.copy2(stub, scratch / "python" / "triton_python_backend_stub")
@@ -152,9 +150,7 @@ class EmbeddedTriton:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise TritonStartError(
-                    f"tritonserver exited with {self.process.returncode}\n{self.log_tail()}"
-                )
+                raise TritonStartError(f"tritonserver exited with {self.process.returncode}\n{self.log_tail()}")
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:

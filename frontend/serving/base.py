@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from typing import Any
 
 from engine import tensors as t
 from frontend.protocol.common import Usage
 from frontend.protocol.sampling import SamplingFields
-from frontend.serving.choices import ChoiceResult
+from frontend.serving.choices import Choice, ChoiceResult
 from frontend.serving.registry import ModelRegistry
-from frontend.triton.base import Engine
+from frontend.triton.base import Engine, ServedModel
 
 
 class ServingBase:
@@ -28,17 +28,18 @@ class ServingBase:
     def now() -> int:
         return int(time.time())
 
-    @staticmethod
-    def choice_inputs(request: SamplingFields, prompt: dict[str, Any]) -> list[dict[str, Any]]:
-        """The Triton inputs of each of the request's n choices (each with its own seed)."""
-        common = {**prompt, **request.generation_inputs()}
-        return [{**common, t.SEED: seed} for seed in request.choice_seeds()]
+    async def choices(self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, str]]) -> list[Choice]:
+        """n choices per prompt, each prompt tokenized once, each choice with its own seed.
+
+        Choice index = prompt index * n + j, as OpenAI numbers them.
+        """
+        token_ids = await asyncio.gather(*(self.engine.tokenize(model, prompt) for prompt in prompts))
+        parameters = request.generation_inputs()
+        return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
 
     @staticmethod
     def usage(results: list[ChoiceResult], prompts: int = 1) -> Usage:
         """Prompt tokens once per prompt, completion tokens of every choice."""
         per_prompt = len(results) // prompts if prompts else 0
-        prompt_tokens = (
-            sum(results[i * per_prompt].prompt_tokens for i in range(prompts)) if per_prompt else 0
-        )
+        prompt_tokens = sum(results[i * per_prompt].prompt_tokens for i in range(prompts)) if per_prompt else 0
         return Usage.of(prompt_tokens, sum(r.completion_tokens for r in results))

@@ -25,8 +25,8 @@ class ServingChat(ServingBase):
     async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
         model = await self.registry.resolve_llm(request.model, chat=True)
         request_id = self.new_request_id()
-        choices = self.choice_inputs(request, {t.MESSAGES: request.messages_json()})
-        results = await collect_choices(self.engine, model.name, choices, request_id)
+        choices = await self.choices(model, request, [{t.MESSAGES: request.messages_json()}])
+        results = await collect_choices(self.engine, model, choices, request_id)
         return ChatCompletionResponse(
             id=request_id,
             created=self.now(),
@@ -39,8 +39,8 @@ class ServingChat(ServingBase):
     async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         model = await self.registry.resolve_llm(request.model, chat=True)
         request_id = self.new_request_id()
-        choices = self.choice_inputs(request, {t.MESSAGES: request.messages_json()})
-        stream = await primed(stream_choices(self.engine, model.name, choices, request_id))
+        choices = await self.choices(model, request, [{t.MESSAGES: request.messages_json()}])
+        stream = await primed(stream_choices(self.engine, model, choices, request_id))
         return self._chunks(request, model, request_id, stream)
 
     async def _chunks(

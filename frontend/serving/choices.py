@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from frontend.triton.base import Engine, GenerationChunk
+from frontend.triton.base import Engine, GenerationChunk, ServedModel
+
+# One choice to generate: the prompt's token ids and the llm model's parameters.
+Choice = tuple[list[int], dict[str, Any]]
 
 
 @dataclass
@@ -29,7 +32,7 @@ class ChoiceResult:
 
 
 async def stream_choices(
-    engine: Engine, model: str, choices: list[dict[str, Any]], request_id: str
+    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str
 ) -> AsyncIterator[tuple[int, GenerationChunk]]:
     """Chunks of all choices as they come, tagged with the choice index.
 
@@ -37,16 +40,16 @@ async def stream_choices(
     """
     queue: asyncio.Queue[tuple[int, GenerationChunk | BaseException | None]] = asyncio.Queue()
 
-    async def pump(index: int, inputs: dict[str, Any]) -> None:
+    async def pump(index: int, choice: Choice) -> None:
         try:
-            async for chunk in engine.generate(model, inputs, f"{request_id}-{index}"):
+            async for chunk in engine.generate(model, *choice, f"{request_id}-{index}"):
                 await queue.put((index, chunk))
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
             await queue.put((index, exc))
         finally:
             await queue.put((index, None))
 
-    tasks = [asyncio.create_task(pump(i, inputs)) for i, inputs in enumerate(choices)]
+    tasks = [asyncio.create_task(pump(i, choice)) for i, choice in enumerate(choices)]
     try:
         running = len(tasks)
         while running:
@@ -65,7 +68,7 @@ async def stream_choices(
 
 
 async def collect_choices(
-    engine: Engine, model: str, choices: list[dict[str, Any]], request_id: str
+    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str
 ) -> list[ChoiceResult]:
     results = [ChoiceResult() for _ in choices]
     async for index, chunk in stream_choices(engine, model, choices, request_id):

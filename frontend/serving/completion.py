@@ -3,45 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from engine import tensors as t
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from frontend.serving.base import ServingBase
-from frontend.serving.choices import ChoiceResult, collect_choices, primed, stream_choices
+from frontend.serving.choices import Choice, ChoiceResult, collect_choices, primed, stream_choices
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
 class ServingCompletion(ServingBase):
     request_id_prefix = "cmpl"
 
-    def _all_choices(self, request: CompletionRequest) -> list[dict[str, Any]]:
-        """n choices per prompt; choice index = prompt index * n + j, as OpenAI numbers them."""
-        return [
-            c for prompt in request.prompts() for c in self.choice_inputs(request, {t.TEXT_INPUT: prompt})
-        ]
+    async def _all_choices(self, model: ServedModel, request: CompletionRequest) -> list[Choice]:
+        return await self.choices(model, request, [{t.TEXT_INPUT: prompt} for prompt in request.prompts()])
 
-    def _echo(self, request: CompletionRequest, index: int) -> str:
+    @staticmethod
+    def _echo(request: CompletionRequest, index: int) -> str:
         return request.prompts()[index // request.n] if request.echo else ""
 
     async def create(self, request: CompletionRequest) -> CompletionResponse:
         model = await self.registry.resolve_llm(request.model, chat=False)
         request_id = self.new_request_id()
-        results = await collect_choices(self.engine, model.name, self._all_choices(request), request_id)
-        choices = [
-            CompletionChoice(
-                index=i,
-                text=self._echo(request, i) + "".join(r.text),
-                logprobs=None,
-                finish_reason=r.finish_reason,
-            )
-            for i, r in enumerate(results)
-        ]
+        choices = await self._all_choices(model, request)
+        results = await collect_choices(self.engine, model, choices, request_id)
         return CompletionResponse(
             id=request_id,
             created=self.now(),
             model=model.name,
-            choices=choices,
+            choices=[
+                CompletionChoice(
+                    index=i,
+                    text=self._echo(request, i) + "".join(r.text),
+                    logprobs=None,
+                    finish_reason=r.finish_reason,
+                )
+                for i, r in enumerate(results)
+            ],
             usage=self.usage(results, prompts=len(request.prompts())),
             system_fingerprint=model.system_fingerprint,
         )
@@ -49,7 +46,8 @@ class ServingCompletion(ServingBase):
     async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
         model = await self.registry.resolve_llm(request.model, chat=False)
         request_id = self.new_request_id()
-        stream = await primed(stream_choices(self.engine, model.name, self._all_choices(request), request_id))
+        choices = await self._all_choices(model, request)
+        stream = await primed(stream_choices(self.engine, model, choices, request_id))
         return self._chunks(request, model, request_id, stream)
 
     async def _chunks(

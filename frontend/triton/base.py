@@ -17,6 +17,8 @@ class ServedModel:
     has_chat_template: bool = False
     max_model_len: int | None = None
     system_fingerprint: str | None = None
+    preprocessing_model: str | None = None  # the ensemble's parts, called directly
+    llm_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,12 @@ class Engine(Protocol):
     async def models(self) -> list[ServedModel]:
         """The served models, in the order the backend lists them."""
 
-    def generate(self, model: str, inputs: dict[str, Any], request_id: str) -> AsyncIterator[GenerationChunk]:
+    async def tokenize(self, model: ServedModel, prompt: dict[str, str]) -> list[int]:
+        """Token ids of a prompt: `{text_input: ...}` as is, or `{messages: json}` through the chat template."""
+
+    def generate(
+        self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
+    ) -> AsyncIterator[GenerationChunk]:
         """Stream one generation. Closing the iterator early cancels the request."""
 
     async def version(self) -> str:

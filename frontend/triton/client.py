@@ -20,7 +20,7 @@ from tritonclient.utils import InferenceServerException
 from engine import tensors as t
 from frontend import errors
 from frontend.triton.base import GenerationChunk, ServedModel
-from frontend.triton.tensors import pack_inputs, unpack_chunk
+from frontend.triton.tensors import pack_inputs, unpack_chunk, unpack_ids
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +85,21 @@ class TritonEngine:
                     served.append(model)
         return served
 
+    async def tokenize(self, model: ServedModel, prompt: dict[str, str]) -> list[int]:
+        if model.preprocessing_model is None:
+            raise errors.ServerError(f"model {model.name} does not name its preprocessing model")
+        with map_errors():
+            result = await self._client.infer(model.preprocessing_model, pack_inputs(prompt))
+        return unpack_ids(result)
+
     async def generate(
-        self, model: str, inputs: dict[str, Any], request_id: str
+        self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
     ) -> AsyncIterator[GenerationChunk]:
+        if model.llm_model is None:
+            raise errors.ServerError(f"model {model.name} does not name its llm model")
         request = {
-            "model_name": model,
-            "inputs": pack_inputs({**inputs, t.STREAM: True}),
+            "model_name": model.llm_model,
+            "inputs": pack_inputs({t.INPUT_IDS: input_ids, **parameters, t.STREAM: True}),
             "request_id": request_id,
             "parameters": {"triton_enable_empty_final_response": True},
         }
@@ -135,4 +144,6 @@ def _served_model(name: str, config: dict[str, Any]) -> ServedModel | None:
         has_chat_template=params.get(t.PARAM_HAS_CHAT_TEMPLATE) == "true",
         max_model_len=int(params[t.PARAM_MAX_MODEL_LEN]) if params.get(t.PARAM_MAX_MODEL_LEN) else None,
         system_fingerprint=params.get(t.PARAM_SYSTEM_FINGERPRINT) or None,
+        preprocessing_model=params.get(t.PARAM_PREPROCESSING_MODEL) or None,
+        llm_model=params.get(t.PARAM_LLM_MODEL) or None,
     )

@@ -11,11 +11,11 @@ from engine import tensors as t
 from frontend.triton.base import GenerationChunk
 
 _TRITON_DTYPES = {"int32": "INT32", "uint64": "UINT64", "float32": "FP32", "bool": "BOOL", "bytes": "BYTES"}
-_TEXT_INPUTS = {t.TEXT_INPUT, t.MESSAGES}
+_DTYPES = {**t.PARAMETER_DTYPES, t.TEXT_INPUT: "bytes", t.MESSAGES: "bytes", t.INPUT_IDS: "int32"}
 
 
 def _array(name: str, value: Any) -> np.ndarray:
-    dtype = "bytes" if name in _TEXT_INPUTS else t.PARAMETER_DTYPES[name]
+    dtype = _DTYPES[name]
     values = value if isinstance(value, (list, tuple)) else [value]
     if dtype == "bytes":
         return np.array([[str(v).encode("utf-8") for v in values]], dtype=np.object_)
@@ -29,11 +29,15 @@ def pack_inputs(values: dict[str, Any]) -> list[InferInput]:
         if value is None:
             continue
         array = _array(name, value)
-        dtype = "bytes" if name in _TEXT_INPUTS else t.PARAMETER_DTYPES[name]
-        tensor = InferInput(name, list(array.shape), _TRITON_DTYPES[dtype])
+        tensor = InferInput(name, list(array.shape), _TRITON_DTYPES[_DTYPES[name]])
         tensor.set_data_from_numpy(array)
         inputs.append(tensor)
     return inputs
+
+
+def unpack_ids(result: InferResult) -> list[int]:
+    ids = result.as_numpy(t.INPUT_IDS)
+    return [] if ids is None else [int(i) for i in ids.reshape(-1)]
 
 
 def unpack_chunk(result: InferResult) -> GenerationChunk | None:

@@ -11,7 +11,13 @@ from build.prepare import PreparedModel
 from build.repository import TEMPLATES, LLMDeployment, render_repository
 from engine import tensors as t
 
-TYPES = {"int32": "TYPE_INT32", "uint64": "TYPE_UINT64", "float32": "TYPE_FP32", "bool": "TYPE_BOOL", "bytes": "TYPE_STRING"}
+TYPES = {
+    "int32": "TYPE_INT32",
+    "uint64": "TYPE_UINT64",
+    "float32": "TYPE_FP32",
+    "bool": "TYPE_BOOL",
+    "bytes": "TYPE_STRING",
+}
 LLM_OUTPUTS = {t.TEXT_OUTPUT, t.OUTPUT_IDS, t.FINISH_REASON, t.NUM_INPUT_TOKENS, t.NUM_OUTPUT_TOKENS}
 
 
@@ -62,7 +68,12 @@ def test_ensemble_exposes_preprocessing_and_llm_inputs():
 
 def test_ensemble_carries_the_frontend_parameters():
     keys = set(template("ensemble").parameters)
-    assert {t.PARAM_OPENAI_KIND, t.PARAM_HAS_CHAT_TEMPLATE, t.PARAM_MAX_MODEL_LEN, t.PARAM_SYSTEM_FINGERPRINT} <= keys
+    assert {
+        t.PARAM_OPENAI_KIND,
+        t.PARAM_HAS_CHAT_TEMPLATE,
+        t.PARAM_MAX_MODEL_LEN,
+        t.PARAM_SYSTEM_FINGERPRINT,
+    } <= keys
 
 
 @pytest.fixture

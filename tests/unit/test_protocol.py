@@ -62,7 +62,10 @@ def test_a_response_parses_as_the_sdk_type_with_every_required_value():
 
 def test_chunk_omits_unset_fields_but_keeps_explicit_nulls():
     chunk = ChatCompletionChunk(
-        id="c", created=1, model="m", choices=[ChatChunkChoice(index=0, delta=DeltaMessage(content="x"), finish_reason=None)]
+        id="c",
+        created=1,
+        model="m",
+        choices=[ChatChunkChoice(index=0, delta=DeltaMessage(content="x"), finish_reason=None)],
     )
     data = json.loads(chunk.model_dump_json())
     assert data["choices"][0]["delta"] == {"content": "x"}
@@ -84,7 +87,14 @@ def test_unknown_fields_are_ignored():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("temperature", 5), ("n", 0), ("max_tokens", -1), ("top_p", 1.5), ("presence_penalty", 3), ("stop", ["a"] * 5)],
+    [
+        ("temperature", 5),
+        ("n", 0),
+        ("max_tokens", -1),
+        ("top_p", 1.5),
+        ("presence_penalty", 3),
+        ("stop", ["a"] * 5),
+    ],
 )
 def test_out_of_range_values_are_rejected(field, value):
     with pytest.raises(ValidationError):
@@ -103,11 +113,17 @@ def test_messages_render_for_templates():
         {
             "messages": [
                 {"role": "developer", "content": "be brief"},
-                {"role": "user", "name": "ann", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {
+                    "role": "user",
+                    "name": "ann",
+                    "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                },
                 {
                     "role": "assistant",
                     "content": None,
-                    "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}],
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+                    ],
                 },
                 {"role": "tool", "tool_call_id": "c1", "content": "42"},
             ]
@@ -145,7 +161,12 @@ def test_generation_inputs_map_openai_and_extension_fields():
     inputs = request.generation_inputs()
     assert inputs[t.MAX_TOKENS] == 5  # max_completion_tokens wins
     assert inputs[t.STOP_WORDS] == ["\n"]
-    assert (inputs[t.TOP_K], inputs[t.REPETITION_PENALTY], inputs[t.MIN_TOKENS], inputs[t.IGNORE_EOS]) == (3, 1.2, 2, True)
+    assert (inputs[t.TOP_K], inputs[t.REPETITION_PENALTY], inputs[t.MIN_TOKENS], inputs[t.IGNORE_EOS]) == (
+        3,
+        1.2,
+        2,
+        True,
+    )
     assert inputs[t.TEMPERATURE] is None  # left to the engine's default
 
 

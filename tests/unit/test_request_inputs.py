@@ -45,6 +45,10 @@ def test_out_of_range_values_are_rejected():
 
 def test_prompt_ids_honour_lengths_and_reject_batches():
     ids = np.array([[5, 6, 7, 0]], dtype=np.int32)
-    assert request_inputs.prompt_ids(getter({t.INPUT_IDS: ids, t.INPUT_LENGTHS: np.array([[3]])})) == [5, 6, 7]
+    assert request_inputs.prompt_ids(getter({t.INPUT_IDS: ids, t.INPUT_LENGTHS: np.array([[3]])})) == [
+        5,
+        6,
+        7,
+    ]
     with pytest.raises(InvalidRequest, match="batch size 1"):
         request_inputs.prompt_ids(getter({t.INPUT_IDS: np.zeros((2, 3), dtype=np.int32)}))

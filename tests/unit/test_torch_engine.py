@@ -56,7 +56,11 @@ class Collector:
 
 
 def chat_ids(tokenizer, text: str) -> list[int]:
-    return list(tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, return_dict=False))
+    return list(
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], add_generation_prompt=True, return_dict=False
+        )
+    )
 
 
 def submit(engine, ids, cancelled=lambda: False, **params) -> Collector:
@@ -82,14 +86,22 @@ def test_batched_greedy_equals_hf_generate(engine, loaded, tokenizer):
 
 
 def test_max_tokens_gives_length_and_exact_count(engine, tokenizer):
-    collector = submit(engine, chat_ids(tokenizer, "Tell me a long story."), max_tokens=7, temperature=0.0, ignore_eos=True)
+    collector = submit(
+        engine, chat_ids(tokenizer, "Tell me a long story."), max_tokens=7, temperature=0.0, ignore_eos=True
+    )
     assert collector.done.wait(30)
     assert collector.last.finish_reason == "length"
     assert collector.last.num_output_tokens == 7 == len(collector.ids)
 
 
 def test_stop_string_ends_and_is_not_in_text(engine, tokenizer):
-    collector = submit(engine, chat_ids(tokenizer, "What is the capital of France?"), max_tokens=30, temperature=0.0, stop=("Paris",))
+    collector = submit(
+        engine,
+        chat_ids(tokenizer, "What is the capital of France?"),
+        max_tokens=30,
+        temperature=0.0,
+        stop=("Paris",),
+    )
     assert collector.done.wait(30)
     assert collector.last.finish_reason == "stop" and collector.last.stop_reason == "Paris"
     assert "Paris" not in collector.text and collector.text.startswith("The capital")
@@ -110,7 +122,9 @@ def test_seeded_sampling_repeats_while_batched(engine, tokenizer):
 
 def test_cancellation_frees_the_slot(engine, tokenizer):
     flag = threading.Event()
-    collector = submit(engine, chat_ids(tokenizer, "Tell me a long story."), flag.is_set, max_tokens=500, ignore_eos=True)
+    collector = submit(
+        engine, chat_ids(tokenizer, "Tell me a long story."), flag.is_set, max_tokens=500, ignore_eos=True
+    )
     while len(collector.outputs) < 3:
         time.sleep(0.01)
     before = engine.stats.cancelled_total

@@ -32,9 +32,7 @@ class TritonPythonModel:
         import torch
 
         torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
-        loaded = load_model(
-            params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"])
-        )
+        loaded = load_model(params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"]))
         engine_config = EngineConfig(
             max_num_seqs=int(params["max_num_seqs"]),
             max_queue_len=int(params["max_queue_len"]),
@@ -103,9 +101,7 @@ class _ResponseWriter:
         tensors = [
             pb_utils.Tensor(t.TEXT_OUTPUT, np.array([[text.encode("utf-8")]], dtype=np.object_)),
             pb_utils.Tensor(t.OUTPUT_IDS, np.array([ids], dtype=np.int32)),
-            pb_utils.Tensor(
-                t.FINISH_REASON, np.array([[(output.finish_reason or "").encode()]], dtype=np.object_)
-            ),
+            pb_utils.Tensor(t.FINISH_REASON, np.array([[(output.finish_reason or "").encode()]], dtype=np.object_)),
             pb_utils.Tensor(t.NUM_INPUT_TOKENS, np.array([[output.num_prompt_tokens]], dtype=np.int32)),
             pb_utils.Tensor(t.NUM_OUTPUT_TOKENS, np.array([[output.num_output_tokens]], dtype=np.int32)),
         ]
@@ -134,12 +130,8 @@ class _EngineMetrics:
         self.counters = {
             "finished_total": family("llm_engine_requests_finished_total", "Requests finished", counter),
             "cancelled_total": family("llm_engine_requests_cancelled_total", "Requests cancelled", counter),
-            "generated_tokens_total": family(
-                "llm_engine_generation_tokens_total", "Tokens generated", counter
-            ),
-            "prompt_tokens_total": family(
-                "llm_engine_prompt_tokens_total", "Prompt tokens processed", counter
-            ),
+            "generated_tokens_total": family("llm_engine_generation_tokens_total", "Tokens generated", counter),
+            "prompt_tokens_total": family("llm_engine_prompt_tokens_total", "Prompt tokens processed", counter),
         }
         self.last = EngineStats()
 

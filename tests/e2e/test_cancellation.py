@@ -1,0 +1,58 @@
+"""A client that goes away cancels its Triton request and frees the engine's slot."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+from tests.e2e.conftest import MODEL
+
+LLM = f'model="{MODEL}_llm"'
+LONG = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Tell me a long story."}],
+    "max_tokens": 2000,
+}
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_disconnect_mid_stream_cancels(server, client):
+    cancelled = server.metric("llm_engine_requests_cancelled_total", LLM)
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        with http.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True, "ignore_eos": True}) as response:
+            lines = response.iter_lines()
+            for _ in range(5):
+                next(lines)
+            assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 1)
+    # The connection is closed: the engine must drop the request at its next step.
+    assert wait_for(lambda: server.metric("llm_engine_requests_cancelled_total", LLM) == cancelled + 1)
+    assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
+    assert client.chat.completions.create(model=MODEL, messages=LONG["messages"], max_tokens=2).choices
+
+
+def test_disconnect_while_waiting_for_a_non_streamed_answer_cancels(server):
+    cancelled = server.metric("llm_engine_requests_cancelled_total", LLM)
+    generated = server.metric("llm_engine_generation_tokens_total", LLM)
+
+    def call():
+        try:
+            httpx.post(server.base_url + "/v1/chat/completions", json={**LONG, "ignore_eos": True}, timeout=1.5)
+        except httpx.TimeoutException:
+            pass  # the client gives up and closes the connection
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    assert wait_for(lambda: server.metric("llm_engine_requests_cancelled_total", LLM) == cancelled + 1)
+    assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
+    assert server.metric("llm_engine_generation_tokens_total", LLM) - generated < 2000
