@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from frontend.disconnect import cancel_on_disconnect
 from frontend.protocol.chat import ChatCompletionRequest
-from frontend.protocol.common import dump
-from frontend.sse import sse_response
+from frontend.routes import respond
 
 router = APIRouter()
 
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    serving = request.app.state.serving_chat
-    if body.stream:
-        return sse_response(await serving.create_stream(body))
-    response = await cancel_on_disconnect(request, serving.create(body))
-    return JSONResponse(dump(response))
+    return await respond(request, request.app.state.serving_chat, body)

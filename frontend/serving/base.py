@@ -28,6 +28,13 @@ class ServingBase:
     def now() -> int:
         return int(time.time())
 
+    async def start(
+        self, request: SamplingFields, prompts: list[dict[str, str]], *, chat: bool
+    ) -> tuple[ServedModel, str, list[Choice]]:
+        """The model that answers, a new request id, and the request's choices."""
+        model = await self.registry.resolve_llm(request.model, chat=chat)
+        return model, self.new_request_id(), await self.choices(model, request, prompts)
+
     async def choices(self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, str]]) -> list[Choice]:
         """n choices per prompt, each prompt tokenized once, each choice with its own seed.
 

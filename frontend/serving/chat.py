@@ -23,9 +23,7 @@ class ServingChat(ServingBase):
     request_id_prefix = "chatcmpl"
 
     async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
-        model = await self.registry.resolve_llm(request.model, chat=True)
-        request_id = self.new_request_id()
-        choices = await self.choices(model, request, [{t.MESSAGES: request.messages_json()}])
+        model, request_id, choices = await self.start(request, _prompt(request), chat=True)
         results = await collect_choices(self.engine, model, choices, request_id)
         return ChatCompletionResponse(
             id=request_id,
@@ -37,9 +35,7 @@ class ServingChat(ServingBase):
         )
 
     async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        model = await self.registry.resolve_llm(request.model, chat=True)
-        request_id = self.new_request_id()
-        choices = await self.choices(model, request, [{t.MESSAGES: request.messages_json()}])
+        model, request_id, choices = await self.start(request, _prompt(request), chat=True)
         stream = await primed(stream_choices(self.engine, model, choices, request_id))
         return self._chunks(request, model, request_id, stream)
 
@@ -83,6 +79,10 @@ class ServingChat(ServingBase):
                 system_fingerprint=model.system_fingerprint,
                 usage=self.usage(results),
             )
+
+
+def _prompt(request: ChatCompletionRequest) -> list[dict[str, str]]:
+    return [{t.MESSAGES: request.messages_json()}]
 
 
 def _choice(index: int, result: ChoiceResult) -> ChatChoice:

@@ -7,24 +7,19 @@ from collections.abc import AsyncIterator
 from engine import tensors as t
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from frontend.serving.base import ServingBase
-from frontend.serving.choices import Choice, ChoiceResult, collect_choices, primed, stream_choices
+from frontend.serving.choices import ChoiceResult, collect_choices, primed, stream_choices
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
 class ServingCompletion(ServingBase):
     request_id_prefix = "cmpl"
 
-    async def _all_choices(self, model: ServedModel, request: CompletionRequest) -> list[Choice]:
-        return await self.choices(model, request, [{t.TEXT_INPUT: prompt} for prompt in request.prompts()])
-
     @staticmethod
     def _echo(request: CompletionRequest, index: int) -> str:
         return request.prompts()[index // request.n] if request.echo else ""
 
     async def create(self, request: CompletionRequest) -> CompletionResponse:
-        model = await self.registry.resolve_llm(request.model, chat=False)
-        request_id = self.new_request_id()
-        choices = await self._all_choices(model, request)
+        model, request_id, choices = await self.start(request, _prompts(request), chat=False)
         results = await collect_choices(self.engine, model, choices, request_id)
         return CompletionResponse(
             id=request_id,
@@ -44,9 +39,7 @@ class ServingCompletion(ServingBase):
         )
 
     async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
-        model = await self.registry.resolve_llm(request.model, chat=False)
-        request_id = self.new_request_id()
-        choices = await self._all_choices(model, request)
+        model, request_id, choices = await self.start(request, _prompts(request), chat=False)
         stream = await primed(stream_choices(self.engine, model, choices, request_id))
         return self._chunks(request, model, request_id, stream)
 
@@ -89,3 +82,7 @@ class ServingCompletion(ServingBase):
                 system_fingerprint=model.system_fingerprint,
                 usage=self.usage(results, prompts=len(request.prompts())),
             )
+
+
+def _prompts(request: CompletionRequest) -> list[dict[str, str]]:
+    return [{t.TEXT_INPUT: prompt} for prompt in request.prompts()]
