@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from engine.cpu_linear import pack_linears
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,6 +46,8 @@ def load_model(model_dir: str, device: str = "auto", dtype: str = "auto", max_mo
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype, attn_implementation="sdpa")
     model.to(target).eval()
+    if target.type == "cpu" and torch_dtype == torch.float32:
+        logger.info("packed %d linear layers for oneDNN", pack_linears(model))
     window = int(getattr(model.config, "max_position_embeddings", 0) or 0) or 2048
     limit = min(max_model_len, window) if max_model_len > 0 else window
     logger.info("loaded %s on %s as %s, context %d", model_dir, target, torch_dtype, limit)

@@ -102,20 +102,27 @@ def _apply_masks_and_biases(logits: torch.Tensor, rows: list[SamplingRow]) -> No
 
 def _sample_rows(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
     temperature = torch.tensor(
-        [max(row.params.temperature, GREEDY_TEMPERATURE) for row in rows],
-        dtype=logits.dtype,
-        device=logits.device,
+        [max(row.params.temperature, GREEDY_TEMPERATURE) for row in rows], dtype=logits.dtype, device=logits.device
     )
     logits = logits / temperature.unsqueeze(1)
-    filtered = any(row.params.top_k > 0 or row.params.top_p < 1.0 or row.params.min_p > 0.0 for row in rows)
-    if not filtered:
-        probs = torch.softmax(logits, dim=-1)
-        return torch.stack([_draw(probs[i], row.generator) for i, row in enumerate(rows)])
-    sorted_logits, order = logits.sort(dim=-1, descending=True)
-    sorted_logits = _filter_sorted(sorted_logits, rows)
-    probs = torch.softmax(sorted_logits, dim=-1)
-    picks = torch.stack([_draw(probs[i], row.generator) for i, row in enumerate(rows)])
-    return order.gather(1, picks.unsqueeze(1)).squeeze(1)
+    tokens = torch.empty(len(rows), dtype=torch.long, device=logits.device)
+    # Which way a row is drawn depends on its own parameters only, so a seeded request
+    # draws the same tokens whatever else shares its batch.
+    filtered = [i for i, row in enumerate(rows) if _filters(row.params)]
+    plain = [i for i in range(len(rows)) if i not in set(filtered)]
+    if plain:
+        probs = torch.softmax(logits[plain], dim=-1)
+        tokens[plain] = torch.stack([_draw(probs[j], rows[i].generator) for j, i in enumerate(plain)])
+    if filtered:
+        sorted_logits, order = logits[filtered].sort(dim=-1, descending=True)
+        probs = torch.softmax(_filter_sorted(sorted_logits, [rows[i] for i in filtered]), dim=-1)
+        picks = torch.stack([_draw(probs[j], rows[i].generator) for j, i in enumerate(filtered)])
+        tokens[filtered] = order.gather(1, picks.unsqueeze(1)).squeeze(1)
+    return tokens
+
+
+def _filters(params: SamplingParams) -> bool:
+    return params.top_k > 0 or params.top_p < 1.0 or params.min_p > 0.0
 
 
 def _filter_sorted(sorted_logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
@@ -129,7 +136,7 @@ def _filter_sorted(sorted_logits: torch.Tensor, rows: list[SamplingRow]) -> torc
     probs = torch.softmax(sorted_logits.masked_fill(mask, float("-inf")), dim=-1)
     # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
     mask |= (probs.cumsum(dim=-1) - probs) >= top_p.unsqueeze(1)
-    mask |= probs < (min_p * probs[:, :1])
+    mask |= probs < (min_p.unsqueeze(1) * probs[:, :1])
     mask[:, 0] = False
     return sorted_logits.masked_fill(mask, float("-inf"))
 

@@ -10,6 +10,7 @@ stop conditions.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import deque
@@ -59,11 +60,12 @@ class _Batch:
         self.pad: list[int] = []
         self.device = device
 
-    def add(self, seq: Sequence, cache: BatchKVCache, penalties: PenaltyState) -> None:
+    def add(self, seqs: list[Sequence], cache: BatchKVCache, penalties: PenaltyState, pads: list[int]) -> None:
+        """Rows that finished their prefill join below the running ones."""
         pad_rows, pad_new = self.cache.merge(cache)
-        self.pad = [p + pad_rows for p in self.pad] + [pad_new]
+        self.pad = [p + pad_rows for p in self.pad] + [p + pad_new for p in pads]
         self.penalties.append(penalties)
-        self.rows.append(seq)
+        self.rows.extend(seqs)
 
     def keep(self, indices: list[int]) -> None:
         if not indices:
@@ -155,7 +157,7 @@ class TorchEngine:
                     self._admit()
                     self._drop_cancelled()
                     if self._prefilling:
-                        self._prefill_chunk()
+                        self._prefill_step()
                     if self._batch.rows:
                         self._decode_step()
                 except Exception as exc:  # noqa: BLE001 - the engine must outlive any one batch
@@ -191,7 +193,31 @@ class TorchEngine:
                 self._finish(self._batch.rows[i], FINISH_CANCELLED)
             self._batch.keep([i for i in range(len(self._batch.rows)) if i not in set(cancelled)])
 
+    def _prefill_step(self) -> None:
+        group = self._prefill_group()
+        if group is None:
+            self._prefill_chunk()
+        else:
+            self._prefill_together(group)
+
+    def _prefill_group(self) -> list[Sequence] | None:
+        """Fresh prompts at the head of the queue that fit the token budget together (padded),
+        or None when the first prompt must be chunked on its own."""
+        budget = self.config.prefill_chunk
+        first = self._prefilling[0][0]
+        if first.num_prefilled or len(first.prompt_ids) > budget:
+            return None
+        group, width = [first], len(first.prompt_ids)
+        for seq, _ in itertools.islice(self._prefilling, 1, None):
+            wider = max(width, len(seq.prompt_ids))
+            if seq.num_prefilled or wider * (len(group) + 1) > budget:
+                break
+            group.append(seq)
+            width = wider
+        return group
+
     def _prefill_chunk(self) -> None:
+        """The next chunk of a prompt too long for one step, on its own cache."""
         seq, cache = self._prefilling[0]
         start = seq.num_prefilled
         end = min(start + self.config.prefill_chunk, len(seq.prompt_ids))
@@ -207,14 +233,45 @@ class TorchEngine:
             logits_to_keep=1,
         )
         seq.num_prefilled = end
-        if end < len(seq.prompt_ids):
-            return
-        self._prefilling.popleft()
-        penalties = self._batch.penalties.new_row(seq.prompt_ids)
-        token = sample(out.logits[:, -1], [seq.sampling_row], penalties)
-        self._emit(seq, seq.append_token(int(token[0])))
-        if not seq.finished:
-            self._batch.add(seq, cache, penalties)
+        if end == len(seq.prompt_ids):
+            self._prefilling.popleft()
+            self._start_decoding([seq], cache, out.logits[:, -1], [0])
+
+    def _prefill_together(self, group: list[Sequence]) -> None:
+        """Whole prompts in one forward, left-padded to the longest."""
+        width = max(len(seq.prompt_ids) for seq in group)
+        pads = [width - len(seq.prompt_ids) for seq in group]
+        ids = torch.tensor([[0] * p + seq.prompt_ids for p, seq in zip(pads, group, strict=True)], device=self.device)
+        columns = torch.arange(width, device=self.device)
+        pad = torch.tensor(pads, device=self.device)
+        causal = columns.unsqueeze(0) <= columns.unsqueeze(1)  # [query, key]
+        real_key = (columns.unsqueeze(0) >= pad.unsqueeze(1)).unsqueeze(1)  # [row, 1, key]
+        # A padding query attends to itself only: no fully masked row (NaN) reaches the cache.
+        mask = (causal.unsqueeze(0) & real_key) | torch.eye(width, dtype=torch.bool, device=self.device)
+        cache = BatchKVCache()
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask.unsqueeze(1),
+            position_ids=(columns.unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        for _ in group:
+            self._prefilling.popleft()
+        self._start_decoding(group, cache, out.logits[:, -1], pads)
+
+    def _start_decoding(self, seqs: list[Sequence], cache: BatchKVCache, logits: torch.Tensor, pads: list[int]) -> None:
+        """Sample each prefilled prompt's first token and move the survivors into the batch."""
+        penalties = PenaltyState(self.vocab_size, self.device)
+        for seq in seqs:
+            penalties.append(penalties.new_row(seq.prompt_ids))
+        tokens = sample(logits, [seq.sampling_row for seq in seqs], penalties).tolist()
+        for seq, token in zip(seqs, tokens, strict=True):
+            self._emit(seq, seq.append_token(token))
+        self._batch.add(seqs, cache, penalties, pads)
+        if any(seq.finished for seq in seqs):
+            self._batch.keep([i for i, s in enumerate(self._batch.rows) if not s.finished])
 
     def _decode_step(self) -> None:
         batch = self._batch

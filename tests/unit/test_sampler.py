@@ -91,3 +91,23 @@ def test_choices_are_recorded_for_penalties():
     penalties = state(2)
     sample(torch.tensor([[0.0, 5.0, 0, 0, 0, 0, 0, 0]] * 2), [row(temperature=0.0)] * 2, penalties)
     assert penalties.counts[:, 1].tolist() == [1.0, 1.0]
+
+
+def test_filters_apply_per_row_in_a_batch():
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05, 1e-9, 1e-9, 1e-9, 1e-9]] * 3))
+    rows = [row(seed=1, min_p=0.2), row(seed=2, top_p=0.5), row(seed=3, top_k=2)]
+    for seed in range(20):
+        for r in rows:
+            r.generator.manual_seed(seed)
+        tokens = sample(logits.clone(), rows, state(3)).tolist()
+        assert tokens[0] in (0, 1) and tokens[1] == 0 and tokens[2] in (0, 1)
+
+
+def test_a_seeded_row_draws_the_same_whatever_its_neighbours():
+    torch.manual_seed(0)
+    logits = torch.randn(1, VOCAB)
+    neighbours = [row(seed=1, top_p=0.5), row(seed=2, top_k=3), row(seed=3, temperature=0.0)]
+    for seed in range(10):
+        alone = sample(logits.clone(), [row(seed=seed)], state(1)).item()
+        batch = torch.cat([logits, torch.randn(3, VOCAB)])
+        assert sample(batch, [row(seed=seed), *neighbours], state(4)).tolist()[0] == alone

@@ -179,3 +179,36 @@ def test_a_failing_callback_does_not_stop_the_engine(engine, tokenizer):
     engine.submit(GenerationRequest("bad", chat_ids(tokenizer, "hi"), SamplingParams(max_tokens=5), broken))
     healthy = submit(engine, chat_ids(tokenizer, "hi"), max_tokens=5, temperature=0.0)
     assert healthy.done.wait(30)
+
+
+MIXED = [
+    ("What is the capital of France?", {"max_tokens": 5}),
+    ("Write a haiku about the sea.", {"max_tokens": 40, "stop": (".",)}),
+    ("Tell me a story about a cat.", {"max_tokens": 30, "temperature": 0.8, "seed": 7}),
+    ("List three colours.", {"max_tokens": 25, "ignore_eos": True}),
+    ("Explain how a rainbow forms.", {"max_tokens": 35, "stop": ("\n",)}),
+    ("Describe a sunset.", {"max_tokens": 20, "temperature": 1.0, "top_p": 0.9, "seed": 3}),
+]
+
+
+def run_alone(engine, tokenizer, prompt, params):
+    collector = submit(engine, chat_ids(tokenizer, prompt), **{"temperature": 0.0, **params})
+    assert collector.done.wait(60)
+    return collector.ids, collector.text, collector.last.finish_reason
+
+
+def test_concurrent_requests_get_what_they_get_alone(engine, tokenizer):
+    alone = [run_alone(engine, tokenizer, prompt, params) for prompt, params in MIXED]
+    assert {finish for _, _, finish in alone} == {"stop", "length"}
+    flag = threading.Event()
+    doomed = submit(engine, chat_ids(tokenizer, "Tell me a long story."), flag.is_set, max_tokens=300, ignore_eos=True)
+    together = []
+    for i, (prompt, params) in enumerate(MIXED):
+        together.append(submit(engine, chat_ids(tokenizer, prompt), **{"temperature": 0.0, **params}))
+        if i == 2:
+            flag.set()  # cancelled while the others are in the batch
+        time.sleep(0.02 * (i % 2))  # some arrive together, some join a running batch
+    assert doomed.done.wait(30) and doomed.last.finish_reason == "cancelled"
+    for collector, expected in zip(together, alone, strict=True):
+        assert collector.done.wait(60)
+        assert (collector.ids, collector.text, collector.last.finish_reason) == expected
