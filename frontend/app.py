@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException
 
 from frontend import __version__, errors
 from frontend.disconnect import ClientDisconnected
-from frontend.routes import chat, completions, health, models
+from frontend.metrics import Metrics, RequestCounter
+from frontend.routes import chat, completions, health, models, observability
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
 from frontend.serving.models import ServingModels
@@ -27,23 +28,26 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics(settings.resolved_triton_metrics_url())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend = engine or TritonEngine(_require_triton_url(settings))
         registry = ModelRegistry(backend)
         app.state.engine = backend
+        app.state.metrics = metrics
         app.state.serving_models = ServingModels(registry)
-        app.state.serving_chat = ServingChat(backend, registry)
-        app.state.serving_completion = ServingCompletion(backend, registry)
+        app.state.serving_chat = ServingChat(backend, registry, metrics)
+        app.state.serving_completion = ServingCompletion(backend, registry, metrics)
         try:
             yield
         finally:
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    for router in (models.router, chat.router, completions.router, health.router):
+    for router in (models.router, chat.router, completions.router, health.router, observability.router):
         app.include_router(router)
+    app.add_middleware(RequestCounter, metrics=metrics)
     _add_error_handlers(app)
     return app
 

@@ -62,7 +62,9 @@ def serve(settings: Settings) -> None:
             http_port=settings.triton_http_port,
             metrics_port=settings.triton_metrics_port,
         ).start(settings.triton_startup_timeout)
-        run_frontend(settings.model_copy(update={"triton_url": triton.grpc_url}))
+        run_frontend(
+            settings.model_copy(update={"triton_url": triton.grpc_url, "triton_metrics_url": triton.metrics_url})
+        )
     finally:
         if triton is not None:
             triton.stop()

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         description="gRPC address (host:port) of a running Triton to use; none is started then. "
         "Without it, an embedded tritonserver is started on loopback.",
     )
+    triton_metrics_url: str | None = Field(
+        None,
+        description="Triton's Prometheus endpoint, for the engine gauges on /metrics "
+        "(default: port 8002 of the --triton-url host, or the embedded Triton's).",
+    )
     triton_grpc_port: int = Field(0, description="gRPC port of the embedded Triton (0: a free one).")
     triton_http_port: int = Field(0, description="HTTP port of the embedded Triton (0: a free one).")
     triton_metrics_port: int = Field(0, description="Metrics port of the embedded Triton (0: a free one).")
@@ -55,6 +60,12 @@ class Settings(BaseSettings):
     max_queue_len: int = Field(256, ge=1, description="Requests waiting for a batch slot before 429s.")
     prefill_chunk: int = Field(512, ge=16, description="Prompt tokens prefilled per engine step.")
     num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
+
+    def resolved_triton_metrics_url(self) -> str | None:
+        if self.triton_metrics_url or not self.triton_url:
+            return self.triton_metrics_url
+        host = self.triton_url.rsplit(":", 1)[0]
+        return f"http://{host}:8002/metrics"
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables (how worker processes receive them)."""

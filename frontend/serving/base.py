@@ -5,21 +5,34 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 from engine import tensors as t
+from frontend.metrics import Metrics
 from frontend.protocol.common import Usage
 from frontend.protocol.sampling import SamplingFields
-from frontend.serving.choices import Choice, ChoiceResult
+from frontend.serving.choices import Choice, ChoiceResult, collect_choices, primed, stream_choices
 from frontend.serving.registry import ModelRegistry
-from frontend.triton.base import Engine, ServedModel
+from frontend.triton.base import Engine, GenerationChunk, ServedModel
 
 
 class ServingBase:
     request_id_prefix = "req"
 
-    def __init__(self, engine: Engine, registry: ModelRegistry) -> None:
+    def __init__(self, engine: Engine, registry: ModelRegistry, metrics: Metrics) -> None:
         self.engine = engine
         self.registry = registry
+        self.metrics = metrics
+
+    async def collect(self, model: ServedModel, choices: list[Choice], request_id: str) -> list[ChoiceResult]:
+        return await collect_choices(self.engine, model, choices, request_id, self.metrics.timer(model.name))
+
+    async def stream(
+        self, model: ServedModel, choices: list[Choice], request_id: str
+    ) -> AsyncIterator[tuple[int, GenerationChunk]]:
+        """The choices' chunks, started now: errors before the first chunk raise here."""
+        timer = self.metrics.timer(model.name)
+        return await primed(stream_choices(self.engine, model, choices, request_id, timer))
 
     def new_request_id(self) -> str:
         return f"{self.request_id_prefix}-{uuid.uuid4().hex}"

@@ -15,7 +15,7 @@ from frontend.protocol.chat import (
     DeltaMessage,
 )
 from frontend.serving.base import ServingBase
-from frontend.serving.choices import ChoiceResult, collect_choices, primed, stream_choices
+from frontend.serving.choices import ChoiceResult
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
@@ -24,7 +24,7 @@ class ServingChat(ServingBase):
 
     async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
         model, request_id, choices = await self.start(request, _prompt(request), chat=True)
-        results = await collect_choices(self.engine, model, choices, request_id)
+        results = await self.collect(model, choices, request_id)
         return ChatCompletionResponse(
             id=request_id,
             created=self.now(),
@@ -36,7 +36,7 @@ class ServingChat(ServingBase):
 
     async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         model, request_id, choices = await self.start(request, _prompt(request), chat=True)
-        stream = await primed(stream_choices(self.engine, model, choices, request_id))
+        stream = await self.stream(model, choices, request_id)
         return self._chunks(request, model, request_id, stream)
 
     async def _chunks(

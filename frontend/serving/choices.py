@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from frontend.metrics import GenerationTimer
 from frontend.triton.base import Engine, GenerationChunk, ServedModel
 
 # One choice to generate: the prompt's token ids and the llm model's parameters.
@@ -32,9 +33,9 @@ class ChoiceResult:
 
 
 async def stream_choices(
-    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str
+    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str, timer: GenerationTimer
 ) -> AsyncIterator[tuple[int, GenerationChunk]]:
-    """Chunks of all choices as they come, tagged with the choice index.
+    """Chunks of all choices as they come, tagged with the choice index, timed by `timer`.
 
     Closing this iterator (the client went away) cancels every stream still running.
     """
@@ -50,6 +51,7 @@ async def stream_choices(
             await queue.put((index, None))
 
     tasks = [asyncio.create_task(pump(i, choice)) for i, choice in enumerate(choices)]
+    last: dict[int, GenerationChunk] = {}
     try:
         running = len(tasks)
         while running:
@@ -59,8 +61,11 @@ async def stream_choices(
             elif isinstance(item, BaseException):
                 raise item
             else:
+                timer.chunk(index, len(item.token_ids))
+                last[index] = item
                 yield index, item
     finally:
+        timer.finish(sum(c.num_input_tokens for c in last.values()), sum(c.num_output_tokens for c in last.values()))
         for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -68,10 +73,10 @@ async def stream_choices(
 
 
 async def collect_choices(
-    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str
+    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str, timer: GenerationTimer
 ) -> list[ChoiceResult]:
     results = [ChoiceResult() for _ in choices]
-    async for index, chunk in stream_choices(engine, model, choices, request_id):
+    async for index, chunk in stream_choices(engine, model, choices, request_id, timer):
         results[index].add(chunk)
     return results
 

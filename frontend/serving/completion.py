@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from engine import tensors as t
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from frontend.serving.base import ServingBase
-from frontend.serving.choices import ChoiceResult, collect_choices, primed, stream_choices
+from frontend.serving.choices import ChoiceResult
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
@@ -20,7 +20,7 @@ class ServingCompletion(ServingBase):
 
     async def create(self, request: CompletionRequest) -> CompletionResponse:
         model, request_id, choices = await self.start(request, _prompts(request), chat=False)
-        results = await collect_choices(self.engine, model, choices, request_id)
+        results = await self.collect(model, choices, request_id)
         return CompletionResponse(
             id=request_id,
             created=self.now(),
@@ -40,7 +40,7 @@ class ServingCompletion(ServingBase):
 
     async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
         model, request_id, choices = await self.start(request, _prompts(request), chat=False)
-        stream = await primed(stream_choices(self.engine, model, choices, request_id))
+        stream = await self.stream(model, choices, request_id)
         return self._chunks(request, model, request_id, stream)
 
     async def _chunks(
