@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from pathlib import Path
 from types import FrameType
 
@@ -62,10 +63,18 @@ def serve(settings: Settings) -> None:
             http_port=settings.triton_http_port,
             metrics_port=settings.triton_metrics_port,
         ).start(settings.triton_startup_timeout)
-        run_frontend(
-            settings.model_copy(update={"triton_url": triton.grpc_url, "triton_metrics_url": triton.metrics_url})
-        )
+        watchdog = _TritonWatchdog(triton)
+        try:
+            run_frontend(
+                settings.model_copy(update={"triton_url": triton.grpc_url, "triton_metrics_url": triton.metrics_url})
+            )
+        except KeyboardInterrupt:
+            if not watchdog.died:
+                raise
+        if watchdog.died:
+            raise SystemExit(f"tritonserver exited unexpectedly; see its log: {log_path}")
     finally:
+        _stopping.set()
         if triton is not None:
             triton.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -85,5 +94,27 @@ def run_frontend(settings: Settings) -> None:
     )
 
 
+class _TritonWatchdog:
+    """Stops the frontend if the embedded tritonserver dies, so the server exits non-zero
+    (and a supervisor restarts it) instead of answering 503 forever."""
+
+    def __init__(self, triton: EmbeddedTriton) -> None:
+        self.died = False
+        self._process = triton.process
+        threading.Thread(target=self._watch, name="triton-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        assert self._process is not None
+        code = self._process.wait()
+        if not _stopping.is_set():
+            self.died = True
+            logger.error("tritonserver exited with %s; stopping", code)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+_stopping = threading.Event()
+
+
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _stopping.set()
     raise SystemExit(0)

@@ -57,12 +57,14 @@ def test_frontend_on_an_existing_triton_starts_none(server, tmp_path):
 
 def test_sigterm_stops_triton_and_its_stubs(tmp_path, prepared_model):
     running = start_server(tmp_path)
-    tree = descendants(running.process.pid)
-    triton = [pid for pid, command in tree.items() if Path(command.split(" ")[0]).name == "tritonserver"]
-    stubs = [pid for pid, command in tree.items() if "triton_python_backend_stub" in command]
-    assert len(triton) == 1
-    assert len(stubs) == 2  # the preprocessing and llm models of the default model
-    assert running.stop() == 0
+    try:
+        tree = descendants(running.process.pid)
+        triton = [pid for pid, command in tree.items() if Path(command.split(" ")[0]).name == "tritonserver"]
+        stubs = [pid for pid, command in tree.items() if "triton_python_backend_stub" in command]
+        assert len(triton) == 1
+        assert len(stubs) == 2  # the preprocessing and llm models of the default model
+    finally:
+        assert running.stop() == 0
     deadline = time.monotonic() + 15
     while any(alive(pid) for pid in triton + stubs) and time.monotonic() < deadline:
         time.sleep(0.2)
