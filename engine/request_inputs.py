@@ -50,6 +50,11 @@ def prompt_ids(get: GetInput) -> list[int]:
     return [int(i) for i in ids]
 
 
+def echo_prompt(get: GetInput) -> bool:
+    """TensorRT-LLM's exclude_input_in_output=false: the output starts with the prompt."""
+    return _scalar(get, t.EXCLUDE_INPUT_IN_OUTPUT) is False
+
+
 def sampling_params(get: GetInput) -> tuple[SamplingParams, bool]:
     """(the request's SamplingParams, whether to stream). Absent tensors take defaults."""
     values: dict[str, Any] = {}
@@ -70,6 +75,10 @@ def sampling_params(get: GetInput) -> tuple[SamplingParams, bool]:
     ):
         value = _scalar(get, name)
         if value is not None:
+            values[field] = value
+    for alias, field in ((t.MIN_LENGTH, "min_tokens"), (t.RANDOM_SEED, "seed")):
+        value = _scalar(get, alias)
+        if value is not None and field not in values:
             values[field] = value
     if values.get("max_tokens", 1) <= 0:  # TensorRT-LLM clients send 0 or -1 for "no limit"
         values.pop("max_tokens")

@@ -39,6 +39,10 @@ STOP_WORDS = "stop_words"
 STOP_TOKEN_IDS = "stop_token_ids"
 INCLUDE_STOP_STR_IN_OUTPUT = "include_stop_str_in_output"
 SKIP_SPECIAL_TOKENS = "skip_special_tokens"
+# TensorRT-LLM's names, for tools made for its ensemble (genai-perf, perf_analyzer inputs).
+MIN_LENGTH = "min_length"  # = min_tokens
+RANDOM_SEED = "random_seed"  # = seed
+EXCLUDE_INPUT_IN_OUTPUT = "exclude_input_in_output"  # false: the output starts with the prompt
 
 # Outputs of the llm model and of the ensemble.
 TEXT_OUTPUT = "text_output"
@@ -65,6 +69,9 @@ PARAMETER_DTYPES: dict[str, str] = {
     STOP_TOKEN_IDS: "int32",
     INCLUDE_STOP_STR_IN_OUTPUT: "bool",
     SKIP_SPECIAL_TOKENS: "bool",
+    MIN_LENGTH: "int32",
+    RANDOM_SEED: "uint64",
+    EXCLUDE_INPUT_IN_OUTPUT: "bool",
 }
 
 # Keys of the `parameters` block of a served model's ensemble config.pbtxt.

@@ -52,3 +52,20 @@ def test_prompt_ids_honour_lengths_and_reject_batches():
     ]
     with pytest.raises(InvalidRequest, match="batch size 1"):
         request_inputs.prompt_ids(getter({t.INPUT_IDS: np.zeros((2, 3), dtype=np.int32)}))
+
+
+def test_tensorrt_llm_names_are_aliases():
+    params, _ = request_inputs.sampling_params(
+        getter({t.MIN_LENGTH: np.array([[4]], dtype=np.int32), t.RANDOM_SEED: np.array([[9]], dtype=np.uint64)})
+    )
+    assert (params.min_tokens, params.seed) == (4, 9)
+    both, _ = request_inputs.sampling_params(
+        getter({t.MIN_LENGTH: np.array([[4]], dtype=np.int32), t.MIN_TOKENS: np.array([[2]], dtype=np.int32)})
+    )
+    assert both.min_tokens == 2  # our own name wins
+
+
+def test_echo_prompt_only_when_exclude_is_false():
+    assert request_inputs.echo_prompt(getter({t.EXCLUDE_INPUT_IN_OUTPUT: np.array([[False]])}))
+    assert not request_inputs.echo_prompt(getter({t.EXCLUDE_INPUT_IN_OUTPUT: np.array([[True]])}))
+    assert not request_inputs.echo_prompt(getter({}))

@@ -55,11 +55,15 @@ class TritonPythonModel:
 
         try:
             params, stream = request_inputs.sampling_params(get)
+            prompt_ids = request_inputs.prompt_ids(get)
+            writer = _ResponseWriter(sender, stream)
+            if request_inputs.echo_prompt(get):
+                writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
             generation = GenerationRequest(
                 request_id=request.request_id(),
-                prompt_ids=request_inputs.prompt_ids(get),
+                prompt_ids=prompt_ids,
                 params=params,
-                on_output=_ResponseWriter(sender, stream),
+                on_output=writer,
                 is_cancelled=sender.is_cancelled,
             )
             self.engine.submit(generation)
