@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from frontend.tritonserver import free_port
+from frontend.tritonserver import die_with_parent, free_port
 
 
 class ServerStartError(RuntimeError):
@@ -49,7 +49,10 @@ class ServerProcess:
         ]  # fmt: skip
         with open(log, "wb") as out:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+            # If we die (a killed test run or benchmark), the server gets SIGTERM and cleans up.
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
+            )
         server = cls(process, port, grpc_port, metrics_port, log)
         if wait:
             server.wait_healthy(timeout)
