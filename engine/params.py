@@ -35,6 +35,9 @@ class SamplingParams:
     include_stop_str_in_output: bool = False
     skip_special_tokens: bool = True
     logit_bias: dict[int, float] = field(default_factory=dict)
+    guide_type: str = ""  # engine.guided: json, json_schema, regex, choice, grammar...
+    guide: str = ""
+    logprobs: int | None = None  # None: none; k: the chosen token's and k alternatives'
 
     @property
     def greedy(self) -> bool:
@@ -62,6 +65,7 @@ class SamplingParams:
                 "must not exceed max_tokens",
             ),
             (all(self.stop), "stop", "must not contain empty strings"),
+            (self.logprobs is None or 0 <= self.logprobs <= 20, "top_logprobs", "must be in [0, 20]"),
         ]
         for ok, name, message in checks:
             if not ok:

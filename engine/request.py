@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from engine.logprobs import TokenLogprob
 from engine.params import SamplingParams
 
 # Why a sequence ended. "stop": EOS, a stop token or a stop string; "length": max_tokens
@@ -26,6 +27,7 @@ class GenerationOutput:
     finish_reason: str | None = None
     stop_reason: str | int | None = None
     error: str | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:

@@ -10,16 +10,18 @@ the KV cache: `append` and `select` follow the cache's `merge` and `select_rows`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+from engine.guided import apply_grammar
 from engine.params import GREEDY_TEMPERATURE, SamplingParams
 
 
 class SamplingRow:
     """What the sampler needs to know about one row at this step."""
 
-    __slots__ = ("params", "generator", "num_output_tokens", "stop_token_ids")
+    __slots__ = ("params", "generator", "num_output_tokens", "stop_token_ids", "matcher")
 
     def __init__(
         self,
@@ -27,11 +29,13 @@ class SamplingRow:
         generator: torch.Generator,
         num_output_tokens: int,
         stop_token_ids: Sequence[int],
+        matcher: Any = None,
     ) -> None:
         self.params = params
         self.generator = generator
         self.num_output_tokens = num_output_tokens
         self.stop_token_ids = stop_token_ids
+        self.matcher = matcher  # an llguidance matcher when the output follows a grammar
 
 
 class PenaltyState:
@@ -64,11 +68,17 @@ class PenaltyState:
 
 
 def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyState) -> torch.Tensor:
-    """Choose the next token of every row; `logits` is [rows, vocab]. Records the choices."""
-    logits = logits.float()
+    """Choose the next token of every row; `logits` is [rows, vocab] (left unchanged).
+    Records the choices for the penalties."""
+    raw = logits
+    logits = logits.float().clone()
     if any(row.params.uses_penalties for row in rows):
         logits = _apply_penalties(logits, rows, penalties)
     _apply_masks_and_biases(logits, rows)
+    matchers = [row.matcher for row in rows]
+    if any(m is not None for m in matchers):
+        apply_grammar(logits, matchers)
+        _revive_dead_rows(logits, raw, matchers)
     tokens = logits.argmax(dim=-1)
     sampled = [i for i, row in enumerate(rows) if not row.params.greedy]
     if sampled:
@@ -76,6 +86,16 @@ def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyStat
         tokens[index] = _sample_rows(logits[index], [rows[i] for i in sampled])
     penalties.record(tokens)
     return tokens
+
+
+def _revive_dead_rows(logits: torch.Tensor, raw: torch.Tensor, matchers: list[Any]) -> None:
+    """A row whose grammar allows only tokens that min_tokens or a bias forbade has no
+    finite logit left: the grammar wins (it must be able to end)."""
+    dead = (~torch.isfinite(logits).any(dim=1)).nonzero().flatten().tolist()
+    for i in dead:
+        row = raw[i : i + 1].float().clone()
+        apply_grammar(row, [matchers[i]])
+        logits[i] = row[0]
 
 
 def _apply_penalties(logits: torch.Tensor, rows: list[SamplingRow], state: PenaltyState) -> torch.Tensor:

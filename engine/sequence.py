@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from engine.detokenizer import IncrementalDetokenizer
+from engine.logprobs import TokenLogprob
 from engine.params import InvalidRequest
 from engine.request import (
     FINISH_LENGTH,
@@ -29,6 +30,7 @@ class Sequence:
         eos_token_ids: frozenset[int],
         max_model_len: int,
         device: torch.device,
+        matcher: Any = None,
     ) -> None:
         params = request.params
         prompt_len = len(request.prompt_ids)
@@ -55,7 +57,8 @@ class Sequence:
         self._stops = StopMatcher(params.stop, params.include_stop_str_in_output)
         seed = params.seed if params.seed is not None else random.getrandbits(63)
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.sampling_row = SamplingRow(params, self.generator, 0, tuple(self._eos | self._stop_token_ids))
+        self.matcher = matcher
+        self.sampling_row = SamplingRow(params, self.generator, 0, tuple(self._eos | self._stop_token_ids), matcher)
 
     @property
     def num_tokens(self) -> int:
@@ -65,7 +68,7 @@ class Sequence:
     def last_token(self) -> int:
         return self.output_ids[-1]
 
-    def append_token(self, token_id: int) -> GenerationOutput:
+    def append_token(self, token_id: int, logprob: TokenLogprob | None = None) -> GenerationOutput:
         """Take the next sampled token; the output says what to send and whether we are done."""
         self.output_ids.append(token_id)
         self.sampling_row.num_output_tokens = len(self.output_ids)
@@ -73,6 +76,10 @@ class Sequence:
         stop_reason: str | int | None = None
         if token_id in self._eos or token_id in self._stop_token_ids:
             finish, stop_reason = FINISH_STOP, (token_id if token_id in self._stop_token_ids else None)
+        if self.matcher is not None:
+            self.matcher.consume_token(token_id)
+            if self.matcher.is_stopped():  # the grammar is complete: nothing may follow
+                finish = FINISH_STOP
         text, matched = self._stops.feed(self._detokenizer.step(token_id))
         if matched is not None:
             finish, stop_reason = FINISH_STOP, matched
@@ -81,7 +88,10 @@ class Sequence:
         if finish is not None and matched is None:
             text += self._stops.flush()
         self.finished = finish is not None
-        return self._output(text, [token_id], finish, stop_reason)
+        output = self._output(text, [token_id], finish, stop_reason)
+        if logprob is not None:
+            output.logprobs.append(logprob)
+        return output
 
     def finish(self, reason: str, error: str | None = None) -> GenerationOutput:
         """End the request early (cancelled or failed)."""

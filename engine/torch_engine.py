@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from engine.guided import GuideCompiler
 from engine.kv_cache import BatchKVCache
+from engine.logprobs import token_logprobs
 from engine.model_loader import LoadedModel
 from engine.params import InvalidRequest
 from engine.request import FINISH_CANCELLED, FINISH_ERROR, GenerationOutput, GenerationRequest
@@ -105,6 +107,7 @@ class TorchEngine:
         self.max_model_len = loaded.max_model_len
         self.eos_token_ids = loaded.eos_token_ids
         self.vocab_size = loaded.vocab_size
+        self.guides = GuideCompiler(self.tokenizer, self.vocab_size)
         self.config = config or EngineConfig()
         self._stats_listener = stats_listener
         self._stats = EngineStats()
@@ -133,7 +136,9 @@ class TorchEngine:
         request.params.validate()
         if any(not 0 <= t < self.vocab_size for t in request.prompt_ids):
             raise InvalidRequest(f"prompt token ids must be in [0, {self.vocab_size})")
-        seq = Sequence(request, self.tokenizer, self.eos_token_ids, self.max_model_len, self.device)
+        params = request.params
+        matcher = self.guides.matcher(params.guide_type, params.guide) if params.guide_type else None
+        seq = Sequence(request, self.tokenizer, self.eos_token_ids, self.max_model_len, self.device, matcher)
         with self._cond:
             if self._stopping:
                 raise EngineOverloaded("the engine is shutting down")
@@ -267,8 +272,9 @@ class TorchEngine:
         for seq in seqs:
             penalties.append(penalties.new_row(seq.prompt_ids))
         tokens = sample(logits, [seq.sampling_row for seq in seqs], penalties).tolist()
-        for seq, token in zip(seqs, tokens, strict=True):
-            self._emit(seq, seq.append_token(token))
+        logprobs = token_logprobs(logits, tokens, [seq.params.logprobs for seq in seqs])
+        for seq, token, logprob in zip(seqs, tokens, logprobs, strict=True):
+            self._emit(seq, seq.append_token(token, logprob))
         self._batch.add(seqs, cache, penalties, pads)
         if any(seq.finished for seq in seqs):
             self._batch.keep([i for i, s in enumerate(self._batch.rows) if not s.finished])
@@ -284,9 +290,11 @@ class TorchEngine:
             past_key_values=batch.cache,
             use_cache=True,
         )
-        tokens = sample(out.logits[:, -1], [s.sampling_row for s in batch.rows], batch.penalties).tolist()
-        for seq, token in zip(batch.rows, tokens, strict=True):
-            self._emit(seq, seq.append_token(token))
+        logits = out.logits[:, -1]
+        tokens = sample(logits, [s.sampling_row for s in batch.rows], batch.penalties).tolist()
+        logprobs = token_logprobs(logits, tokens, [s.params.logprobs for s in batch.rows])
+        for seq, token, logprob in zip(batch.rows, tokens, logprobs, strict=True):
+            self._emit(seq, seq.append_token(token, logprob))
         if any(s.finished for s in batch.rows):
             batch.keep([i for i, s in enumerate(batch.rows) if not s.finished])
 

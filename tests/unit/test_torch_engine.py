@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-from engine.model_loader import load_model
 from engine.params import InvalidRequest, SamplingParams
 from engine.request import GenerationRequest
 from engine.torch_engine import EngineConfig, EngineOverloaded, TorchEngine
+from tests.unit.engine_helpers import chat_ids, submit
 
 PROMPTS = [
     "What is the capital of France?",
@@ -20,53 +20,11 @@ PROMPTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def loaded(model_dir):
-    return load_model(model_dir, device="cpu")
-
-
 @pytest.fixture
 def engine(loaded):
     engine = TorchEngine(loaded, EngineConfig(max_num_seqs=8, prefill_chunk=16)).start()
     yield engine
     engine.shutdown()
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.outputs = []
-        self.done = threading.Event()
-
-    def __call__(self, output) -> None:
-        self.outputs.append(output)
-        if output.finished:
-            self.done.set()
-
-    @property
-    def text(self) -> str:
-        return "".join(o.text for o in self.outputs)
-
-    @property
-    def ids(self) -> list[int]:
-        return [i for o in self.outputs for i in o.token_ids]
-
-    @property
-    def last(self):
-        return self.outputs[-1]
-
-
-def chat_ids(tokenizer, text: str) -> list[int]:
-    return list(
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], add_generation_prompt=True, return_dict=False
-        )
-    )
-
-
-def submit(engine, ids, cancelled=lambda: False, **params) -> Collector:
-    collector = Collector()
-    engine.submit(GenerationRequest("test", ids, SamplingParams(**params), collector, cancelled))
-    return collector
 
 
 def test_batched_greedy_equals_hf_generate(engine, loaded, tokenizer):
