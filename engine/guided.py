@@ -21,7 +21,6 @@ from typing import Any
 
 import llguidance
 import llguidance.hf
-import llguidance.torch
 import torch
 
 from engine.params import InvalidRequest
@@ -37,6 +36,8 @@ _FORMATS = {
     "lark": "lark",
 }
 _ANY_OBJECT = '{"type": "object"}'
+# One line, with the separators models see most: no runs of whitespace to wander into.
+_COMPACT_JSON = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
 
 
 class GuideCompiler:
@@ -69,6 +70,8 @@ class GuideCompiler:
             guide = _ANY_OBJECT
         if _FORMATS[guide_type] in ("json_schema", "choice"):
             _check_json(guide_type, guide)
+        if _FORMATS[guide_type] == "json_schema":
+            guide = _compact(guide)
         try:
             grammar = llguidance.grammar_from(_FORMATS[guide_type], guide)
         except ValueError as exc:
@@ -91,12 +94,31 @@ def _check_json(guide_type: str, guide: str) -> None:
         raise InvalidRequest("the choice guide must be a non-empty JSON list of strings")
 
 
+def _compact(schema_json: str) -> str:
+    """Single-line JSON output, unless the schema sets llguidance's own options."""
+    schema = json.loads(schema_json)
+    if not isinstance(schema, dict) or "x-guidance" in schema:
+        return schema_json
+    return json.dumps({**schema, "x-guidance": _COMPACT_JSON})
+
+
 def apply_grammar(logits: torch.Tensor, matchers: list[llguidance.LLMatcher | None]) -> None:
-    """Mask, in place, the tokens each row's grammar does not allow next (None: no grammar)."""
+    """Mask, in place, the tokens each row's grammar does not allow next (None: no grammar).
+
+    llguidance writes one bit per token into an int32 bitmask. We unpack it with plain
+    tensor ops (llguidance.torch would torch.compile a kernel, i.e. need a C++ compiler
+    and a compile at the first guided request).
+    """
     rows = [i for i, m in enumerate(matchers) if m is not None]
     if not rows:
         return
-    bitmask = llguidance.torch.allocate_token_bitmask(len(matchers), logits.shape[1])
-    for i in rows:
-        llguidance.torch.fill_next_token_bitmask(matchers[i], bitmask, i)
-    llguidance.torch.apply_token_bitmask_inplace(logits, bitmask.to(logits.device))
+    words = (logits.shape[1] + 31) // 32
+    bitmask = torch.empty((len(rows), words), dtype=torch.int32)
+    for j, i in enumerate(rows):
+        matcher = matchers[i]
+        assert matcher is not None
+        matcher.unsafe_compute_mask_ptr(bitmask[j].data_ptr(), words * 4)
+    bits = (bitmask.unsqueeze(-1) >> torch.arange(32, dtype=torch.int32)) & 1
+    allowed = bits.reshape(len(rows), words * 32)[:, : logits.shape[1]].bool().to(logits.device)
+    index = torch.tensor(rows, device=logits.device)
+    logits[index] = logits[index].masked_fill(~allowed, float("-inf"))

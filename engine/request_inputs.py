@@ -21,7 +21,15 @@ def _scalar(get: GetInput, name: str) -> Any:
     array = get(name)
     if array is None or array.size == 0:
         return None
-    return array.reshape(-1)[0].item()
+    value = array.reshape(-1)[0]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _text(get: GetInput, name: str) -> str:
+    value = _scalar(get, name)
+    if value is None:
+        return ""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def _strings(get: GetInput, name: str) -> tuple[str, ...]:
@@ -84,6 +92,11 @@ def sampling_params(get: GetInput) -> tuple[SamplingParams, bool]:
         values.pop("max_tokens")
     if "temperature" in values:
         values["temperature"] = float(values["temperature"])
+    if _scalar(get, t.RETURN_LOG_PROBS):
+        values["logprobs"] = _scalar(get, t.TOP_LOGPROBS) or 0
+    guide_type = _text(get, t.GUIDE_TYPE)
+    if guide_type:
+        values["guide_type"], values["guide"] = guide_type, _text(get, t.GUIDE)
     params = SamplingParams(
         **values,
         stop=_strings(get, t.STOP_WORDS),

@@ -17,6 +17,7 @@ import re
 # Inputs of the ensemble and of the preprocessing model.
 TEXT_INPUT = "text_input"  # a prompt to tokenize as is (completions)
 MESSAGES = "messages"  # JSON list of chat messages, rendered with the chat template
+TOOLS = "tools"  # JSON list of OpenAI tool definitions, for the chat template
 
 # Outputs of the preprocessing model, inputs of the llm model.
 INPUT_IDS = "input_ids"
@@ -39,6 +40,11 @@ STOP_WORDS = "stop_words"
 STOP_TOKEN_IDS = "stop_token_ids"
 INCLUDE_STOP_STR_IN_OUTPUT = "include_stop_str_in_output"
 SKIP_SPECIAL_TOKENS = "skip_special_tokens"
+# Structured output and logprobs (TensorRT-LLM's names, plus top_logprobs).
+GUIDE_TYPE = "guided_decoding_guide_type"  # json, json_schema, regex, choice, grammar (engine.guided)
+GUIDE = "guided_decoding_guide"
+RETURN_LOG_PROBS = "return_log_probs"
+TOP_LOGPROBS = "top_logprobs"  # alternatives per token, 0..20
 # TensorRT-LLM's names, for tools made for its ensemble (genai-perf, perf_analyzer inputs).
 MIN_LENGTH = "min_length"  # = min_tokens
 RANDOM_SEED = "random_seed"  # = seed
@@ -50,6 +56,7 @@ OUTPUT_IDS = "output_ids"
 FINISH_REASON = "finish_reason"
 NUM_INPUT_TOKENS = "num_input_tokens"
 NUM_OUTPUT_TOKENS = "num_output_tokens"
+LOGPROBS = "logprobs"  # JSON: [{"token", "logprob", "bytes", "top_logprobs": [...]}] for the new tokens
 
 # Which numpy dtype each generation parameter travels as.
 PARAMETER_DTYPES: dict[str, str] = {
@@ -72,6 +79,10 @@ PARAMETER_DTYPES: dict[str, str] = {
     MIN_LENGTH: "int32",
     RANDOM_SEED: "uint64",
     EXCLUDE_INPUT_IN_OUTPUT: "bool",
+    GUIDE_TYPE: "bytes",
+    GUIDE: "bytes",
+    RETURN_LOG_PROBS: "bool",
+    TOP_LOGPROBS: "int32",
 }
 
 # Keys of the `parameters` block of a served model's ensemble config.pbtxt.

@@ -123,6 +123,7 @@ class EmbeddedTriton:
         env["LD_LIBRARY_PATH"] = ":".join(p for p in paths if p)
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.setdefault("HF_HUB_OFFLINE", "1")
+        env["PYTHONUTF8"] = "1"  # the stubs' Python reads files as UTF-8 whatever the locale
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from frontend.protocol.common import RequestModel, ResponseModel, Usage
 from frontend.protocol.sampling import SamplingFields
+from frontend.protocol.structured import (
+    ChoiceLogprobs,
+    GuidedFields,
+    NamedToolChoice,
+    Tool,
+    ToolCallDelta,
+    ToolCallOut,
+    ToolChoice,
+)
 
 # -- request -----------------------------------------------------------------------------
 
@@ -79,13 +88,39 @@ def _template_tool_call(call: ToolCall) -> dict[str, Any]:
     }
 
 
-class ChatCompletionRequest(SamplingFields):
+class ChatCompletionRequest(SamplingFields, GuidedFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool = True
     # h2oGPT: a system prompt for conversations that bring none.
     system_prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _check_logprobs_and_tools(self) -> ChatCompletionRequest:
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        choice = self.tool_choice
+        names = [tool.function.name for tool in self.tools or []]
+        if choice == "required" and not names:
+            raise ValueError("tool_choice 'required' needs tools")
+        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
+            raise ValueError(f"tool_choice names {choice.function.name!r}, which is not among the tools")
+        if len(set(names)) != len(names):
+            raise ValueError("tools must have distinct names")
+        if self.uses_tools and self.guide() is not None:
+            raise ValueError("tools cannot be combined with response_format or guided decoding")
+        return self
+
+    @property
+    def uses_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
+
+    def logprobs_count(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @field_validator("messages")
     @classmethod
@@ -97,14 +132,25 @@ class ChatCompletionRequest(SamplingFields):
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
-    def template_messages(self) -> list[dict[str, Any]]:
+    def template_messages(self, hint: str | None = None) -> list[dict[str, Any]]:
+        """Messages for the chat template; `hint` (e.g. the JSON format) joins the system prompt."""
         messages = [m.for_template() for m in self.messages]
         if self.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": self.system_prompt})
+        if hint:
+            if messages[0]["role"] == "system":
+                messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{hint}".strip()}
+            else:
+                messages.insert(0, {"role": "system", "content": hint})
         return messages
 
-    def messages_json(self) -> str:
-        return json.dumps(self.template_messages(), ensure_ascii=False)
+    def messages_json(self, hint: str | None = None) -> str:
+        return json.dumps(self.template_messages(hint), ensure_ascii=False)
+
+    def tools_json(self) -> str | None:
+        if not self.uses_tools:
+            return None
+        return json.dumps([tool.model_dump(exclude_none=True, by_alias=True) for tool in self.tools or []])
 
 
 # -- response ----------------------------------------------------------------------------
@@ -114,12 +160,13 @@ class AssistantMessage(ResponseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class ChatChoice(ResponseModel):
     index: int
     message: AssistantMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 
@@ -136,12 +183,13 @@ class ChatCompletionResponse(ResponseModel):
 class DeltaMessage(ResponseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChatChunkChoice(ResponseModel):
     index: int
     delta: DeltaMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
 
 

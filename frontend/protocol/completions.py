@@ -8,9 +8,10 @@ from pydantic import Field, field_validator, model_validator
 
 from frontend.protocol.common import ResponseModel, Usage
 from frontend.protocol.sampling import SamplingFields
+from frontend.protocol.structured import CompletionLogprobs, GuidedFields
 
 
-class CompletionRequest(SamplingFields):
+class CompletionRequest(SamplingFields, GuidedFields):
     prompt: str | list[str]
     # OpenAI's default for completions (unlike chat) is 16 tokens.
     max_tokens: int | None = Field(16, ge=1)
@@ -34,6 +35,9 @@ class CompletionRequest(SamplingFields):
             raise ValueError("suffix is not supported by this server")
         return self
 
+    def logprobs_count(self) -> int | None:
+        return self.logprobs
+
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
@@ -41,7 +45,7 @@ class CompletionRequest(SamplingFields):
 class CompletionChoice(ResponseModel):
     index: int
     text: str
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
     finish_reason: str | None = None
 
 

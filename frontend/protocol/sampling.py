@@ -65,6 +65,10 @@ class SamplingFields(RequestModel):
     def output_limit(self) -> int | None:
         return self.max_tokens
 
+    def logprobs_count(self) -> int | None:
+        """How many alternatives per token to report (None: no logprobs)."""
+        return None
+
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
@@ -91,4 +95,6 @@ class SamplingFields(RequestModel):
             t.STOP_TOKEN_IDS: self.stop_token_ids or None,
             t.INCLUDE_STOP_STR_IN_OUTPUT: self.include_stop_str_in_output or None,
             t.SKIP_SPECIAL_TOKENS: None if self.skip_special_tokens else False,
+            t.RETURN_LOG_PROBS: True if self.logprobs_count() is not None else None,
+            t.TOP_LOGPROBS: self.logprobs_count() or None,
         }

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from engine import tensors as t
 from frontend.metrics import Metrics
@@ -42,19 +43,27 @@ class ServingBase:
         return int(time.time())
 
     async def start(
-        self, request: SamplingFields, prompts: list[dict[str, str]], *, chat: bool
+        self,
+        request: SamplingFields,
+        prompts: list[dict[str, str]],
+        *,
+        chat: bool,
+        extra: dict[str, Any] | None = None,
     ) -> tuple[ServedModel, str, list[Choice]]:
-        """The model that answers, a new request id, and the request's choices."""
+        """The model that answers, a new request id, and the request's choices;
+        `extra` inputs (a guide) go to every choice."""
         model = await self.registry.resolve_llm(request.model, chat=chat)
-        return model, self.new_request_id(), await self.choices(model, request, prompts)
+        return model, self.new_request_id(), await self.choices(model, request, prompts, extra or {})
 
-    async def choices(self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, str]]) -> list[Choice]:
+    async def choices(
+        self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, str]], extra: dict[str, Any]
+    ) -> list[Choice]:
         """n choices per prompt, each prompt tokenized once, each choice with its own seed.
 
         Choice index = prompt index * n + j, as OpenAI numbers them.
         """
         token_ids = await asyncio.gather(*(self.engine.tokenize(model, prompt) for prompt in prompts))
-        parameters = request.generation_inputs()
+        parameters = {**request.generation_inputs(), **extra}
         return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from engine import tensors as t
 from frontend.protocol.chat import (
@@ -14,28 +15,39 @@ from frontend.protocol.chat import (
     ChatCompletionResponse,
     DeltaMessage,
 )
+from frontend.protocol.structured import ChoiceLogprobs, FunctionCallDelta, FunctionCallOut, ToolCallDelta, ToolCallOut
 from frontend.serving.base import ServingBase
-from frontend.serving.choices import ChoiceResult
+from frontend.serving.choices import Choice, ChoiceResult
+from frontend.serving.structured import chat_logprobs, extract_json_code, format_hint, guide_inputs, tool_guide
+from frontend.serving.tool_calls import CallDelta, ToolCallExtractor
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
 class ServingChat(ServingBase):
     request_id_prefix = "chatcmpl"
 
+    async def _start(self, request: ChatCompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
+        prompt = {t.MESSAGES: request.messages_json(format_hint(request))}
+        tools = request.tools_json()
+        if tools is not None:
+            prompt[t.TOOLS] = tools
+        guide = tool_guide(request) or request.guide()
+        return await self.start(request, [prompt], chat=True, extra=guide_inputs(guide))
+
     async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
-        model, request_id, choices = await self.start(request, _prompt(request), chat=True)
+        model, request_id, choices = await self._start(request)
         results = await self.collect(model, choices, request_id)
         return ChatCompletionResponse(
             id=request_id,
             created=self.now(),
             model=model.name,
-            choices=[_choice(i, r) for i, r in enumerate(results)],
+            choices=[_Answer(request).choice(i, r) for i, r in enumerate(results)],
             usage=self.usage(results),
             system_fingerprint=model.system_fingerprint,
         )
 
     async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        model, request_id, choices = await self.start(request, _prompt(request), chat=True)
+        model, request_id, choices = await self._start(request)
         stream = await self.stream(model, choices, request_id)
         return self._chunks(request, model, request_id, stream)
 
@@ -48,10 +60,13 @@ class ServingChat(ServingBase):
     ) -> AsyncIterator[ChatCompletionChunk]:
         created = self.now()
         results = [ChoiceResult() for _ in range(request.n)]
+        answers = [_Answer(request) for _ in range(request.n)]
         include_usage = request.include_usage
 
-        def chunk(index: int, delta: DeltaMessage, finish_reason: str | None = None) -> ChatCompletionChunk:
-            choice = ChatChunkChoice(index=index, delta=delta, logprobs=None, finish_reason=finish_reason)
+        def chunk(
+            index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
+        ) -> ChatCompletionChunk:
+            choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
             extra = {"usage": None} if include_usage else {}
             return ChatCompletionChunk(
                 id=request_id,
@@ -66,10 +81,12 @@ class ServingChat(ServingBase):
             yield chunk(index, DeltaMessage(role="assistant", content=""))
         async for index, generated in stream:
             results[index].add(generated)
-            if generated.text:
-                yield chunk(index, DeltaMessage(content=generated.text))
+            for delta, logprobs in answers[index].feed(generated):
+                yield chunk(index, delta, logprobs=logprobs)
             if generated.finish_reason is not None:
-                yield chunk(index, DeltaMessage(), generated.finish_reason)
+                for delta, _ in answers[index].finish():
+                    yield chunk(index, delta)
+                yield chunk(index, DeltaMessage(), answers[index].finish_reason(generated.finish_reason))
         if include_usage:
             yield ChatCompletionChunk(
                 id=request_id,
@@ -81,14 +98,69 @@ class ServingChat(ServingBase):
             )
 
 
-def _prompt(request: ChatCompletionRequest) -> list[dict[str, str]]:
-    return [{t.MESSAGES: request.messages_json()}]
+@dataclass
+class _Answer:
+    """Turns one choice's generated text into the assistant message: plain content, tool
+    calls, or h2oGPT's json_code; whole (`choice`) or as stream deltas (`feed`, `finish`)."""
 
+    request: ChatCompletionRequest
 
-def _choice(index: int, result: ChoiceResult) -> ChatChoice:
-    return ChatChoice(
-        index=index,
-        message=AssistantMessage(content="".join(result.text)),
-        logprobs=None,
-        finish_reason=result.finish_reason,
-    )
+    def __post_init__(self) -> None:
+        self.tools = ToolCallExtractor(tagged=tool_guide(self.request) is None) if self.request.uses_tools else None
+        format_ = self.request.response_format
+        self.json_code = format_ is not None and format_.type == "json_code"
+        self.text = ""
+
+    def choice(self, index: int, result: ChoiceResult) -> ChatChoice:
+        text = result.full_text
+        message = AssistantMessage(content=extract_json_code(text) if self.json_code else text)
+        if self.tools is not None:
+            self.tools.feed(text)
+            calls = self.tools.calls()
+            if calls:
+                outs = [
+                    ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in calls
+                ]
+                message = AssistantMessage(content=self.tools.content(), tool_calls=outs)
+        logprobs = chat_logprobs(result.logprobs) if self.request.logprobs else None
+        return ChatChoice(
+            index=index, message=message, logprobs=logprobs, finish_reason=self.finish_reason(result.finish_reason)
+        )
+
+    def finish_reason(self, engine_reason: str | None) -> str | None:
+        if self.tools is not None and self.tools.calls() and engine_reason != "length":
+            return "tool_calls"
+        return engine_reason
+
+    def feed(self, generated: GenerationChunk) -> list[tuple[DeltaMessage, ChoiceLogprobs | None]]:
+        logprobs = chat_logprobs(generated.logprobs) if self.request.logprobs and generated.logprobs else None
+        if self.tools is not None:
+            content, calls = self.tools.feed(generated.text)
+            return self._deltas(content, calls)
+        if self.json_code:
+            self.text += generated.text
+            return []
+        if generated.text or logprobs is not None:
+            return [(DeltaMessage(content=generated.text), logprobs)]
+        return []
+
+    def finish(self) -> list[tuple[DeltaMessage, None]]:
+        if self.tools is not None:
+            return [(delta, None) for delta, _ in self._deltas(*self.tools.finish())]
+        if self.json_code:
+            return [(DeltaMessage(content=extract_json_code(self.text)), None)]
+        return []
+
+    @staticmethod
+    def _deltas(content: str, calls: list[CallDelta]) -> list[tuple[DeltaMessage, None]]:
+        out: list[tuple[DeltaMessage, None]] = []
+        if content:
+            out.append((DeltaMessage(content=content), None))
+        for call in calls:
+            if call.id is not None:
+                function = FunctionCallDelta(name=call.name, arguments="")
+                delta = ToolCallDelta(index=call.index, id=call.id, type="function", function=function)
+            else:
+                delta = ToolCallDelta(index=call.index, function=FunctionCallDelta(arguments=call.arguments))
+            out.append((DeltaMessage(tool_calls=[delta]), None))
+        return out

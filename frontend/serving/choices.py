@@ -23,9 +23,15 @@ class ChoiceResult:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def full_text(self) -> str:
+        return "".join(self.text)
 
     def add(self, chunk: GenerationChunk) -> None:
         self.text.append(chunk.text)
+        self.logprobs.extend(chunk.logprobs)
         self.prompt_tokens = chunk.num_input_tokens
         self.completion_tokens = chunk.num_output_tokens
         if chunk.finish_reason is not None:

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 
 from engine import tensors as t
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
+from frontend.protocol.structured import CompletionLogprobs
 from frontend.serving.base import ServingBase
-from frontend.serving.choices import ChoiceResult
+from frontend.serving.choices import Choice, ChoiceResult
+from frontend.serving.structured import completion_logprobs, guide_inputs
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
@@ -18,8 +20,14 @@ class ServingCompletion(ServingBase):
     def _echo(request: CompletionRequest, index: int) -> str:
         return request.prompts()[index // request.n] if request.echo else ""
 
+    async def _start(self, request: CompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
+        return await self.start(request, _prompts(request), chat=False, extra=guide_inputs(request.guide()))
+
+    def _logprobs(self, request: CompletionRequest, entries: list, offset: int) -> CompletionLogprobs | None:
+        return completion_logprobs(entries, offset) if request.logprobs is not None else None
+
     async def create(self, request: CompletionRequest) -> CompletionResponse:
-        model, request_id, choices = await self.start(request, _prompts(request), chat=False)
+        model, request_id, choices = await self._start(request)
         results = await self.collect(model, choices, request_id)
         return CompletionResponse(
             id=request_id,
@@ -28,8 +36,8 @@ class ServingCompletion(ServingBase):
             choices=[
                 CompletionChoice(
                     index=i,
-                    text=self._echo(request, i) + "".join(r.text),
-                    logprobs=None,
+                    text=self._echo(request, i) + r.full_text,
+                    logprobs=self._logprobs(request, r.logprobs, len(self._echo(request, i))),
                     finish_reason=r.finish_reason,
                 )
                 for i, r in enumerate(results)
@@ -39,7 +47,7 @@ class ServingCompletion(ServingBase):
         )
 
     async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
-        model, request_id, choices = await self.start(request, _prompts(request), chat=False)
+        model, request_id, choices = await self._start(request)
         stream = await self.stream(model, choices, request_id)
         return self._chunks(request, model, request_id, stream)
 
@@ -55,8 +63,12 @@ class ServingCompletion(ServingBase):
         results = [ChoiceResult() for _ in range(count)]
         extra = {"usage": None} if request.include_usage else {}
 
-        def chunk(index: int, text: str, finish_reason: str | None = None) -> CompletionResponse:
-            choice = CompletionChoice(index=index, text=text, logprobs=None, finish_reason=finish_reason)
+        offsets = [len(self._echo(request, i)) for i in range(count)]
+
+        def chunk(
+            index: int, text: str, finish_reason: str | None = None, logprobs: CompletionLogprobs | None = None
+        ) -> CompletionResponse:
+            choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish_reason)
             return CompletionResponse(
                 id=request_id,
                 created=created,
@@ -72,7 +84,9 @@ class ServingCompletion(ServingBase):
         async for index, generated in stream:
             results[index].add(generated)
             if generated.text or generated.finish_reason is not None:
-                yield chunk(index, generated.text, generated.finish_reason)
+                logprobs = self._logprobs(request, generated.logprobs, offsets[index])
+                offsets[index] += len(generated.text)
+                yield chunk(index, generated.text, generated.finish_reason, logprobs)
         if request.include_usage:
             yield CompletionResponse(
                 id=request_id,

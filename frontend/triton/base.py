@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -30,6 +30,7 @@ class GenerationChunk:
     finish_reason: str | None
     num_input_tokens: int
     num_output_tokens: int
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # OpenAI chat format, per new token
 
 
 class Engine(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from engine import tensors as t
 from frontend.triton.base import GenerationChunk
 
 _TRITON_DTYPES = {"int32": "INT32", "uint64": "UINT64", "float32": "FP32", "bool": "BOOL", "bytes": "BYTES"}
-_DTYPES = {**t.PARAMETER_DTYPES, t.TEXT_INPUT: "bytes", t.MESSAGES: "bytes", t.INPUT_IDS: "int32"}
+_DTYPES = {**t.PARAMETER_DTYPES, t.TEXT_INPUT: "bytes", t.MESSAGES: "bytes", t.TOOLS: "bytes", t.INPUT_IDS: "int32"}
 
 
 def _array(name: str, value: Any) -> np.ndarray:
@@ -48,8 +49,11 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
     ids = result.as_numpy(t.OUTPUT_IDS)
     finish = result.as_numpy(t.FINISH_REASON)
     reason = _first(finish).decode() if finish is not None else ""
+    logprobs = result.as_numpy(t.LOGPROBS)
+    logprobs_json = _first(logprobs).decode("utf-8") if logprobs is not None else ""
     return GenerationChunk(
         text=_first(text).decode("utf-8"),
+        logprobs=json.loads(logprobs_json) if logprobs_json else [],
         token_ids=[] if ids is None else [int(i) for i in ids.reshape(-1)],
         finish_reason=reason or None,
         num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),

@@ -18,7 +18,7 @@ TYPES = {
     "bool": "TYPE_BOOL",
     "bytes": "TYPE_STRING",
 }
-LLM_OUTPUTS = {t.TEXT_OUTPUT, t.OUTPUT_IDS, t.FINISH_REASON, t.NUM_INPUT_TOKENS, t.NUM_OUTPUT_TOKENS}
+LLM_OUTPUTS = {t.TEXT_OUTPUT, t.OUTPUT_IDS, t.FINISH_REASON, t.NUM_INPUT_TOKENS, t.NUM_OUTPUT_TOKENS, t.LOGPROBS}
 
 
 def parse(text: str) -> model_config_pb2.ModelConfig:
@@ -49,7 +49,7 @@ def test_llm_is_decoupled_and_outputs_the_contract():
 
 def test_preprocessing_turns_text_or_messages_into_ids():
     config = template("preprocessing")
-    assert set(io(config, "input")) == {t.TEXT_INPUT, t.MESSAGES}
+    assert set(io(config, "input")) == {t.TEXT_INPUT, t.MESSAGES, t.TOOLS}
     assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS}
 
 

@@ -108,3 +108,12 @@ def test_token_bytes_rebuild_the_text(tokenizer):
         "logprob": -0.5,
         "bytes": list(b"<|im_end|>"),
     }
+
+
+def test_json_is_generated_on_one_line(engine, tokenizer):
+    run = submit(engine, chat_ids(tokenizer, "Describe a person as JSON."), max_tokens=200, temperature=1.0, seed=5,
+                 guide_type="json_schema", guide=json.dumps(SCHEMA))  # fmt: skip
+    assert run.done.wait(120)
+    structure = re.sub(r'"(\\.|[^"\\])*"', '""', run.text)  # whitespace inside strings is the model's
+    assert "\n" not in structure and "  " not in structure
+    json.loads(run.text)

@@ -69,3 +69,19 @@ def test_echo_prompt_only_when_exclude_is_false():
     assert request_inputs.echo_prompt(getter({t.EXCLUDE_INPUT_IN_OUTPUT: np.array([[False]])}))
     assert not request_inputs.echo_prompt(getter({t.EXCLUDE_INPUT_IN_OUTPUT: np.array([[True]])}))
     assert not request_inputs.echo_prompt(getter({}))
+
+
+def test_guide_and_logprobs():
+    params, _ = request_inputs.sampling_params(
+        getter(
+            {
+                t.GUIDE_TYPE: np.array([[b"json_schema"]], dtype=object),
+                t.GUIDE: np.array([['{"type": "object"}'.encode()]], dtype=object),
+                t.RETURN_LOG_PROBS: np.array([[True]]),
+                t.TOP_LOGPROBS: np.array([[3]], dtype=np.int32),
+            }
+        )
+    )
+    assert (params.guide_type, params.guide, params.logprobs) == ("json_schema", '{"type": "object"}', 3)
+    plain, _ = request_inputs.sampling_params(getter({t.RETURN_LOG_PROBS: np.array([[True]])}))
+    assert plain.logprobs == 0 and plain.guide_type == ""

@@ -35,7 +35,7 @@ class TritonPythonModel:
     def _encode(self, request):
         messages = _text(request, t.MESSAGES)
         if messages is not None:
-            return self.prompts.encode_chat(messages)
+            return self.prompts.encode_chat(messages, _text(request, t.TOOLS))
         prompt = _text(request, t.TEXT_INPUT)
         if prompt is None:
             raise InvalidRequest(f"one of {t.TEXT_INPUT} or {t.MESSAGES} is required")
