@@ -89,8 +89,8 @@ class Sequence:
             text += self._stops.flush()
         self.finished = finish is not None
         output = self._output(text, [token_id], finish, stop_reason)
-        if logprob is not None:
-            output.logprobs.append(logprob)
+        if logprob is not None and not (finish == FINISH_STOP and token_id in self._eos):
+            output.logprobs.append(logprob)  # the end-of-turn token is not part of the answer
         return output
 
     def finish(self, reason: str, error: str | None = None) -> GenerationOutput:

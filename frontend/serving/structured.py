@@ -20,6 +20,8 @@ from frontend.protocol.structured import (
     Tool,
 )
 
+# Parallel calls per answer under tool_choice "required": a grammar must be able to end.
+MAX_PARALLEL_CALLS = 8
 _CODE_BLOCK = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.DOTALL)
 
 
@@ -44,7 +46,9 @@ def tool_guide(request: ChatCompletionRequest) -> tuple[str, str] | None:
     one_call = {"anyOf": [_call_schema(tool) for tool in tools]}
     if not request.parallel_tool_calls:
         return "json_schema", json.dumps(one_call)
-    return "json_schema", json.dumps({"type": "array", "items": one_call, "minItems": 1})
+    return "json_schema", json.dumps(
+        {"type": "array", "items": one_call, "minItems": 1, "maxItems": MAX_PARALLEL_CALLS}
+    )
 
 
 def guide_inputs(guide: tuple[str, str] | None) -> dict[str, Any]:

@@ -195,7 +195,8 @@ def test_roles_names_and_content_parts_render_with_the_template(client, tokenize
         {"role": "system", "content": "You answer in one word."},
         {"role": "user", "name": "ann", "content": "Capital of\nItaly?"},
         {"role": "assistant", "content": "Rome."},
-        {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'},
+        # A template without tool support gets tool results in <tool_response> tags.
+        {"role": "tool", "tool_call_id": "call_1", "content": '<tool_response>\n{"ok": true}\n</tool_response>'},
         {"role": "user", "content": "And Spain?"},
     ]
     assert response.usage.prompt_tokens == prompt_tokens(tokenizer, rendered)

@@ -61,7 +61,7 @@ def test_streams_the_tensorrt_llm_input_format(server):
     last = responses[-1]
     assert last.as_numpy("finish_reason")[0][0] == b"length"
     assert last.as_numpy("num_output_tokens")[0][0] == 12
-    assert "Paris" in text_of(responses)
+    assert text_of(responses).strip()  # sampled (genai-perf sends no temperature)
 
 
 def test_exclude_input_in_output_false_prefixes_the_prompt(server):

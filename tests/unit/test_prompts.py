@@ -24,3 +24,19 @@ def test_bad_messages_are_invalid_requests(prompts):
         prompts.encode_chat("not json")
     with pytest.raises(InvalidRequest):
         prompts.encode_chat("[]")
+
+
+def test_tools_and_tool_history_render_for_a_template_without_tools(prompts):
+    assert not prompts.template_knows_tools  # SmolLM2's template has no tools section
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+    ]  # fmt: skip
+    text = prompts.render_chat(json.dumps(messages), json.dumps(tools))
+    assert text.startswith("<|im_start|>system\nYou can call functions")
+    assert '"name": "get_weather"' in text and "<tools>" in text
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>' in text
+    assert "<|im_start|>tool\n<tool_response>\n18C\n</tool_response><|im_end|>" in text

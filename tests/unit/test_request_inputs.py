@@ -76,7 +76,7 @@ def test_guide_and_logprobs():
         getter(
             {
                 t.GUIDE_TYPE: np.array([[b"json_schema"]], dtype=object),
-                t.GUIDE: np.array([['{"type": "object"}'.encode()]], dtype=object),
+                t.GUIDE: np.array([[b'{"type": "object"}']], dtype=object),
                 t.RETURN_LOG_PROBS: np.array([[True]]),
                 t.TOP_LOGPROBS: np.array([[3]], dtype=np.int32),
             }
