@@ -2,19 +2,75 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from build.assets import EMBEDDINGS, SPEECH, TRANSCRIPTION, prepare_asset
 from build.prepare import ModelSpec, ModelSpecError, prepare_model
-from build.repository import LLMDeployment, render_repository
+from build.repository import (
+    EmbeddingDeployment,
+    LLMDeployment,
+    SpeechDeployment,
+    TranscriptionDeployment,
+    render_repository,
+)
+
+logger = logging.getLogger(__name__)
+
+# A list option given as just this value turns the models of that kind off.
+NONE = "none"
 
 
-def build_repository(models: list[str], out_dir: Path, cache: Path, **engine_options: Any) -> Path:
+def build_repository(
+    models: Sequence[str],
+    out_dir: Path,
+    cache: Path,
+    *,
+    embedding_models: Sequence[str] = (),
+    transcription_models: Sequence[str] = (),
+    speech_voices: Sequence[str] = (),
+    speech_model_name: str = "tts",
+    audio_workers: int = 2,
+    whisper_beam_size: int = 5,
+    **engine_options: Any,
+) -> Path:
     """Prepare every model (converting once into `cache`) and render the repository."""
+    models, embedding_models, transcription_models, speech_voices = (
+        _enabled(models),
+        _enabled(embedding_models),
+        _enabled(transcription_models),
+        _enabled(speech_voices),
+    )
     specs = [ModelSpec.parse(m) for m in models]
-    names = [s.name for s in specs]
+    deployments = [LLMDeployment(prepare_model(spec, cache), **engine_options) for spec in specs]
+    shared = {"device": engine_options.get("device", "auto"), "num_threads": engine_options.get("num_threads", 0)}
+    others: list[Any] = [EmbeddingDeployment(prepare_asset(m, EMBEDDINGS, cache), **shared) for m in embedding_models]
+    others += [
+        TranscriptionDeployment(
+            prepare_asset(m, TRANSCRIPTION, cache), workers=audio_workers, beam_size=whisper_beam_size, **shared
+        )
+        for m in transcription_models
+    ]
+    if speech_voices:
+        if importlib.util.find_spec("piper") is None:
+            logger.warning("text to speech is off: piper-tts is not installed (pip install 'triton-openai[tts]')")
+        else:
+            voices = tuple(prepare_asset(v, SPEECH, cache) for v in speech_voices)
+            _check_unique([v.name for v in voices], "two voices are named")
+            others.append(SpeechDeployment(speech_model_name, voices, device=shared["device"], workers=audio_workers))
+    _check_unique([d.name for d in deployments] + [o.name for o in others], "two models are named")
+    return render_repository(deployments, out_dir, others)
+
+
+def _enabled(values: Sequence[str]) -> list[str]:
+    values = [v for v in values if v]
+    return [] if [v.lower() for v in values] == [NONE] else values
+
+
+def _check_unique(names: list[str], what: str) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ModelSpecError(f"two models are named {', '.join(duplicates)}; name them: --model NAME=SOURCE")
-    deployments = [LLMDeployment(prepare_model(spec, cache), **engine_options) for spec in specs]
-    return render_repository(deployments, out_dir)
+        raise ModelSpecError(f"{what} {', '.join(duplicates)}; name them: NAME=SOURCE")

@@ -2,15 +2,19 @@
 
 Each served LLM becomes three Triton models: `<name>` (the ensemble clients call),
 `<name>_preprocessing` and `<name>_llm`. Only the ensemble carries the `openai_kind`
-parameter, which is how the frontend tells served models from their parts.
+parameter, which is how the frontend tells served models from their parts. An
+embedding, Whisper or speech model is one Triton model named as served, with its
+`openai_kind` (embeddings, transcription, speech).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from build.assets import PreparedAsset, embedding_info, whisper_languages
 from build.cache import digest
 from build.fill_template import fill_template
 from build.prepare import PreparedModel
@@ -49,11 +53,121 @@ class LLMDeployment:
         return "fp_" + digest(VERSION_KEY, self.model.weights_key, self.engine, self.device, self.dtype, length=10)
 
 
-def render_repository(deployments: list[LLMDeployment], out_dir: Path) -> Path:
-    """Write one ensemble + preprocessing + llm per deployment into `out_dir` (replaced)."""
+# OpenAI's voice names; each maps to an installed voice (the first, unless one has the name).
+OPENAI_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "cedar",
+    "coral",
+    "echo",
+    "fable",
+    "marin",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+)
+
+
+@dataclass(frozen=True)
+class EmbeddingDeployment:
+    model: PreparedAsset
+    device: str = "auto"
+    num_threads: int = 0
+    max_batch_size: int = 2048  # OpenAI's limit on inputs per request: one Triton request each
+    max_queue_delay_us: int = 1000
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def render(self, out_dir: Path) -> None:
+        dimension, max_tokens = embedding_info(self.model.path)
+        _render(
+            "embeddings",
+            out_dir / self.name,
+            {
+                "max_batch_size": self.max_batch_size,
+                "max_queue_delay_us": self.max_queue_delay_us,
+                "created": self.model.created,
+                "model_dir": self.model.path,
+                "device": self.device,
+                "num_threads": self.num_threads,
+                "embedding_dim": dimension,
+                "max_input_tokens": max_tokens,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class TranscriptionDeployment:
+    model: PreparedAsset
+    device: str = "auto"
+    num_threads: int = 0
+    workers: int = 2
+    beam_size: int = 5
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def render(self, out_dir: Path) -> None:
+        device = "cpu" if self.device.startswith("cpu") else "auto" if self.device == "auto" else "cuda"
+        _render(
+            "whisper",
+            out_dir / self.name,
+            {
+                "created": self.model.created,
+                "model_dir": self.model.path,
+                "device": device,
+                "compute_type": "default",
+                "num_threads": self.num_threads,
+                "workers": self.workers,
+                "beam_size": self.beam_size,
+                "languages": ",".join(whisper_languages(self.model.path)),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class SpeechDeployment:
+    """One speech model serving several piper voices; OpenAI's voice names are aliases."""
+
+    name: str
+    voices: tuple[PreparedAsset, ...]
+    device: str = "auto"
+    workers: int = 2
+
+    def render(self, out_dir: Path) -> None:
+        files = {voice.name: str(voice.path) for voice in self.voices}
+        aliases = {alias: self.voices[0].name for alias in OPENAI_VOICES if alias not in files}
+        _render(
+            "tts",
+            out_dir / self.name,
+            {
+                "created": max(voice.created for voice in self.voices),
+                "device": "cuda" if self.device.startswith("cuda") else "cpu",
+                "workers": self.workers,
+                "voice_files": json.dumps(files),
+                "voice_aliases": json.dumps(aliases),
+                "voices": ",".join([*files, *aliases]),
+            },
+        )
+
+
+def render_repository(
+    deployments: list[LLMDeployment],
+    out_dir: Path,
+    others: list[EmbeddingDeployment | TranscriptionDeployment | SpeechDeployment] = (),
+) -> Path:
+    """Write one ensemble + preprocessing + llm per LLM, and the other models, into `out_dir` (replaced)."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    for other in others:
+        other.render(out_dir)
     for d in deployments:
         common = {"max_batch_size": d.max_batch_size, "model_dir": d.model.model_dir}
         _render(

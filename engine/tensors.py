@@ -58,6 +58,27 @@ NUM_INPUT_TOKENS = "num_input_tokens"
 NUM_OUTPUT_TOKENS = "num_output_tokens"
 LOGPROBS = "logprobs"  # JSON: [{"token", "logprob", "bytes", "top_logprobs": [...]}] for the new tokens
 
+# The embeddings model: text_input or input_ids (+ input_lengths) per row, in and out.
+TRUNCATE_PROMPT_TOKENS = "truncate_prompt_tokens"  # 0: over-long is an error, -1: cut at the limit, n: first n
+DIMENSIONS = "dimensions"
+EMBEDDING = "embedding"  # float32 [dimension]
+
+# The whisper model (decoupled): audio file bytes in, JSON events out (an `info` event,
+# then one `segment` event per decoded segment; runtimes.transcription).
+AUDIO = "audio"
+LANGUAGE = "language"
+PROMPT = "prompt"
+TASK = "task"
+WORD_TIMESTAMPS = "word_timestamps"
+TRANSCRIPTION_EVENT = "transcription_event"
+
+# The tts model (decoupled): text in, encoded audio chunks out as they are synthesized.
+VOICE = "voice"
+RESPONSE_FORMAT = "response_format"
+SPEED = "speed"
+AUDIO_CHUNK = "audio_chunk"
+AUDIO_SECONDS = "audio_seconds"  # audio produced so far, in seconds
+
 # Which numpy dtype each generation parameter travels as.
 PARAMETER_DTYPES: dict[str, str] = {
     MAX_TOKENS: "int32",
@@ -86,7 +107,17 @@ PARAMETER_DTYPES: dict[str, str] = {
 }
 
 # Keys of the `parameters` block of a served model's ensemble config.pbtxt.
-PARAM_OPENAI_KIND = "openai_kind"  # "llm" (chat and completions), later "embeddings", ...
+PARAM_OPENAI_KIND = "openai_kind"  # one of KINDS
+KIND_LLM = "llm"  # chat and completions
+KIND_EMBEDDINGS = "embeddings"
+KIND_TRANSCRIPTION = "transcription"  # speech to text (transcriptions, translations)
+KIND_SPEECH = "speech"  # text to speech
+KINDS = (KIND_LLM, KIND_EMBEDDINGS, KIND_TRANSCRIPTION, KIND_SPEECH)
+PARAM_EMBEDDING_DIM = "embedding_dim"
+PARAM_MAX_INPUT_TOKENS = "max_input_tokens"
+PARAM_MAX_BATCH_SIZE = "max_batch_size"
+PARAM_VOICES = "voices"  # comma-separated voice names (aliases included)
+PARAM_LANGUAGES = "languages"  # comma-separated ISO 639-1 codes
 PARAM_HAS_CHAT_TEMPLATE = "has_chat_template"
 PARAM_MAX_MODEL_LEN = "max_model_len"
 PARAM_SYSTEM_FINGERPRINT = "system_fingerprint"

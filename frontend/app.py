@@ -14,11 +14,14 @@ from starlette.exceptions import HTTPException
 from frontend import __version__, errors
 from frontend.disconnect import ClientDisconnected
 from frontend.metrics import Metrics, RequestCounter
-from frontend.routes import chat, completions, health, models, observability
+from frontend.routes import audio, chat, completions, embeddings, health, models, observability
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
+from frontend.serving.embeddings import ServingEmbeddings
 from frontend.serving.models import ServingModels
 from frontend.serving.registry import ModelRegistry
+from frontend.serving.speech import ServingSpeech
+from frontend.serving.transcription import ServingTranscription
 from frontend.settings import Settings
 from frontend.triton.base import Engine
 from frontend.triton.client import TritonEngine
@@ -39,13 +42,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.serving_models = ServingModels(registry)
         app.state.serving_chat = ServingChat(backend, registry, metrics)
         app.state.serving_completion = ServingCompletion(backend, registry, metrics)
+        app.state.serving_embeddings = ServingEmbeddings(backend, registry)
+        app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
+        app.state.serving_speech = ServingSpeech(backend, registry)
         try:
             yield
         finally:
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    for router in (models.router, chat.router, completions.router, health.router, observability.router):
+    routers = (models, chat, completions, embeddings, audio, health, observability)
+    for router in (r.router for r in routers):
         app.include_router(router)
     app.add_middleware(RequestCounter, metrics=metrics)
     _add_error_handlers(app)
@@ -70,7 +77,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = _validation_error(exc)
+        error = errors.from_validation_errors(exc.errors())
         return JSONResponse(error.envelope(), status_code=error.status_code)
 
     @app.exception_handler(HTTPException)
@@ -89,19 +96,3 @@ def _add_error_handlers(app: FastAPI) -> None:
         logger.exception("unhandled error", exc_info=exc)
         error = errors.ServerError("The server had an error while processing your request.")
         return JSONResponse(error.envelope(), status_code=error.status_code)
-
-
-def _validation_error(exc: RequestValidationError) -> errors.InvalidRequest:
-    first = exc.errors()[0] if exc.errors() else {}
-    if first.get("type") == "json_invalid":
-        return errors.InvalidRequest(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
-            "your HTTP library correctly. The OpenAI API expects a JSON payload.)"
-        )
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    # Unions add the variant's type name to the location (e.g. messages.0.str); keep the fields.
-    param = ".".join(location) or None
-    message = first.get("msg", "invalid request")
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    return errors.InvalidRequest(f"{param}: {message}" if param else message, param=param)

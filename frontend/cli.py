@@ -7,15 +7,10 @@ import logging
 import sys
 from pathlib import Path
 
-from frontend import __version__
+from frontend import __version__, launcher
 from frontend.settings import add_arguments, from_arguments
 
-BUILD_FIELDS = (
-    "model",
-    "cache_dir",
-    "log_level",
-    *("device", "dtype", "max_model_len", "max_num_seqs", "max_queue_len", "prefill_chunk", "num_threads"),
-)
+BUILD_FIELDS = ("model", "cache_dir", "log_level", *launcher.BUILD_FIELDS)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,14 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "build":
         from build.cache import cache_root
         from build.pipeline import build_repository
-        from frontend.launcher import engine_options
 
-        out = build_repository(settings.model, args.output, cache_root(settings.cache_dir), **engine_options(settings))
+        out = build_repository(
+            settings.model, args.output, cache_root(settings.cache_dir), **launcher.build_options(settings)
+        )
         print(out)  # noqa: T201 - the command's result
         return
-    from frontend.launcher import serve
-
     try:
-        serve(settings)
+        launcher.serve(settings)
     except KeyboardInterrupt:
         raise SystemExit(130) from None

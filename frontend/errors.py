@@ -3,7 +3,8 @@
     APIError                      (status, OpenAI `type`, `code`, `param`)
     ├── InvalidRequest            400 invalid_request_error
     │   ├── ModelNotFound         404 invalid_request_error / model_not_found
-    │   └── RouteNotFound         404 invalid_request_error / not_found
+    │   ├── RouteNotFound         404 invalid_request_error / not_found
+    │   └── PayloadTooLarge       413 invalid_request_error / payload_too_large
     ├── Overloaded                429 rate_limit_error / server_overloaded
     └── ServerError               500 server_error
         └── BackendUnavailable    503 server_error / backend_unavailable
@@ -14,6 +15,7 @@ parse it into `openai.BadRequestError` and friends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -55,6 +57,13 @@ class RouteNotFound(InvalidRequest):
     code = "not_found"
 
 
+class PayloadTooLarge(InvalidRequest):
+    """An upload or body over the size limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
 class Overloaded(APIError):
     """The engine's queue is full: retry later."""
 
@@ -72,3 +81,20 @@ class BackendUnavailable(ServerError):
 
     status_code = 503
     code = "backend_unavailable"
+
+
+def from_validation_errors(details: Sequence[Any]) -> InvalidRequest:
+    """A 400 naming the first field pydantic rejected (as OpenAI names a bad parameter)."""
+    first = details[0] if details else {}
+    if first.get("type") == "json_invalid":
+        return InvalidRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+            "your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+        )
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    # Unions add the variant's type name to the location (e.g. messages.0.str); keep the fields.
+    param = ".".join(location) or None
+    message = first.get("msg", "invalid request")
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return InvalidRequest(f"{param}: {message}" if param else message, param=param)

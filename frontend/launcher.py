@@ -34,10 +34,23 @@ ENGINE_OPTIONS = (
     "prefill_chunk",
     "num_threads",
 )
+# Setting -> keyword of build_repository, for the embedding and audio models.
+OTHER_MODEL_OPTIONS = {
+    "embedding_model": "embedding_models",
+    "transcription_model": "transcription_models",
+    "speech_voice": "speech_voices",
+    "speech_model_name": "speech_model_name",
+    "audio_workers": "audio_workers",
+    "whisper_beam_size": "whisper_beam_size",
+}
+BUILD_FIELDS = (*ENGINE_OPTIONS, *OTHER_MODEL_OPTIONS)
 
 
-def engine_options(settings: Settings) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in ENGINE_OPTIONS}
+def build_options(settings: Settings) -> dict[str, object]:
+    """The settings `build.pipeline.build_repository` takes, by its keyword names."""
+    values = {name: getattr(settings, name) for name in ENGINE_OPTIONS}
+    values.update({keyword: getattr(settings, name) for name, keyword in OTHER_MODEL_OPTIONS.items()})
+    return values
 
 
 def serve(settings: Settings) -> None:
@@ -51,7 +64,7 @@ def serve(settings: Settings) -> None:
     work = Path(tempfile.mkdtemp(prefix="triton-openai-"))
     triton: EmbeddedTriton | None = None
     try:
-        repository = build_repository(settings.model, work / "model_repository", cache, **engine_options(settings))
+        repository = build_repository(settings.model, work / "model_repository", cache, **build_options(settings))
         log_path = (
             Path(settings.triton_log) if settings.triton_log else cache / "logs" / f"tritonserver-{os.getpid()}.log"
         )

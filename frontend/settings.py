@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     prefill_chunk: int = Field(512, ge=16, description="Prompt tokens prefilled per engine step.")
     num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
 
+    # Embedding and audio models ("none" turns a kind off)
+    embedding_model: list[str] = Field(
+        default_factory=lambda: ["all-minilm-l6-v2"],
+        description="Embedding model: [name=]catalog-name | sentence-transformers folder. Repeat for several.",
+    )
+    transcription_model: list[str] = Field(
+        default_factory=lambda: ["whisper-tiny.en"],
+        description="Speech-to-text model: [name=]catalog-name (whisper-tiny.en, whisper-base) | "
+        "CTranslate2 Whisper folder. Repeat for several.",
+    )
+    speech_voice: list[str] = Field(
+        default_factory=lambda: ["joe"],
+        description="Text-to-speech voice: [name=]catalog-name | piper .onnx file. Repeat for several; "
+        "OpenAI's voice names map to the first. Needs the tts extra (piper-tts, GPL-3.0).",
+    )
+    speech_model_name: str = Field("tts", description="Model name of the text-to-speech model.")
+    audio_workers: int = Field(2, ge=1, description="Transcriptions / syntheses run at once per audio model.")
+    whisper_beam_size: int = Field(5, ge=1, description="Beam size of Whisper decoding (1: greedy, fastest).")
+    max_audio_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio upload in bytes (413 above).")
+
     def resolved_triton_metrics_url(self) -> str | None:
         if self.triton_metrics_url or not self.triton_url:
             return self.triton_metrics_url

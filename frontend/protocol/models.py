@@ -12,10 +12,12 @@ class ModelCard(ResponseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "triton-openai"
-    # Extensions (as vLLM reports them): the context window, and where the model comes from.
+    # Extensions (as vLLM reports them): the context window, and where the model comes from;
+    # and what the model does: llm, embeddings, transcription or speech.
     root: str | None = None
     parent: str | None = None
     max_model_len: int | None = None
+    kind: str | None = None
 
 
 class ModelList(ResponseModel):

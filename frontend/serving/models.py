@@ -19,4 +19,6 @@ class ServingModels:
 
 
 def _card(model: ServedModel) -> ModelCard:
-    return ModelCard(id=model.name, created=model.created, root=model.name, max_model_len=model.max_model_len)
+    return ModelCard(
+        id=model.name, created=model.created, root=model.name, max_model_len=model.max_model_len, kind=model.kind
+    )

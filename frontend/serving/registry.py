@@ -5,10 +5,25 @@ from __future__ import annotations
 import asyncio
 import time
 
+from engine import tensors as t
 from frontend import errors
 from frontend.triton.base import Engine, ServedModel
 
 _REFRESH_SECONDS = 10.0
+
+# OpenAI's model names, accepted for the first served model of their kind when no
+# served model has the name (so code written for OpenAI runs unchanged).
+OPENAI_ALIASES = {
+    t.KIND_EMBEDDINGS: ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"),
+    t.KIND_TRANSCRIPTION: ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
+    t.KIND_SPEECH: ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
+}
+_KIND_NAMES = {
+    t.KIND_LLM: "text generation",
+    t.KIND_EMBEDDINGS: "embeddings",
+    t.KIND_TRANSCRIPTION: "speech-to-text",
+    t.KIND_SPEECH: "text-to-speech",
+}
 
 
 class ModelRegistry:
@@ -52,6 +67,25 @@ class ModelRegistry:
             if model.kind == "llm" and (model.has_chat_template or not chat):
                 return model
         raise errors.BackendUnavailable("no text generation model is loaded")
+
+    async def resolve(self, name: str | None, kind: str) -> ServedModel:
+        """The model of `kind` a request names (or an OpenAI alias of the kind); the first one if none."""
+        if name:
+            model = self._find(await self.list(), name)
+            if model is None and name in OPENAI_ALIASES.get(kind, ()):
+                model = next((m for m in await self.list() if m.kind == kind), None)
+            model = model or await self.get(name)
+            if model.kind != kind:
+                raise errors.InvalidRequest(
+                    f"The model `{name}` is a {_KIND_NAMES.get(model.kind, model.kind)} model, "
+                    f"not a {_KIND_NAMES[kind]} model.",
+                    param="model",
+                )
+            return model
+        for model in await self.list():
+            if model.kind == kind:
+                return model
+        raise errors.BackendUnavailable(f"no {_KIND_NAMES[kind]} model is loaded")
 
     @staticmethod
     def _find(models: list[ServedModel], name: str) -> ServedModel | None:

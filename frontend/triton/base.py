@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +19,15 @@ class ServedModel:
     system_fingerprint: str | None = None
     preprocessing_model: str | None = None  # the ensemble's parts, called directly
     llm_model: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)  # all of its config's parameters
+
+    def parameter_list(self, key: str) -> list[str]:
+        """A comma-separated parameter as a list (empty if absent)."""
+        return [item for item in self.parameters.get(key, "").split(",") if item]
+
+    def int_parameter(self, key: str, default: int = 0) -> int:
+        value = self.parameters.get(key, "")
+        return int(value) if value.lstrip("-").isdigit() else default
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,14 @@ class GenerationChunk:
     num_input_tokens: int
     num_output_tokens: int
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # OpenAI chat format, per new token
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Encoded audio from a speech model, and how many seconds have been produced so far."""
+
+    data: bytes
+    seconds: float
 
 
 class Engine(Protocol):
@@ -47,6 +64,19 @@ class Engine(Protocol):
         self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
     ) -> AsyncIterator[GenerationChunk]:
         """Stream one generation. Closing the iterator early cancels the request."""
+
+    async def embed(
+        self, model: ServedModel, rows: list[str] | list[list[int]], parameters: dict[str, Any]
+    ) -> tuple[Any, list[int]]:
+        """Vectors (a float32 array, one row per input) and the token count of each input."""
+
+    def transcribe(
+        self, model: ServedModel, audio: bytes, options: dict[str, Any], request_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream a transcription's events: `info`, then each `segment`."""
+
+    def synthesize(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[AudioChunk]:
+        """Stream encoded speech as it is synthesized."""
 
     async def version(self) -> str:
         """The backend's version string."""

@@ -14,13 +14,23 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
+import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from engine import tensors as t
 from frontend import errors
-from frontend.triton.base import GenerationChunk, ServedModel
-from frontend.triton.tensors import pack_inputs, unpack_chunk, unpack_ids
+from frontend.triton.base import AudioChunk, GenerationChunk, ServedModel
+from frontend.triton.tensors import (
+    pack_embedding_inputs,
+    pack_inputs,
+    pack_unbatched,
+    unpack_audio,
+    unpack_chunk,
+    unpack_embeddings,
+    unpack_event,
+    unpack_ids,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +107,41 @@ class TritonEngine:
     ) -> AsyncIterator[GenerationChunk]:
         if model.llm_model is None:
             raise errors.ServerError(f"model {model.name} does not name its llm model")
+        inputs = pack_inputs({t.INPUT_IDS: input_ids, **parameters, t.STREAM: True})
+        async for result in self._stream(model.llm_model, inputs, request_id):
+            chunk = unpack_chunk(result)
+            if chunk is not None:
+                yield chunk
+
+    async def embed(
+        self, model: ServedModel, rows: list[str] | list[list[int]], parameters: dict[str, Any]
+    ) -> tuple[np.ndarray, list[int]]:
+        with map_errors():
+            result = await self._client.infer(model.name, pack_embedding_inputs(rows, parameters))
+        return unpack_embeddings(result)
+
+    async def transcribe(
+        self, model: ServedModel, audio: bytes, options: dict[str, Any], request_id: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        inputs = pack_unbatched({t.AUDIO: audio, **options})
+        async for result in self._stream(model.name, inputs, request_id):
+            event = unpack_event(result)
+            if event is not None:
+                yield event
+
+    async def synthesize(
+        self, model: ServedModel, options: dict[str, Any], request_id: str
+    ) -> AsyncIterator[AudioChunk]:
+        async for result in self._stream(model.name, pack_unbatched(options), request_id):
+            chunk = unpack_audio(result)
+            if chunk is not None:
+                yield chunk
+
+    async def _stream(self, model_name: str, inputs: list[Any], request_id: str) -> AsyncIterator[Any]:
+        """The responses of one request to a decoupled model; leaving early cancels it in Triton."""
         request = {
-            "model_name": model.llm_model,
-            "inputs": pack_inputs({t.INPUT_IDS: input_ids, **parameters, t.STREAM: True}),
+            "model_name": model_name,
+            "inputs": inputs,
             "request_id": request_id,
             "parameters": {"triton_enable_empty_final_response": True},
         }
@@ -114,10 +156,8 @@ class TritonEngine:
                 async for result, error in call:
                     if error is not None:
                         raise error
-                    chunk = unpack_chunk(result)
                     final = _is_final(result)
-                    if chunk is not None:
-                        yield chunk
+                    yield result
                     if final:
                         done = True
                         return
@@ -146,4 +186,5 @@ def _served_model(name: str, config: dict[str, Any]) -> ServedModel | None:
         system_fingerprint=params.get(t.PARAM_SYSTEM_FINGERPRINT) or None,
         preprocessing_model=params.get(t.PARAM_PREPROCESSING_MODEL) or None,
         llm_model=params.get(t.PARAM_LLM_MODEL) or None,
+        parameters=params,
     )

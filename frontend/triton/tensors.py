@@ -9,7 +9,7 @@ import numpy as np
 from tritonclient.grpc import InferInput, InferResult
 
 from engine import tensors as t
-from frontend.triton.base import GenerationChunk
+from frontend.triton.base import AudioChunk, GenerationChunk
 
 _TRITON_DTYPES = {"int32": "INT32", "uint64": "UINT64", "float32": "FP32", "bool": "BOOL", "bytes": "BYTES"}
 _DTYPES = {**t.PARAMETER_DTYPES, t.TEXT_INPUT: "bytes", t.MESSAGES: "bytes", t.TOOLS: "bytes", t.INPUT_IDS: "int32"}
@@ -34,6 +34,81 @@ def pack_inputs(values: dict[str, Any]) -> list[InferInput]:
         tensor.set_data_from_numpy(array)
         inputs.append(tensor)
     return inputs
+
+
+_UNBATCHED_DTYPES = {
+    t.AUDIO: "bytes",
+    t.TASK: "bytes",
+    t.LANGUAGE: "bytes",
+    t.PROMPT: "bytes",
+    t.TEMPERATURE: "float32",
+    t.WORD_TIMESTAMPS: "bool",
+    t.TEXT_INPUT: "bytes",
+    t.VOICE: "bytes",
+    t.RESPONSE_FORMAT: "bytes",
+    t.SPEED: "float32",
+}
+
+
+def pack_unbatched(values: dict[str, Any]) -> list[InferInput]:
+    """Shape-[1] inputs for a model without a batch dimension (whisper, tts); None is left out."""
+    inputs = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        dtype = _UNBATCHED_DTYPES[name]
+        if dtype == "bytes":
+            data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            array = np.array([data], dtype=np.object_)
+        else:
+            array = np.array([value], dtype=dtype)
+        tensor = InferInput(name, [1], _TRITON_DTYPES[dtype])
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    return inputs
+
+
+def pack_embedding_inputs(rows: list[str] | list[list[int]], parameters: dict[str, Any]) -> list[InferInput]:
+    """One batch row per input: texts as [n, 1] strings, token ids padded to [n, longest]."""
+    arrays: dict[str, np.ndarray] = {}
+    if rows and isinstance(rows[0], str):
+        arrays[t.TEXT_INPUT] = np.array([[r.encode("utf-8")] for r in rows], dtype=np.object_)
+    else:
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int32)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        arrays[t.INPUT_IDS] = ids
+        arrays[t.INPUT_LENGTHS] = np.array([[len(r)] for r in rows], dtype=np.int32)
+    for name, value in parameters.items():
+        if value is not None:
+            arrays[name] = np.full((len(rows), 1), value, dtype=np.int32)
+    inputs = []
+    for name, array in arrays.items():
+        tensor = InferInput(name, list(array.shape), "BYTES" if array.dtype == np.object_ else "INT32")
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    return inputs
+
+
+def unpack_embeddings(result: InferResult) -> tuple[np.ndarray, list[int]]:
+    vectors = result.as_numpy(t.EMBEDDING)
+    counts = result.as_numpy(t.NUM_INPUT_TOKENS)
+    assert vectors is not None and counts is not None
+    return vectors, [int(c) for c in counts.reshape(-1)]
+
+
+def unpack_event(result: InferResult) -> dict[str, Any] | None:
+    """A transcription event, or None for an empty (final-flag) response."""
+    event = result.as_numpy(t.TRANSCRIPTION_EVENT)
+    return None if event is None else json.loads(_first(event).decode("utf-8"))
+
+
+def unpack_audio(result: InferResult) -> AudioChunk | None:
+    data = result.as_numpy(t.AUDIO_CHUNK)
+    if data is None:
+        return None
+    return AudioChunk(data=bytes(_first(data)), seconds=float(_first(result.as_numpy(t.AUDIO_SECONDS))))
 
 
 def unpack_ids(result: InferResult) -> list[int]:
