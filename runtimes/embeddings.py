@@ -87,7 +87,7 @@ class EmbeddingModel:
                 out[batch] = vectors
         for i, size in enumerate(dimensions or []):
             if size and size < self.dimension:
-                vector = out[i, :size]
+                vector = out[i, :size].copy()
                 out[i] = 0.0
                 out[i, :size] = vector / max(float(np.linalg.norm(vector)), 1e-12)
         return out

@@ -19,10 +19,10 @@ OPENAI_ALIASES = {
     t.KIND_SPEECH: ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
 }
 _KIND_NAMES = {
-    t.KIND_LLM: "text generation",
-    t.KIND_EMBEDDINGS: "embeddings",
-    t.KIND_TRANSCRIPTION: "speech-to-text",
-    t.KIND_SPEECH: "text-to-speech",
+    t.KIND_LLM: "a text generation",
+    t.KIND_EMBEDDINGS: "an embeddings",
+    t.KIND_TRANSCRIPTION: "a speech-to-text",
+    t.KIND_SPEECH: "a text-to-speech",
 }
 
 
@@ -77,15 +77,15 @@ class ModelRegistry:
             model = model or await self.get(name)
             if model.kind != kind:
                 raise errors.InvalidRequest(
-                    f"The model `{name}` is a {_KIND_NAMES.get(model.kind, model.kind)} model, "
-                    f"not a {_KIND_NAMES[kind]} model.",
+                    f"The model `{name}` is {_KIND_NAMES.get(model.kind, model.kind)} model, "
+                    f"not {_KIND_NAMES[kind]} model.",
                     param="model",
                 )
             return model
         for model in await self.list():
             if model.kind == kind:
                 return model
-        raise errors.BackendUnavailable(f"no {_KIND_NAMES[kind]} model is loaded")
+        raise errors.BackendUnavailable(f"no {_KIND_NAMES[kind].split(' ', 1)[1]} model is loaded")
 
     @staticmethod
     def _find(models: list[ServedModel], name: str) -> ServedModel | None:

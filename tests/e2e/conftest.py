@@ -17,13 +17,18 @@ from frontend.process import ServerProcess
 MODEL = "smollm2-135m-instruct"
 
 
-def start_server(tmp: Path, *extra: str) -> ServerProcess:
-    return ServerProcess.start(tmp, *extra)
+# Servers started for one test need only the LLM: leaving the others out starts them faster.
+LLM_ONLY = ("--embedding-model", "none", "--transcription-model", "none", "--speech-voice", "none")
+
+
+def start_server(tmp: Path, *extra: str, llm_only: bool = True) -> ServerProcess:
+    return ServerProcess.start(tmp, *(LLM_ONLY if llm_only else ()), *extra)
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, prepared_model):
-    running = start_server(tmp_path_factory.mktemp("server"), "--max-num-seqs", "8")
+    """Every model of the default deployment: the LLM, embeddings, Whisper and the piper voice."""
+    running = start_server(tmp_path_factory.mktemp("server"), "--max-num-seqs", "8", llm_only=False)
     yield running
     running.stop()
 

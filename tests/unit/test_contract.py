@@ -104,3 +104,29 @@ def test_render_repository(tmp_path, fake_model):
 def test_fingerprint_changes_with_engine_settings(fake_model):
     assert LLMDeployment(fake_model).system_fingerprint != LLMDeployment(fake_model, dtype="float32").system_fingerprint
     assert LLMDeployment(fake_model).system_fingerprint == LLMDeployment(fake_model).system_fingerprint
+
+
+def test_embeddings_takes_text_or_ids_per_row_and_batches_dynamically():
+    config = template("embeddings")
+    assert config.max_batch_size > 0 and config.HasField("dynamic_batching")
+    assert io(config, "input") == {
+        t.TEXT_INPUT: "TYPE_STRING",
+        t.INPUT_IDS: "TYPE_INT32",
+        t.INPUT_LENGTHS: "TYPE_INT32",
+        t.TRUNCATE_PROMPT_TOKENS: "TYPE_INT32",
+        t.DIMENSIONS: "TYPE_INT32",
+    }
+    assert io(config, "output") == {t.EMBEDDING: "TYPE_FP32", t.NUM_INPUT_TOKENS: "TYPE_INT32"}
+    assert config.parameters[t.PARAM_OPENAI_KIND].string_value == t.KIND_EMBEDDINGS
+
+
+def test_whisper_and_tts_are_decoupled_and_unbatched():
+    whisper, tts = template("whisper"), template("tts")
+    for config in (whisper, tts):
+        assert config.model_transaction_policy.decoupled and config.max_batch_size == 0
+    assert set(io(whisper, "input")) == {t.AUDIO, t.TASK, t.LANGUAGE, t.PROMPT, t.TEMPERATURE, t.WORD_TIMESTAMPS}
+    assert set(io(whisper, "output")) == {t.TRANSCRIPTION_EVENT}
+    assert set(io(tts, "input")) == {t.TEXT_INPUT, t.VOICE, t.RESPONSE_FORMAT, t.SPEED}
+    assert io(tts, "output") == {t.AUDIO_CHUNK: "TYPE_STRING", t.AUDIO_SECONDS: "TYPE_FP32"}
+    assert whisper.parameters[t.PARAM_OPENAI_KIND].string_value == t.KIND_TRANSCRIPTION
+    assert tts.parameters[t.PARAM_OPENAI_KIND].string_value == t.KIND_SPEECH
