@@ -74,10 +74,20 @@ class TranscriptionTextDelta(ResponseModel):
     delta: str
 
 
+class TokenUsage(ResponseModel):
+    """A streamed transcription's usage, in tokens as OpenAI's done event carries it: the
+    Whisper encoder's audio positions (50 per second) in, the decoded text tokens out."""
+
+    type: Literal["tokens"] = "tokens"
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
 class TranscriptionTextDone(ResponseModel):
     type: Literal["transcript.text.done"] = "transcript.text.done"
     text: str
-    usage: DurationUsage | None = None
+    usage: TokenUsage | None = None
 
 
 class VoiceId(RequestModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,7 @@ from engine import tensors as t
 from frontend import errors
 from frontend.protocol.audio import (
     DurationUsage,
+    TokenUsage,
     Transcription,
     TranscriptionRequest,
     TranscriptionSegment,
@@ -25,6 +27,9 @@ from frontend.serving.languages import language_code, language_name
 from frontend.serving.registry import ModelRegistry
 from frontend.serving.subtitles import to_srt, to_vtt
 from frontend.triton.base import Engine, ServedModel
+
+# Whisper's encoder sees 1500 positions per 30 s window.
+AUDIO_TOKENS_PER_SECOND = 50
 
 
 class ServingTranscription:
@@ -71,16 +76,20 @@ class ServingTranscription:
     @staticmethod
     async def _stream(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[BaseModel]:
         parts: list[str] = []
-        duration = 0.0
+        audio_tokens = text_tokens = 0
         async for event in events:
             if event["type"] == "info":
-                duration = float(event.get("duration", 0.0))
+                audio_tokens = math.ceil(float(event.get("duration", 0.0)) * AUDIO_TOKENS_PER_SECOND)
                 continue
+            text_tokens += len(event.get("tokens", ()))
             delta = event["text"] if parts else event["text"].lstrip()
             if delta:
                 parts.append(delta)
                 yield TranscriptionTextDelta(delta=delta)
-        yield TranscriptionTextDone(text="".join(parts), usage=DurationUsage(seconds=duration))
+        usage = TokenUsage(
+            input_tokens=audio_tokens, output_tokens=text_tokens, total_tokens=audio_tokens + text_tokens
+        )
+        yield TranscriptionTextDone(text="".join(parts), usage=usage)
 
     async def _events(
         self, request: TranscriptionRequest, audio: bytes

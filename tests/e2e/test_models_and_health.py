@@ -6,10 +6,16 @@ import pytest
 from tests.e2e.conftest import MODEL
 
 
-def test_models_lists_the_served_model_only(client):
+def test_models_lists_the_served_models_only(client):
     models = client.models.list().data
-    assert [m.id for m in models] == [MODEL]
-    assert models[0].object == "model" and models[0].owned_by and models[0].created > 0
+    kinds = {m.id: m.model_extra["kind"] for m in models}
+    assert kinds == {
+        MODEL: "llm",
+        "all-minilm-l6-v2": "embeddings",
+        "whisper-tiny.en": "transcription",
+        "tts": "speech",
+    }
+    assert all(m.object == "model" and m.owned_by and m.created > 0 for m in models)
     assert all(not m.id.endswith(("_llm", "_preprocessing")) for m in models)
 
 

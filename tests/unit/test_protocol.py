@@ -3,11 +3,23 @@
 import json
 
 import openai.types as sdk
+import openai.types.audio as sdk_audio
 import openai.types.chat as sdk_chat
 import pytest
 from pydantic import ValidationError
 
 from engine import tensors as t
+from frontend.protocol.audio import (
+    DurationUsage,
+    SpeechRequest,
+    TokenUsage,
+    Transcription,
+    TranscriptionSegment,
+    TranscriptionTextDelta,
+    TranscriptionTextDone,
+    TranscriptionVerbose,
+    TranscriptionWord,
+)
 from frontend.protocol.chat import (
     AssistantMessage,
     ChatChoice,
@@ -19,6 +31,7 @@ from frontend.protocol.chat import (
 )
 from frontend.protocol.common import Usage, dump
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
+from frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
 from frontend.protocol.models import ModelCard, ModelList
 
 USER = [{"role": "user", "content": "hi"}]
@@ -192,3 +205,59 @@ def test_completion_prompts_and_defaults():
         CompletionRequest.model_validate({"prompt": []})
     with pytest.raises(ValidationError, match="best_of"):
         CompletionRequest.model_validate({"prompt": "a", "n": 1, "best_of": 3})
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (EmbeddingResponse, sdk.CreateEmbeddingResponse),
+        (Embedding, sdk.Embedding),
+        (Transcription, sdk_audio.Transcription),
+        (TranscriptionVerbose, sdk_audio.TranscriptionVerbose),
+        (TranscriptionVerbose, sdk_audio.TranslationVerbose),
+        (TranscriptionSegment, sdk_audio.TranscriptionSegment),
+        (TranscriptionWord, sdk_audio.TranscriptionWord),
+        (TranscriptionTextDelta, sdk_audio.TranscriptionTextDeltaEvent),
+        (TranscriptionTextDone, sdk_audio.TranscriptionTextDoneEvent),
+    ],
+)
+def test_embedding_and_audio_types_carry_the_sdk_names(ours, theirs):
+    required = {name for name, field in theirs.model_fields.items() if field.is_required()}
+    assert required <= set(ours.model_fields), f"{ours.__name__} lacks {required - set(ours.model_fields)}"
+
+
+def test_audio_responses_parse_as_sdk_types():
+    segment = TranscriptionSegment(
+        id=0, seek=0, start=0.0, end=1.5, text=" Hi.", tokens=[1, 2], temperature=0.0,
+        avg_logprob=-0.2, compression_ratio=1.0, no_speech_prob=0.01,
+    )  # fmt: skip
+    verbose = TranscriptionVerbose(language="english", duration=1.5, text="Hi.", segments=[segment])
+    parsed = sdk_audio.TranscriptionVerbose.model_validate(dump(verbose))
+    assert parsed.segments[0].end == 1.5 and parsed.language == "english"
+    done = sdk_audio.TranscriptionTextDoneEvent.model_validate(
+        dump(TranscriptionTextDone(text="Hi.", usage=TokenUsage(input_tokens=75, output_tokens=3, total_tokens=78)))
+    )
+    assert done.usage.total_tokens == 78
+    assert sdk_audio.Transcription.model_validate(dump(Transcription(text="Hi.", usage=DurationUsage(seconds=1.5))))
+
+
+@pytest.mark.parametrize(
+    "value, rows",
+    [("one", ["one"]), (["a", "b"], ["a", "b"]), ([1, 2, 3], [[1, 2, 3]]), ([[1], [2, 3]], [[1], [2, 3]])],
+)
+def test_embedding_inputs_become_rows(value, rows):
+    assert EmbeddingRequest(input=value).rows() == rows
+
+
+@pytest.mark.parametrize("value", ["", [], ["ok", ""], [[]], ["x"] * 2049])
+def test_empty_or_too_many_embedding_inputs_are_rejected(value):
+    with pytest.raises(ValidationError):
+        EmbeddingRequest(input=value)
+
+
+def test_speech_request_limits_and_voice_objects():
+    assert SpeechRequest(input="hi", voice={"id": "joe"}).voice_name == "joe"
+    assert SpeechRequest(input="hi", voice="alloy").response_format == "mp3"
+    for bad in ({"input": " "}, {"input": "x" * 4097}, {"input": "hi", "speed": 0.1}):
+        with pytest.raises(ValidationError):
+            SpeechRequest(**{"voice": "alloy", **bad})

@@ -40,3 +40,15 @@ def test_serve_is_the_default_command():
     assert args.command == "serve" and args.port == 1
     args = parser().parse_args(["build", "--output", "/tmp/x"])
     assert args.command == "build" and not hasattr(args, "port")
+
+
+def test_embedding_and_audio_models_can_be_turned_off():
+    from build.pipeline import _enabled
+    from frontend.launcher import build_options
+
+    settings = parse(["--embedding-model", "none", "--speech-voice", "joe", "--speech-voice", "x=/v.onnx"])
+    options = build_options(settings)
+    assert _enabled(options["embedding_models"]) == []
+    assert options["transcription_models"] == ["whisper-tiny.en"]
+    assert options["speech_voices"] == ["joe", "x=/v.onnx"]
+    assert {"device", "num_threads", "audio_workers", "whisper_beam_size"} <= options.keys()
