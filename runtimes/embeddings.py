@@ -5,19 +5,28 @@ vectors are sentence-transformers' vectors; what this adds is serving: rows from
 requests embedded in one forward pass (sorted by length, so little padding), token-id
 inputs, an explicit policy for over-long inputs, and `dimensions` (truncate, then
 renormalize, as OpenAI's text-embedding-3 models do).
+
+On CPU the forward passes run side by side, one per core, each on one thread, rather
+than one at a time on all cores: a small encoder's operators are too short for a
+thread team to pay off, and a team stalls at every barrier while another process (the
+frontend, the client) holds one of its cores. Measured here (2 cores, 128 sentences):
+415 ms with one 2-thread forward at a time, 342 ms with two 1-thread forwards; with a
+busy process beside it, 1392 ms against 532 ms.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from engine.params import InvalidRequest
 
-# Rows per forward pass: sentence-transformers' default encode batch size.
-FORWARD_BATCH = 32
+# Rows per forward pass (sorted by length, so rows of a pass pad little).
+FORWARD_BATCH = 16
 
 
 @dataclass
@@ -31,9 +40,19 @@ class EmbeddingInput:
 
 
 class EmbeddingModel:
-    def __init__(self, model_dir: str, device: str = "cpu") -> None:
+    def __init__(self, model_dir: str, device: str = "cpu", threads: int = 0) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.models import Normalize
+
+        workers, per_worker = 1, torch.get_num_threads()
+        if device.startswith("cpu"):
+            workers, per_worker = threads or os.cpu_count() or 1, 1
+        self._workers = workers
+        # OpenMP's thread count is per thread: each worker sets its own.
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="embed", initializer=torch.set_num_threads, initargs=(per_worker,)
+        )
 
         self.model = SentenceTransformer(model_dir, device=device, local_files_only=True)
         self.model.eval()
@@ -79,12 +98,18 @@ class EmbeddingModel:
 
         out = np.zeros((len(rows), self.dimension), dtype=np.float32)
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-        with self._lock, torch.inference_mode():
-            for start in range(0, len(order), FORWARD_BATCH):
-                batch = order[start : start + FORWARD_BATCH]
+        # Few rows still keep every worker busy: split them in as many passes as workers.
+        size = max(1, min(FORWARD_BATCH, -(-len(rows) // self._workers)))
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+
+        def forward(batch: list[int]) -> None:
+            with torch.inference_mode():
                 features = self._features([rows[i] for i in batch])
-                vectors = self.model(features)["sentence_embedding"].float().cpu().numpy()
-                out[batch] = vectors
+                out[batch] = self.model(features)["sentence_embedding"].float().cpu().numpy()
+
+        with self._lock:
+            for done in [self._pool.submit(forward, batch) for batch in batches]:
+                done.result()
         for i, size in enumerate(dimensions or []):
             if size and size < self.dimension:
                 vector = out[i, :size].copy()

@@ -5,7 +5,6 @@ All rows of all requests that the dynamic batcher hands over go through one
 """
 
 import json
-import os
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -21,11 +20,10 @@ class TritonPythonModel:
         params = model_parameters(json.loads(args["model_config"]))
         import torch
 
-        torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
         device = params["device"]
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = EmbeddingModel(params["model_dir"], device=device)
+        self.model = EmbeddingModel(params["model_dir"], device=device, threads=int(params["num_threads"]))
 
     def execute(self, requests):
         prepared = []  # per request: (ids of its rows, dimensions per row) or an error
