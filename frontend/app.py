@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from frontend import __version__, errors
+from frontend.auth import APIKeyMiddleware, key_store_from
 from frontend.disconnect import ClientDisconnected
 from frontend.metrics import Metrics, RequestCounter
 from frontend.routes import audio, chat, completions, embeddings, health, models, observability
@@ -54,7 +55,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     routers = (models, chat, completions, embeddings, audio, health, observability)
     for router in (r.router for r in routers):
         app.include_router(router)
-    app.add_middleware(RequestCounter, metrics=metrics)
+    store = key_store_from(settings.api_keys, settings.api_keys_file)
+    app.add_middleware(APIKeyMiddleware, store=store, protect_metrics=settings.metrics_require_key)
+    app.add_middleware(RequestCounter, metrics=metrics)  # outermost: counts the 401s too
     _add_error_handlers(app)
     return app
 

@@ -2,6 +2,7 @@
 
     APIError                      (status, OpenAI `type`, `code`, `param`)
     ├── InvalidRequest            400 invalid_request_error
+    │   ├── Unauthorized          401 invalid_request_error / invalid_api_key
     │   ├── ModelNotFound         404 invalid_request_error / model_not_found
     │   ├── RouteNotFound         404 invalid_request_error / not_found
     │   └── PayloadTooLarge       413 invalid_request_error / payload_too_large
@@ -40,6 +41,12 @@ class InvalidRequest(APIError):
 
     status_code = 400
     type = "invalid_request_error"
+
+
+class Unauthorized(InvalidRequest):
+    """No API key, or a wrong one."""
+
+    status_code = 401
 
 
 class ModelNotFound(InvalidRequest):

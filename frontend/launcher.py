@@ -95,7 +95,8 @@ def serve(settings: Settings) -> None:
 
 def run_frontend(settings: Settings) -> None:
     apply_env(settings)  # worker processes build their app from these variables
-    logger.info("OpenAI API on http://%s:%d/v1 (Triton at %s)", settings.host, settings.port, settings.triton_url)
+    scheme = "https" if settings.ssl_certfile else "http"
+    logger.info("OpenAI API on %s://%s:%d/v1 (Triton at %s)", scheme, settings.host, settings.port, settings.triton_url)
     uvicorn.run(
         "frontend.app:app_from_environment",
         factory=True,
@@ -104,6 +105,8 @@ def run_frontend(settings: Settings) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
     )
 
 

@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1, description="Frontend worker processes.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
+    # Who may call
+    api_keys: str = Field(
+        "",
+        description="Comma-separated API keys; when set (or --api-keys-file), /v1 routes need one as a Bearer token.",
+    )
+    api_keys_file: str | None = Field(
+        None, description="JSON list of API keys, read again when it changes (keys rotate without a restart)."
+    )
+    metrics_require_key: bool = Field(False, description="Ask for an API key on /metrics too.")
+    ssl_certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS.")
+    ssl_keyfile: str | None = Field(None, description="TLS private key (PEM) of --ssl-certfile.")
+
     # Where Triton is
     triton_url: str | None = Field(
         None,

@@ -1,0 +1,150 @@
+"""API keys: `Authorization: Bearer <key>` on every /v1 route when keys are configured.
+
+Keys come from `--api-keys k1,k2` and/or `--api-keys-file keys.json` (a JSON list of
+strings). The file is read again when it changes (checked at most once a second), so
+keys rotate without a restart; a file that cannot be read keeps the last good keys.
+Keys are compared in constant time and never logged. Each request gets an `owner`
+(`key-` + a hash of its key, or `anonymous` when keys are off): what files and other
+per-caller data belong to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from frontend import errors
+
+logger = logging.getLogger(__name__)
+
+ANONYMOUS = "anonymous"
+_OPEN_PATHS = ("/health", "/version")
+_RECHECK_SECONDS = 1.0
+
+
+def owner_of(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def parse_keys(text: str) -> list[str]:
+    return [key.strip() for key in text.split(",") if key.strip()]
+
+
+class KeyStore:
+    def __init__(self, keys: list[str], path: str | None = None) -> None:
+        self._static = [k for k in keys if k]
+        self._path = Path(path).expanduser() if path else None
+        self._from_file: list[str] = []
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        if self._path is not None:
+            self._reload(force=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._static) or self._path is not None
+
+    def keys(self) -> list[str]:
+        if self._path is not None and time.monotonic() - self._checked > _RECHECK_SECONDS:
+            self._reload()
+        return self._static + self._from_file
+
+    def match(self, presented: str) -> bool:
+        """Whether `presented` is a key; every key is compared, in constant time each."""
+        given = presented.encode("utf-8")
+        found = False
+        for key in self.keys():
+            found |= hmac.compare_digest(given, key.encode("utf-8"))
+        return found
+
+    def _reload(self, force: bool = False) -> None:
+        assert self._path is not None
+        with self._lock:
+            self._checked = time.monotonic()
+            try:
+                stat = self._path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+                if stamp == self._stamp and not force:
+                    return
+                keys = json.loads(self._path.read_text(encoding="utf-8"))
+                if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                    raise ValueError("expected a JSON list of strings")
+            except (OSError, ValueError) as exc:
+                if force:
+                    raise SystemExit(f"--api-keys-file {self._path}: {exc}") from None
+                logger.error("keeping the previous API keys: cannot read %s: %s", self._path, exc)
+                return
+            self._from_file = [k for k in keys if k]
+            self._stamp = stamp
+            logger.info("API keys file read: %d keys", len(self._from_file))
+
+
+class APIKeyMiddleware:
+    """ASGI middleware: 401 in OpenAI's envelope for a missing or wrong key."""
+
+    def __init__(self, app: Any, store: KeyStore, protect_metrics: bool = False) -> None:
+        self.app = app
+        self.store = store
+        self.protect_metrics = protect_metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        owner = ANONYMOUS
+        if self.store.enabled and self._protected(scope["path"]):
+            key = _bearer(scope)
+            if key is None:
+                await _reject(send, "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.")
+                return
+            if not self.store.match(key):
+                await _reject(send, "Incorrect API key provided.", code="invalid_api_key")
+                return
+            owner = owner_of(key)
+        scope.setdefault("state", {})["owner"] = owner
+        await self.app(scope, receive, send)
+
+    def _protected(self, path: str) -> bool:
+        if path in _OPEN_PATHS:
+            return False
+        if path == "/metrics":
+            return self.protect_metrics
+        return True
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+async def _reject(send: Any, message: str, code: str | None = None) -> None:
+    error = errors.Unauthorized(message, code=code)
+    body = json.dumps(error.envelope()).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b"Bearer"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def key_store_from(api_keys: str, api_keys_file: str | None) -> KeyStore:
+    return KeyStore(parse_keys(api_keys), api_keys_file)

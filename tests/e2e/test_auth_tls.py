@@ -1,0 +1,109 @@
+"""API keys and HTTPS on one server: keys from the flag and from a file that rotates."""
+
+import json
+import os
+import time
+
+import httpx
+import openai
+import pytest
+import trustme
+
+from tests.e2e.conftest import MODEL, start_server
+
+FLAG_KEYS = ("flag-key-1", "flag-key-2")
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def keys_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    path.write_text(json.dumps(["file-key-a"]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory, ca, keys_file, prepared_model):
+    folder = tmp_path_factory.mktemp("tls")
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_pem.write_to_path(str(folder / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    running = start_server(
+        folder,
+        "--api-keys", ",".join(FLAG_KEYS), "--api-keys-file", str(keys_file),
+        "--ssl-certfile", str(folder / "cert.pem"), "--ssl-keyfile", str(folder / "key.pem"),
+    )  # fmt: skip
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def verified(secure, ca, tmp_path_factory):
+    """An httpx client that trusts only the test CA (so TLS is really checked)."""
+    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with httpx.Client(base_url=secure.base_url, verify=str(bundle), timeout=120) as http:
+        yield http
+
+
+def sdk(secure, verified, key):
+    return openai.OpenAI(base_url=secure.base_url + "/v1", api_key=key, http_client=verified, max_retries=0)
+
+
+def test_served_over_https_with_a_certificate_the_client_checks(secure, verified):
+    assert secure.base_url.startswith("https://")
+    assert verified.get("/health").status_code == 200
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(secure.base_url + "/health", timeout=10)  # default trust store: the test CA is unknown
+
+
+def test_health_version_and_metrics_stay_open(verified):
+    assert verified.get("/health").status_code == 200
+    assert verified.get("/version").status_code == 200
+    assert verified.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers, code",
+    [({}, None), ({"Authorization": "Bearer wrong"}, "invalid_api_key"), ({"Authorization": "Basic abc"}, None)],
+)
+def test_missing_or_wrong_keys_get_401_in_the_envelope(verified, headers, code):
+    for path in ("/v1/models", f"/v1/models/{MODEL}"):
+        response = verified.get(path, headers=headers)
+        assert response.status_code == 401
+        error = response.json()["error"]
+        assert error["type"] == "invalid_request_error" and error["code"] == code
+    response = verified.post("/v1/chat/completions", headers=headers, json={"messages": []})
+    assert response.status_code == 401  # checked before the body is read
+
+
+def test_every_key_works_through_the_sdk(secure, verified):
+    for key in (*FLAG_KEYS, "file-key-a"):
+        client = sdk(secure, verified, key)
+        assert MODEL in [m.id for m in client.models.list().data]
+    answer = sdk(secure, verified, FLAG_KEYS[0]).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=3
+    )
+    assert answer.choices[0].message.content is not None
+    with pytest.raises(openai.AuthenticationError):
+        sdk(secure, verified, "nope").models.list()
+
+
+def test_keys_rotate_through_the_file_without_a_restart(secure, verified, keys_file):
+    keys_file.write_text(json.dumps(["file-key-b"]))
+    os.utime(keys_file, ns=(time.time_ns(), time.time_ns() + 5_000_000))
+    deadline = time.monotonic() + 10
+    while verified.get("/v1/models", headers={"Authorization": "Bearer file-key-b"}).status_code != 200:
+        assert time.monotonic() < deadline, "the new key was not accepted"
+        time.sleep(0.3)
+    assert verified.get("/v1/models", headers={"Authorization": "Bearer file-key-a"}).status_code == 401
+    assert verified.get("/v1/models", headers={"Authorization": f"Bearer {FLAG_KEYS[1]}"}).status_code == 200
+
+
+def test_keys_never_reach_the_log(secure):
+    log = secure.log.read_text(errors="replace")
+    assert not any(key in log for key in (*FLAG_KEYS, "file-key-a", "file-key-b", "wrong"))
