@@ -14,11 +14,13 @@ from starlette.exceptions import HTTPException
 from frontend import __version__, errors
 from frontend.auth import APIKeyMiddleware, key_store_from
 from frontend.disconnect import ClientDisconnected
+from frontend.files.sqlite_store import SQLiteFileStore
 from frontend.metrics import Metrics, RequestCounter
-from frontend.routes import audio, chat, completions, embeddings, health, models, observability
+from frontend.routes import audio, chat, completions, embeddings, files, health, models, observability
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
 from frontend.serving.embeddings import ServingEmbeddings
+from frontend.serving.files import ServingFiles
 from frontend.serving.models import ServingModels
 from frontend.serving.registry import ModelRegistry
 from frontend.serving.speech import ServingSpeech
@@ -46,13 +48,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.serving_embeddings = ServingEmbeddings(backend, registry)
         app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
         app.state.serving_speech = ServingSpeech(backend, registry)
+        store = SQLiteFileStore(settings.resolved_files_dir(), settings.files_quota_bytes)
+        app.state.serving_files = ServingFiles(store, settings.max_file_bytes)
         try:
             yield
         finally:
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    routers = (models, chat, completions, embeddings, audio, health, observability)
+    routers = (models, chat, completions, embeddings, audio, files, health, observability)
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)

@@ -4,6 +4,7 @@
     ├── InvalidRequest            400 invalid_request_error
     │   ├── Unauthorized          401 invalid_request_error / invalid_api_key
     │   ├── ModelNotFound         404 invalid_request_error / model_not_found
+    │   ├── ObjectNotFound        404 invalid_request_error
     │   ├── RouteNotFound         404 invalid_request_error / not_found
     │   └── PayloadTooLarge       413 invalid_request_error / payload_too_large
     ├── Overloaded                429 rate_limit_error / server_overloaded
@@ -57,6 +58,12 @@ class ModelNotFound(InvalidRequest):
 
     def __init__(self, model: str) -> None:
         super().__init__(f"The model `{model}` does not exist.", param="model")
+
+
+class ObjectNotFound(InvalidRequest):
+    """An id (a file's) that the caller has no object for."""
+
+    status_code = 404
 
 
 class RouteNotFound(InvalidRequest):

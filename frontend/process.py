@@ -46,6 +46,7 @@ class ServerProcess:
             "--triton-grpc-port", str(grpc_port), "--triton-metrics-port", str(metrics_port),
             "--triton-log", str(log_dir / f"triton-{port}.log"),
             "--log-level", "warning",
+            *(() if "--files-dir" in args else ("--files-dir", str(log_dir / f"files-{port}"))),
             *args,
         ]  # fmt: skip
         with open(log, "wb") as out:

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     ssl_certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS.")
     ssl_keyfile: str | None = Field(None, description="TLS private key (PEM) of --ssl-certfile.")
 
+    # Files
+    files_dir: str | None = Field(
+        None,
+        description="Folder of /v1/files: its SQLite database and bytes (default: $XDG_DATA_HOME/triton-openai/files).",
+    )
+    max_file_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest file upload in bytes (413 above).")
+    files_quota_bytes: int = Field(1024**3, ge=1, description="Bytes of files each key (or user) may keep.")
+
     # Where Triton is
     triton_url: str | None = Field(
         None,
@@ -98,6 +106,12 @@ class Settings(BaseSettings):
             return self.triton_metrics_url
         host = self.triton_url.rsplit(":", 1)[0]
         return f"http://{host}:8002/metrics"
+
+    def resolved_files_dir(self) -> str:
+        if self.files_dir:
+            return self.files_dir
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        return os.path.join(base, "triton-openai", "files")
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables (how worker processes receive them)."""

@@ -23,6 +23,7 @@ class TranscriptionRequest(RequestModel):
     timestamp_granularities: list[Literal["word", "segment"]] = Field(default_factory=lambda: ["segment"])
     stream: bool = False
     task: Literal["transcribe", "translate"] = "transcribe"
+    file_id: str | None = None  # extension: a file uploaded to /v1/files, instead of `file`
 
     @field_validator("language")
     @classmethod

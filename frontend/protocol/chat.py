@@ -22,11 +22,23 @@ from frontend.protocol.structured import (
 # -- request -----------------------------------------------------------------------------
 
 
+class FileRef(RequestModel):
+    """A file content part's file: one uploaded to /v1/files, or inline as a base64 data URL."""
+
+    file_id: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
+
+
 class ContentPart(RequestModel):
-    """A part of a message's content: `{"type": "text", "text": ...}` or another kind."""
+    """A part of a message's content: `{"type": "text", "text": ...}`, a file, or another kind.
+
+    File parts are replaced by text parts (the file's text) before the prompt is rendered
+    (frontend.serving.file_parts)."""
 
     type: str
     text: str | None = None
+    file: FileRef | None = None
 
 
 class FunctionCall(RequestModel):
@@ -55,6 +67,8 @@ class ChatMessage(RequestModel):
             return self.content
         texts = []
         for part in self.content:
+            if part.type == "file" and part.file is not None:
+                raise ValueError("file content parts must be resolved to text first")
             if part.type != "text" or part.text is None:
                 raise ValueError(f"content parts of type {part.type!r} are not supported by this model")
             texts.append(part.text)
@@ -126,7 +140,12 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
     @classmethod
     def _check_messages(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
         for message in messages:
-            message.text()  # rejects content parts we cannot render
+            for part in message.content if isinstance(message.content, list) else ():
+                if part.type == "file":
+                    if part.file is None or not (part.file.file_id or part.file.file_data):
+                        raise ValueError("a file content part needs file.file_id or file.file_data")
+                elif part.type != "text" or part.text is None:
+                    raise ValueError(f"content parts of type {part.type!r} are not supported by this model")
         return messages
 
     def output_limit(self) -> int | None:

@@ -5,10 +5,12 @@ from fastapi.responses import Response
 
 from frontend.protocol.chat import ChatCompletionRequest
 from frontend.routes import respond
+from frontend.serving.file_parts import resolve_file_parts
 
 router = APIRouter()
 
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
+    body = await resolve_file_parts(body, request.app.state.serving_files, request.state.owner)
     return await respond(request, request.app.state.serving_chat, body)

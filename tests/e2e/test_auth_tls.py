@@ -1,4 +1,5 @@
-"""API keys and HTTPS on one server: keys from the flag and from a file that rotates."""
+"""API keys and HTTPS on one server: keys from the flag and from a file that rotates; files
+belong to the key that uploaded them, with a size limit and a quota."""
 
 import json
 import os
@@ -36,6 +37,7 @@ def secure(tmp_path_factory, ca, keys_file, prepared_model):
         folder,
         "--api-keys", ",".join(FLAG_KEYS), "--api-keys-file", str(keys_file),
         "--ssl-certfile", str(folder / "cert.pem"), "--ssl-keyfile", str(folder / "key.pem"),
+        "--max-file-bytes", "4096", "--files-quota-bytes", "6000",
     )  # fmt: skip
     yield running
     running.stop()
@@ -107,3 +109,32 @@ def test_keys_rotate_through_the_file_without_a_restart(secure, verified, keys_f
 def test_keys_never_reach_the_log(secure):
     log = secure.log.read_text(errors="replace")
     assert not any(key in log for key in (*FLAG_KEYS, "file-key-a", "file-key-b", "wrong"))
+
+
+def test_files_belong_to_the_key_that_uploaded_them(secure, verified):
+    alice, bob = sdk(secure, verified, FLAG_KEYS[0]), sdk(secure, verified, FLAG_KEYS[1])
+    stored = alice.files.create(file=("mine.txt", b"alice's notes"), purpose="user_data")
+    assert stored.id in [f.id for f in alice.files.list()]
+    assert stored.id not in [f.id for f in bob.files.list()]
+    for call in (bob.files.retrieve, bob.files.content, bob.files.delete):
+        with pytest.raises(openai.NotFoundError):
+            call(stored.id)
+    with pytest.raises(openai.NotFoundError):  # nor through a file part in a chat
+        bob.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": stored.id}}]}]
+        )
+    assert alice.files.content(stored.id).content == b"alice's notes"
+    alice.files.delete(stored.id)
+
+
+def test_upload_size_limit_and_quota(secure, verified):
+    client = sdk(secure, verified, FLAG_KEYS[0])
+    with pytest.raises(openai.APIStatusError) as too_big:
+        client.files.create(file=("big.txt", b"x" * 5000), purpose="user_data")
+    assert too_big.value.status_code == 413
+    first = client.files.create(file=("a.txt", b"x" * 4000), purpose="user_data")
+    with pytest.raises(openai.BadRequestError) as over:
+        client.files.create(file=("b.txt", b"x" * 4000), purpose="user_data")
+    assert over.value.body["code"] == "quota_exceeded"
+    client.files.delete(first.id)
+    client.files.delete(client.files.create(file=("b.txt", b"x" * 4000), purpose="user_data").id)

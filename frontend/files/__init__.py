@@ -1,0 +1,1 @@
+"""The files store: /v1/files metadata and bytes, per owner."""

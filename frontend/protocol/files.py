@@ -1,0 +1,36 @@
+"""/v1/files."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from frontend.protocol.common import ResponseModel
+
+# OpenAI's upload purposes.
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+
+
+class FileObject(ResponseModel):
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: Literal["uploaded", "processed", "error"] = "processed"
+    expires_at: int | None = None
+    status_details: str | None = None
+
+
+class FileList(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[FileObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class FileDeleted(ResponseModel):
+    id: str
+    object: Literal["file"] = "file"
+    deleted: bool = True

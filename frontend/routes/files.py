@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from frontend import errors
+from frontend.protocol.common import dump
+from frontend.routes.multipart import read_upload
+
+router = APIRouter()
+
+
+@router.post("/v1/files")
+async def upload_file(request: Request) -> JSONResponse:
+    serving = request.app.state.serving_files
+    upload = await read_upload(request, serving.max_file_bytes)
+    if upload.data is None:
+        raise errors.InvalidRequest("file is required (multipart form field `file`)", param="file")
+    stored = await serving.create(request.state.owner, upload.filename, upload.fields.get("purpose"), upload.data)
+    return JSONResponse(dump(stored))
+
+
+@router.get("/v1/files")
+async def list_files(
+    request: Request,
+    purpose: str | None = None,
+    limit: int = Query(10_000),
+    after: str | None = None,
+    order: Literal["asc", "desc"] = "desc",
+) -> JSONResponse:
+    serving = request.app.state.serving_files
+    return JSONResponse(dump(await serving.list(request.state.owner, purpose, limit, after, order)))
+
+
+@router.get("/v1/files/{file_id}")
+async def retrieve_file(file_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(dump(await request.app.state.serving_files.get(request.state.owner, file_id)))
+
+
+@router.delete("/v1/files/{file_id}")
+async def delete_file(file_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(dump(await request.app.state.serving_files.delete(request.state.owner, file_id)))
+
+
+@router.get("/v1/files/{file_id}/content")
+async def file_content(file_id: str, request: Request) -> FileResponse:
+    stored, path = await request.app.state.serving_files.content(request.state.owner, file_id)
+    return FileResponse(path, media_type="application/octet-stream", filename=stored.filename)
