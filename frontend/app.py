@@ -15,6 +15,7 @@ from frontend import __version__, errors
 from frontend.auth import APIKeyMiddleware, key_store_from
 from frontend.disconnect import ClientDisconnected
 from frontend.files.sqlite_store import SQLiteFileStore
+from frontend.limits import BodySizeLimit
 from frontend.metrics import Metrics, RequestCounter
 from frontend.routes import audio, chat, completions, embeddings, files, health, models, observability
 from frontend.serving.chat import ServingChat
@@ -43,8 +44,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = backend
         app.state.metrics = metrics
         app.state.serving_models = ServingModels(registry)
-        app.state.serving_chat = ServingChat(backend, registry, metrics)
-        app.state.serving_completion = ServingCompletion(backend, registry, metrics)
+        app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens)
+        app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
+        app.state.request_timeout = settings.request_timeout
         app.state.serving_embeddings = ServingEmbeddings(backend, registry)
         app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
         app.state.serving_speech = ServingSpeech(backend, registry)
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.resolved_max_request_bytes())
     app.add_middleware(APIKeyMiddleware, store=store, protect_metrics=settings.metrics_require_key)
     app.add_middleware(RequestCounter, metrics=metrics)  # outermost: counts the 401s too
     _add_error_handlers(app)
@@ -80,7 +83,7 @@ def _require_triton_url(settings: Settings) -> str:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.APIError)
     async def api_error(_: Request, exc: errors.APIError) -> JSONResponse:
-        return JSONResponse(exc.envelope(), status_code=exc.status_code)
+        return JSONResponse(exc.envelope(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,6 +13,8 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
+from frontend import errors
+
 T = TypeVar("T")
 
 
@@ -26,14 +28,18 @@ async def _disconnected(request: Request) -> None:
 
 
 async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """The work's result; cancelled if the client leaves, or after the app's request timeout (504)."""
+    timeout = getattr(request.app.state, "request_timeout", None) or None
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_disconnected(request))
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({task, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
     if task in done:
         return task.result()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    if not done:
+        raise errors.Timeout(f"the request took longer than {timeout:g} s and was cancelled")
     raise ClientDisconnected()

@@ -7,9 +7,10 @@
     │   ├── ObjectNotFound        404 invalid_request_error
     │   ├── RouteNotFound         404 invalid_request_error / not_found
     │   └── PayloadTooLarge       413 invalid_request_error / payload_too_large
-    ├── Overloaded                429 rate_limit_error / server_overloaded
+    ├── Overloaded                429 rate_limit_error / server_overloaded (Retry-After)
     └── ServerError               500 server_error
-        └── BackendUnavailable    503 server_error / backend_unavailable
+        ├── BackendUnavailable    503 server_error / backend_unavailable (Retry-After)
+        └── Timeout               504 server_error / timeout
 
 The envelope is `{"error": {"message", "type", "param", "code"}}`, as the OpenAI SDKs
 parse it into `openai.BadRequestError` and friends.
@@ -25,6 +26,7 @@ class APIError(Exception):
     status_code = 500
     type = "server_error"
     code: str | None = None
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -84,6 +86,7 @@ class Overloaded(APIError):
     status_code = 429
     type = "rate_limit_error"
     code = "server_overloaded"
+    headers = {"Retry-After": "1"}
 
 
 class ServerError(APIError):
@@ -95,6 +98,14 @@ class BackendUnavailable(ServerError):
 
     status_code = 503
     code = "backend_unavailable"
+    headers = {"Retry-After": "5"}
+
+
+class Timeout(ServerError):
+    """The request took longer than --request-timeout; its work was cancelled."""
+
+    status_code = 504
+    code = "timeout"
 
 
 def from_validation_errors(details: Sequence[Any]) -> InvalidRequest:

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     ssl_certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS.")
     ssl_keyfile: str | None = Field(None, description="TLS private key (PEM) of --ssl-certfile.")
 
+    # Limits
+    max_request_bytes: int = Field(
+        0, ge=0, description="Largest request body in bytes, 413 above (0: the file / audio limit + 1 MiB)."
+    )
+    request_timeout: float = Field(
+        600.0, ge=0, description="Seconds a non-streamed request may take (504 after; 0: none)."
+    )
+    max_prompt_tokens: int = Field(
+        0, ge=0, description="Most prompt tokens a request may send (400 above; 0: the context)."
+    )
+
     # Files
     files_dir: str | None = Field(
         None,
@@ -106,6 +117,9 @@ class Settings(BaseSettings):
             return self.triton_metrics_url
         host = self.triton_url.rsplit(":", 1)[0]
         return f"http://{host}:8002/metrics"
+
+    def resolved_max_request_bytes(self) -> int:
+        return self.max_request_bytes or max(self.max_file_bytes, self.max_audio_bytes) + 1024 * 1024
 
     def resolved_files_dir(self) -> str:
         if self.files_dir:

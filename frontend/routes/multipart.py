@@ -31,6 +31,8 @@ async def read_upload(request: Request, max_file_bytes: int) -> Upload:
         raise errors.InvalidRequest("send the upload as multipart/form-data with a `file` field")
     try:
         form = await request.form(max_files=1, max_fields=64, max_part_size=MAX_FIELD_BYTES)
+    except errors.APIError:
+        raise
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several kinds
         raise errors.InvalidRequest(f"could not read the multipart form: {exc}") from None
     upload = Upload()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from engine import tensors as t
+from frontend import errors
 from frontend.metrics import Metrics
 from frontend.protocol.common import Usage
 from frontend.protocol.sampling import SamplingFields
@@ -20,10 +21,11 @@ from frontend.triton.base import Engine, GenerationChunk, ServedModel
 class ServingBase:
     request_id_prefix = "req"
 
-    def __init__(self, engine: Engine, registry: ModelRegistry, metrics: Metrics) -> None:
+    def __init__(self, engine: Engine, registry: ModelRegistry, metrics: Metrics, max_prompt_tokens: int = 0) -> None:
         self.engine = engine
         self.registry = registry
         self.metrics = metrics
+        self.max_prompt_tokens = max_prompt_tokens
 
     async def collect(self, model: ServedModel, choices: list[Choice], request_id: str) -> list[ChoiceResult]:
         return await collect_choices(self.engine, model, choices, request_id, self.metrics.timer(model.name))
@@ -63,6 +65,12 @@ class ServingBase:
         Choice index = prompt index * n + j, as OpenAI numbers them.
         """
         token_ids = await asyncio.gather(*(self.engine.tokenize(model, prompt) for prompt in prompts))
+        longest = max((len(ids) for ids in token_ids), default=0)
+        if self.max_prompt_tokens and longest > self.max_prompt_tokens:
+            raise errors.InvalidRequest(
+                f"the prompt has {longest} tokens; this server takes at most {self.max_prompt_tokens} prompt tokens",
+                code="context_length_exceeded",
+            )
         parameters = {**request.generation_inputs(), **extra}
         return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
 

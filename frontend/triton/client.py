@@ -34,6 +34,21 @@ from frontend.triton.tensors import (
 
 logger = logging.getLogger(__name__)
 
+# tritonclient's defaults (message sizes, keepalive), plus a short reconnect backoff: when
+# Triton restarts, the frontend is back within about a second rather than gRPC's default
+# backoff of up to two minutes.
+_CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.keepalive_time_ms", 2**31 - 1),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", False),
+    ("grpc.http2.max_pings_without_data", 2),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
 _UNAVAILABLE = ("StatusCode.UNAVAILABLE", "failed to connect", "Connection refused", "Socket closed")
 
 
@@ -66,7 +81,7 @@ def _from_message(message: str) -> errors.APIError:
 class TritonEngine:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client = grpcclient.InferenceServerClient(url)
+        self._client = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
 
     async def close(self) -> None:
         await self._client.close()
