@@ -29,6 +29,7 @@ from frontend.serving.transcription import ServingTranscription
 from frontend.settings import Settings
 from frontend.triton.base import Engine
 from frontend.triton.client import TritonEngine
+from frontend.users import UserStore
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens)
         app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
         app.state.request_timeout = settings.request_timeout
+        closed = settings.auth_access == "closed" and settings.users_file
+        app.state.users = UserStore(settings.users_file) if closed else None
         app.state.serving_embeddings = ServingEmbeddings(backend, registry)
         app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
         app.state.serving_speech = ServingSpeech(backend, registry)

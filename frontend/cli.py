@@ -22,6 +22,10 @@ def parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="prepare models and render a model repository for any Triton")
     add_arguments(build, BUILD_FIELDS)
     build.add_argument("--output", required=True, type=Path, help="folder to render the repository into")
+    add_user = commands.add_parser("add-user", help="add a user account (or set its password) for closed access")
+    add_user.add_argument("--users-file", required=True, type=Path, help="the accounts file (created if missing)")
+    add_user.add_argument("name")
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     return root
 
 
@@ -30,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "serve")
     args = parser().parse_args(argv)
+    if args.command == "add-user":
+        _add_user(args)
+        return
     settings = from_arguments(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "build":
@@ -45,3 +52,16 @@ def main(argv: list[str] | None = None) -> None:
         launcher.serve(settings)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def _add_user(args: argparse.Namespace) -> None:
+    import getpass
+
+    from frontend.users import UserStore
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    try:
+        UserStore(args.users_file).add(args.name, password)
+    except ValueError as exc:
+        raise SystemExit(f"add-user: {exc}") from None
+    print(f"user {args.name!r} saved in {args.users_file}")  # noqa: T201 - the command's result

@@ -11,9 +11,9 @@ import argparse
 import json
 import os
 import typing
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TRITON_OPENAI_"
@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     )
     api_keys_file: str | None = Field(
         None, description="JSON list of API keys, read again when it changes (keys rotate without a restart)."
+    )
+    auth_access: Literal["open", "closed"] = Field(
+        "open", description="closed: every request's `user` must be name:password of an account in --users-file."
+    )
+    users_file: str | None = Field(
+        None, description="User accounts (scrypt hashes); `triton-openai add-user` writes it."
     )
     metrics_require_key: bool = Field(False, description="Ask for an API key on /metrics too.")
     ssl_certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS.")
@@ -111,6 +117,12 @@ class Settings(BaseSettings):
     audio_workers: int = Field(2, ge=1, description="Transcriptions / syntheses run at once per audio model.")
     whisper_beam_size: int = Field(5, ge=1, description="Beam size of Whisper decoding (1: greedy, fastest).")
     max_audio_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio upload in bytes (413 above).")
+
+    @model_validator(mode="after")
+    def _closed_access_needs_users(self) -> Settings:
+        if self.auth_access == "closed" and not self.users_file:
+            raise ValueError("--auth-access closed needs --users-file (add users with `triton-openai add-user`)")
+        return self
 
     def resolved_triton_metrics_url(self) -> str | None:
         if self.triton_metrics_url or not self.triton_url:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import Request
@@ -12,8 +13,18 @@ from frontend.protocol.common import dump
 from frontend.sse import sse_response
 
 
+async def caller(request: Request, user: Any = None) -> str:
+    """Whom the request is for: its API key's owner, or with closed access the user whose
+    `name:password` it carries (401 otherwise)."""
+    users = getattr(request.app.state, "users", None)
+    if users is None:
+        return request.state.owner
+    return await asyncio.to_thread(users.authenticate, user if isinstance(user, str) else None)
+
+
 async def respond(request: Request, serving: Any, body: Any) -> Response:
     """SSE for `stream: true`, else JSON; either way the work stops if the client goes away."""
+    await caller(request, getattr(body, "user", None))
     if body.stream:
         return sse_response(await serving.create_stream(body))
     return JSONResponse(dump(await cancel_on_disconnect(request, serving.create(body))))

@@ -10,6 +10,7 @@ from frontend import errors
 from frontend.disconnect import cancel_on_disconnect
 from frontend.protocol.audio import SpeechRequest, TranscriptionRequest
 from frontend.protocol.common import dump
+from frontend.routes import caller
 from frontend.routes.multipart import read_upload
 from frontend.serving.speech import MEDIA_TYPES
 from frontend.sse import sse_response
@@ -32,6 +33,7 @@ async def create_translation(request: Request) -> Response:
 @router.post("/v1/audio/speech")
 async def create_speech(body: SpeechRequest, request: Request) -> Response:
     serving = request.app.state.serving_speech
+    await caller(request, (body.model_extra or {}).get("user"))
     if body.stream_format == "sse":
         return sse_response(await serving.create_events(body))
     return StreamingResponse(
@@ -45,6 +47,7 @@ async def _speech_to_text(request: Request, task: str) -> Response:
     serving = request.app.state.serving_transcription
     upload = await read_upload(request, serving.max_audio_bytes)
     fields = upload.fields
+    owner = await caller(request, fields.pop("user", None))
     if task == "translate":
         fields.pop("language", None)
     try:
@@ -53,7 +56,7 @@ async def _speech_to_text(request: Request, task: str) -> Response:
         raise errors.from_validation_errors(exc.errors()) from None
     audio = upload.data
     if audio is None and body.file_id:
-        _, audio = await request.app.state.serving_files.read(request.state.owner, body.file_id)
+        _, audio = await request.app.state.serving_files.read(owner, body.file_id)
     if audio is None:
         raise errors.InvalidRequest("file is required (multipart form field `file`, or `file_id`)", param="file")
     if body.stream:

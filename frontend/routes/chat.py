@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from frontend.protocol.chat import ChatCompletionRequest
-from frontend.routes import respond
+from frontend.routes import caller, respond
 from frontend.serving.file_parts import resolve_file_parts
 
 router = APIRouter()
@@ -12,5 +12,5 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    body = await resolve_file_parts(body, request.app.state.serving_files, request.state.owner)
+    body = await resolve_file_parts(body, request.app.state.serving_files, await caller(request, body.user))
     return await respond(request, request.app.state.serving_chat, body)

@@ -7,6 +7,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from frontend import errors
 from frontend.protocol.common import dump
+from frontend.routes import caller
 from frontend.routes.multipart import read_upload
 
 router = APIRouter()
@@ -18,7 +19,8 @@ async def upload_file(request: Request) -> JSONResponse:
     upload = await read_upload(request, serving.max_file_bytes)
     if upload.data is None:
         raise errors.InvalidRequest("file is required (multipart form field `file`)", param="file")
-    stored = await serving.create(request.state.owner, upload.filename, upload.fields.get("purpose"), upload.data)
+    owner = await caller(request, upload.fields.get("user"))
+    stored = await serving.create(owner, upload.filename, upload.fields.get("purpose"), upload.data)
     return JSONResponse(dump(stored))
 
 
@@ -29,22 +31,23 @@ async def list_files(
     limit: int = Query(10_000),
     after: str | None = None,
     order: Literal["asc", "desc"] = "desc",
+    user: str | None = None,
 ) -> JSONResponse:
     serving = request.app.state.serving_files
-    return JSONResponse(dump(await serving.list(request.state.owner, purpose, limit, after, order)))
+    return JSONResponse(dump(await serving.list(await caller(request, user), purpose, limit, after, order)))
 
 
 @router.get("/v1/files/{file_id}")
-async def retrieve_file(file_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(dump(await request.app.state.serving_files.get(request.state.owner, file_id)))
+async def retrieve_file(file_id: str, request: Request, user: str | None = None) -> JSONResponse:
+    return JSONResponse(dump(await request.app.state.serving_files.get(await caller(request, user), file_id)))
 
 
 @router.delete("/v1/files/{file_id}")
-async def delete_file(file_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(dump(await request.app.state.serving_files.delete(request.state.owner, file_id)))
+async def delete_file(file_id: str, request: Request, user: str | None = None) -> JSONResponse:
+    return JSONResponse(dump(await request.app.state.serving_files.delete(await caller(request, user), file_id)))
 
 
 @router.get("/v1/files/{file_id}/content")
-async def file_content(file_id: str, request: Request) -> FileResponse:
-    stored, path = await request.app.state.serving_files.content(request.state.owner, file_id)
+async def file_content(file_id: str, request: Request, user: str | None = None) -> FileResponse:
+    stored, path = await request.app.state.serving_files.content(await caller(request, user), file_id)
     return FileResponse(path, media_type="application/octet-stream", filename=stored.filename)
