@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -68,13 +67,3 @@ class Speaker:
             audio = np.asarray(audio, dtype=np.float32).reshape(-1)
             peak = float(np.max(np.abs(audio))) if audio.size else 0.0
             yield np.clip(audio / peak, -1.0, 1.0) if peak > 1e-8 else np.zeros_like(audio)
-
-
-def voice_files(folder: str | Path) -> dict[str, str]:
-    """name -> .onnx path for each piper voice in a folder (`en_US-joe-medium.onnx` -> `joe`)."""
-    voices = {}
-    for path in sorted(Path(folder).glob("*.onnx")):
-        if path.with_name(path.name + ".json").is_file():
-            parts = path.stem.split("-")
-            voices[parts[1] if len(parts) == 3 else path.stem] = str(path)
-    return voices

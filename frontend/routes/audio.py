@@ -12,8 +12,8 @@ from frontend.protocol.audio import SpeechRequest, TranscriptionRequest
 from frontend.protocol.common import dump
 from frontend.routes import caller
 from frontend.routes.multipart import read_upload
-from frontend.serving.speech import MEDIA_TYPES
 from frontend.sse import sse_response
+from runtimes.audio_codec import FORMATS
 
 router = APIRouter()
 
@@ -38,7 +38,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         return sse_response(await serving.create_events(body))
     return StreamingResponse(
         await serving.create(body),
-        media_type=MEDIA_TYPES[body.response_format],
+        media_type=FORMATS[body.response_format].media_type,
         headers={"Content-Disposition": f'attachment; filename="speech.{body.response_format}"'},
     )
 

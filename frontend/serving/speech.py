@@ -15,15 +15,6 @@ from frontend.serving.choices import primed
 from frontend.serving.registry import ModelRegistry
 from frontend.triton.base import AudioChunk, Engine
 
-MEDIA_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
-
 
 class ServingSpeech:
     def __init__(self, engine: Engine, registry: ModelRegistry) -> None:
