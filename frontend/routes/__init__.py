@@ -19,7 +19,11 @@ async def caller(request: Request, user: Any = None) -> str:
     users = getattr(request.app.state, "users", None)
     if users is None:
         return request.state.owner
-    return await asyncio.to_thread(users.authenticate, user if isinstance(user, str) else None)
+    # A route may ask before `respond` does: check the password (an scrypt hash) once.
+    if getattr(request.state, "user_owner", None) is None:
+        credentials = user if isinstance(user, str) else None
+        request.state.user_owner = await asyncio.to_thread(users.authenticate, credentials)
+    return request.state.user_owner
 
 
 async def respond(request: Request, serving: Any, body: Any) -> Response:
