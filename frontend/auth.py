@@ -130,20 +130,7 @@ def _bearer(scope: dict[str, Any]) -> str | None:
 
 
 async def _reject(send: Any, message: str, code: str | None = None) -> None:
-    error = errors.Unauthorized(message, code=code)
-    body = json.dumps(error.envelope()).encode("utf-8")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await errors.send_error(send, errors.Unauthorized(message, code=code), [(b"www-authenticate", b"Bearer")])
 
 
 def key_store_from(api_keys: str, api_keys_file: str | None) -> KeyStore:

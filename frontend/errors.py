@@ -18,6 +18,7 @@ parse it into `openai.BadRequestError` and friends.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,3 +124,11 @@ def from_validation_errors(details: Sequence[Any]) -> InvalidRequest:
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     return InvalidRequest(f"{param}: {message}" if param else message, param=param)
+
+
+async def send_error(send: Any, error: APIError, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer with `error` in the envelope straight from ASGI middleware (before any route)."""
+    body = json.dumps(error.envelope()).encode("utf-8")
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": start})
+    await send({"type": "http.response.body", "body": body})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from frontend import errors
@@ -51,12 +50,5 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, guarded_send)
 
 
-def _message(limit: int) -> str:
-    return f"the request body is over the limit of {limit} bytes"
-
-
 async def _too_large(send: Any, limit: int) -> None:
-    body = json.dumps(errors.PayloadTooLarge(_message(limit)).envelope()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await errors.send_error(send, errors.PayloadTooLarge(f"the request body is over the limit of {limit} bytes"))

@@ -51,7 +51,5 @@ async def read_upload(request: Request, max_file_bytes: int) -> Upload:
     finally:
         await form.close()
     if upload.data is not None and len(upload.data) > max_file_bytes:
-        raise errors.PayloadTooLarge(
-            f"file is over the limit of {max_file_bytes} bytes", param="file", code="payload_too_large"
-        )
+        raise errors.PayloadTooLarge(f"file is over the limit of {max_file_bytes} bytes", param="file")
     return upload
