@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from frontend.protocol.common import ResponseModel
+from frontend.protocol.common import RequestModel, ResponseModel
 
 # OpenAI's upload purposes.
-PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+Purpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
+
+
+class FileUploadForm(RequestModel):
+    """The form fields of an upload (the file travels apart)."""
+
+    purpose: Purpose
 
 
 class FileObject(ResponseModel):

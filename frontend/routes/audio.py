@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from frontend import errors
 from frontend.disconnect import cancel_on_disconnect
 from frontend.protocol.audio import SpeechRequest, TranscriptionRequest
 from frontend.protocol.common import dump
 from frontend.routes import caller
-from frontend.routes.multipart import read_upload
+from frontend.routes.multipart import form_body, read_upload, validate_form
 from frontend.sse import sse_response
 from runtimes.audio_codec import FORMATS
 
@@ -20,12 +20,15 @@ router = APIRouter()
 _TEXT_TYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
-@router.post("/v1/audio/transcriptions")
+_FORM = form_body(TranscriptionRequest, file_required=False, internal=("task",))
+
+
+@router.post("/v1/audio/transcriptions", openapi_extra=_FORM)
 async def create_transcription(request: Request) -> Response:
     return await _speech_to_text(request, "transcribe")
 
 
-@router.post("/v1/audio/translations")
+@router.post("/v1/audio/translations", openapi_extra=_FORM)
 async def create_translation(request: Request) -> Response:
     return await _speech_to_text(request, "translate")
 
@@ -50,10 +53,7 @@ async def _speech_to_text(request: Request, task: str) -> Response:
     owner = await caller(request, fields.pop("user", None))
     if task == "translate":
         fields.pop("language", None)
-    try:
-        body = TranscriptionRequest.model_validate({**fields, "task": task})
-    except ValidationError as exc:
-        raise errors.from_validation_errors(exc.errors()) from None
+    body = validate_form(TranscriptionRequest, {**fields, "task": task})
     audio = upload.data
     if audio is None and body.file_id:
         _, audio = await request.app.state.serving_files.read(owner, body.file_id)

@@ -7,21 +7,22 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from frontend import errors
 from frontend.protocol.common import dump
+from frontend.protocol.files import FileUploadForm
 from frontend.routes import caller
-from frontend.routes.multipart import read_upload
+from frontend.routes.multipart import form_body, read_upload, validate_form
 
 router = APIRouter()
 
 
-@router.post("/v1/files")
+@router.post("/v1/files", openapi_extra=form_body(FileUploadForm, file_required=True))
 async def upload_file(request: Request) -> JSONResponse:
     serving = request.app.state.serving_files
     upload = await read_upload(request, serving.max_file_bytes)
     if upload.data is None:
         raise errors.InvalidRequest("file is required (multipart form field `file`)", param="file")
-    owner = await caller(request, upload.fields.get("user"))
-    stored = await serving.create(owner, upload.filename, upload.fields.get("purpose"), upload.data)
-    return JSONResponse(dump(stored))
+    owner = await caller(request, upload.fields.pop("user", None))
+    form = validate_form(FileUploadForm, upload.fields)
+    return JSONResponse(dump(await serving.create(owner, upload.filename, form.purpose, upload.data)))
 
 
 @router.get("/v1/files")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from frontend import errors
@@ -13,6 +14,25 @@ from frontend import errors
 # Form parts besides the file are small.
 MAX_FIELD_BYTES = 1024 * 1024
 _LIST_FIELDS = {"timestamp_granularities", "include"}
+
+
+def form_body(model: type[BaseModel], *, file_required: bool, internal: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart route: `model`'s fields (less `internal` ones
+    the route sets itself), the `file` part, and `user` (closed access reads it from the form)."""
+    schema = model.model_json_schema()
+    properties = {name: spec for name, spec in schema["properties"].items() if name not in internal}
+    properties = {"file": {"type": "string", "format": "binary"}, **properties, "user": {"type": "string"}}
+    required = (["file"] if file_required else []) + [name for name in schema.get("required", []) if name in properties]
+    form = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
+
+
+def validate_form(model: type[BaseModel], fields: dict[str, Any]) -> Any:
+    """`fields` as `model`, or a 400 naming the first bad field."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise errors.from_validation_errors(exc.errors()) from None
 
 
 @dataclass

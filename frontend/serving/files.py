@@ -7,7 +7,7 @@ from typing import Literal
 
 from frontend import errors
 from frontend.files.store import FileNotFound, FileStore, QuotaExceeded, StoredFile
-from frontend.protocol.files import PURPOSES, FileDeleted, FileList, FileObject
+from frontend.protocol.files import FileDeleted, FileList, FileObject
 
 MAX_LIST = 10_000  # OpenAI's limit per page
 
@@ -17,9 +17,7 @@ class ServingFiles:
         self.store = store
         self.max_file_bytes = max_file_bytes
 
-    async def create(self, owner: str, filename: str, purpose: str | None, data: bytes) -> FileObject:
-        if purpose not in PURPOSES:
-            raise errors.InvalidRequest(f"purpose must be one of {', '.join(PURPOSES)}", param="purpose")
+    async def create(self, owner: str, filename: str, purpose: str, data: bytes) -> FileObject:
         if len(data) > self.max_file_bytes:
             raise errors.PayloadTooLarge(
                 f"file is {len(data)} bytes; at most {self.max_file_bytes} bytes are allowed", param="file"
