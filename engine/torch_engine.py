@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from engine.guided import GuideCompiler
+from engine.heap import release_free_memory
 from engine.kv_cache import BatchKVCache
 from engine.logprobs import token_logprobs
 from engine.model_loader import LoadedModel
@@ -173,9 +174,16 @@ class TorchEngine:
 
     def _wait_for_work(self) -> bool:
         with self._cond:
-            while not self._stopping and not (self._waiting or self._prefilling or self._batch.rows):
+            idle = not self._stopping and not self._has_work()
+        if idle:
+            release_free_memory()  # give a burst's buffers back (see engine.heap), outside the lock
+        with self._cond:
+            while not self._stopping and not self._has_work():
                 self._cond.wait()
             return not self._stopping
+
+    def _has_work(self) -> bool:
+        return bool(self._waiting or self._prefilling or self._batch.rows)
 
     def _admit(self) -> None:
         with self._cond:
