@@ -1,8 +1,8 @@
 """API keys: `Authorization: Bearer <key>` on every /v1 route when keys are configured.
 
 Keys come from `--api-keys k1,k2` and/or `--api-keys-file keys.json` (a JSON list of
-strings). The file is read again when it changes (checked at most once a second), so
-keys rotate without a restart; a file that cannot be read keeps the last good keys.
+strings). The file is read again when it changes (frontend.watched_file), so keys rotate
+without a restart; a file that cannot be read keeps the last good keys.
 Keys are compared in constant time and never logged. Each request gets an `owner`
 (`key-` + a hash of its key, or `anonymous` when keys are off): what files and other
 per-caller data belong to.
@@ -13,19 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
 from frontend import errors
-
-logger = logging.getLogger(__name__)
+from frontend.watched_file import WatchedFile
 
 ANONYMOUS = "anonymous"
 _OPEN_PATHS = ("/health", "/version")
-_RECHECK_SECONDS = 1.0
 
 
 def owner_of(key: str) -> str:
@@ -39,22 +33,14 @@ def parse_keys(text: str) -> list[str]:
 class KeyStore:
     def __init__(self, keys: list[str], path: str | None = None) -> None:
         self._static = [k for k in keys if k]
-        self._path = Path(path).expanduser() if path else None
-        self._from_file: list[str] = []
-        self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-        if self._path is not None:
-            self._reload(force=True)
+        self._file = WatchedFile(path, _parse_keys_file, [], "API keys", strict=True) if path else None
 
     @property
     def enabled(self) -> bool:
-        return bool(self._static) or self._path is not None
+        return bool(self._static) or self._file is not None
 
     def keys(self) -> list[str]:
-        if self._path is not None and time.monotonic() - self._checked > _RECHECK_SECONDS:
-            self._reload()
-        return self._static + self._from_file
+        return self._static + (self._file.current() if self._file is not None else [])
 
     def match(self, presented: str) -> bool:
         """Whether `presented` is a key; every key is compared, in constant time each."""
@@ -64,26 +50,12 @@ class KeyStore:
             found |= hmac.compare_digest(given, key.encode("utf-8"))
         return found
 
-    def _reload(self, force: bool = False) -> None:
-        assert self._path is not None
-        with self._lock:
-            self._checked = time.monotonic()
-            try:
-                stat = self._path.stat()
-                stamp = (stat.st_mtime_ns, stat.st_size)
-                if stamp == self._stamp and not force:
-                    return
-                keys = json.loads(self._path.read_text(encoding="utf-8"))
-                if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                    raise ValueError("expected a JSON list of strings")
-            except (OSError, ValueError) as exc:
-                if force:
-                    raise SystemExit(f"--api-keys-file {self._path}: {exc}") from None
-                logger.error("keeping the previous API keys: cannot read %s: %s", self._path, exc)
-                return
-            self._from_file = [k for k in keys if k]
-            self._stamp = stamp
-            logger.info("API keys file read: %d keys", len(self._from_file))
+
+def _parse_keys_file(text: str) -> list[str]:
+    keys = json.loads(text)
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise ValueError("expected a JSON list of strings")
+    return [k for k in keys if k]
 
 
 class APIKeyMiddleware:

@@ -3,7 +3,8 @@
 As h2oGPT's `--auth_access closed`, without its holes: passwords are stored as scrypt
 hashes (salted, from the standard library's OpenSSL binding) in a JSON file
 `{"users": {"name": "scrypt$n$r$p$salt$hash"}}`, compared in constant time, and the file
-is read again when it changes. `triton-openai add-user` writes it. In open access `user`
+is read again when it changes (frontend.watched_file; a broken file keeps the last good
+accounts). `triton-openai add-user` writes it. In open access `user`
 is only an identifier, as in OpenAI's API.
 """
 
@@ -16,10 +17,10 @@ import json
 import os
 import secrets
 import tempfile
-import threading
 from pathlib import Path
 
 from frontend import errors
+from frontend.watched_file import WatchedFile
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -50,30 +51,15 @@ def _b64(data: bytes) -> str:
 
 class UserStore:
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path).expanduser()
-        self._users: dict[str, str] = {}
-        self._stamp: tuple[int, int] | None = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> dict[str, str]:
-        with self._lock:
-            try:
-                stat = self.path.stat()
-            except FileNotFoundError:
-                return {}
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp != self._stamp:
-                data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-                self._users = dict(data.get("users", {}))
-                self._stamp = stamp
-            return self._users
+        self._file = WatchedFile(path, _parse_users_file, {}, "user accounts")
+        self.path = self._file.path
 
     def add(self, name: str, password: str) -> None:
         if not name or ":" in name or not name.isprintable():
             raise ValueError("a user name must be printable and must not contain ':'")
         if len(password) < 8:
             raise ValueError("a password needs at least 8 characters")
-        users = dict(self._load())
+        users = dict(self._file.refresh())
         users[name] = hash_password(password)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".users-", dir=self.path.parent)
@@ -81,18 +67,27 @@ class UserStore:
             json.dump({"users": users}, out, indent=1)
         os.chmod(temporary, 0o600)
         os.replace(temporary, self.path)
+        self._file.refresh()
 
     def authenticate(self, credentials: str | None) -> str:
         """The owner id of a valid `name:password`; 401 otherwise."""
         if not credentials or ":" not in credentials:
             raise errors.Unauthorized("This server has closed access: send `user` as `name:password`.", param="user")
         name, _, password = credentials.partition(":")
-        stored = self._load().get(name)
+        stored = self._file.current().get(name)
         # Hash even for an unknown name, so that timing does not tell which names exist.
         valid = check_password(password, stored or _DUMMY)
         if stored is None or not valid:
             raise errors.Unauthorized("Incorrect user name or password.", param="user", code="invalid_user")
         return "user-" + name
+
+
+def _parse_users_file(text: str) -> dict[str, str]:
+    data = json.loads(text or "{}")
+    users = data.get("users", {}) if isinstance(data, dict) else None
+    if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+        raise ValueError('expected {"users": {"name": "scrypt$..."}}')
+    return dict(users)
 
 
 _DUMMY = hash_password(secrets.token_hex(8))

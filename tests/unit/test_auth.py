@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from frontend import auth
+from frontend import watched_file
 from frontend.auth import KeyStore, owner_of, parse_keys
 
 
@@ -23,7 +23,7 @@ def test_owners_are_stable_and_do_not_reveal_the_key():
 
 
 def test_the_keys_file_is_read_again_when_it_changes(tmp_path, monkeypatch):
-    monkeypatch.setattr(auth, "_RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(watched_file, "RECHECK_SECONDS", 0.0)
     path = tmp_path / "keys.json"
     path.write_text(json.dumps(["old"]))
     store = KeyStore(["static"], str(path))

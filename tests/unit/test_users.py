@@ -53,3 +53,15 @@ def test_closed_access_needs_a_users_file():
 
     with pytest.raises(ValueError, match="needs --users-file"):
         Settings(auth_access="closed")
+
+
+def test_a_broken_users_file_keeps_the_last_good_accounts(tmp_path, monkeypatch):
+    from frontend import watched_file
+
+    monkeypatch.setattr(watched_file, "RECHECK_SECONDS", 0.0)
+    store = UserStore(tmp_path / "users.json")
+    store.add("alice", "correct horse")
+    (tmp_path / "users.json").write_text('{"users": ["half written')
+    assert store.authenticate("alice:correct horse") == "user-alice"
+    (tmp_path / "users.json").write_text("[]")
+    assert store.authenticate("alice:correct horse") == "user-alice"
