@@ -36,6 +36,7 @@ class LLMDeployment:
     max_queue_len: int = 256
     prefill_chunk: int = 512
     num_threads: int = 0  # 0: all cores
+    max_loras: int = 4  # LoRA adapters the engine keeps loaded (0: none)
     max_batch_size: int = 64  # Triton's batch dimension; the engine batches on its own
     preprocessing_instances: int = 1
 
@@ -188,6 +189,7 @@ def render_repository(
                 "max_queue_len": d.max_queue_len,
                 "prefill_chunk": d.prefill_chunk,
                 "num_threads": d.num_threads,
+                "max_loras": d.max_loras,
             },
         )
         _render(

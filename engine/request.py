@@ -47,3 +47,5 @@ class GenerationRequest:
     params: SamplingParams
     on_output: Callable[[GenerationOutput], None]
     is_cancelled: Callable[[], bool] = lambda: False
+    lora_name: str = ""  # a LoRA adapter to apply (engine.lora), loaded from lora_path if it is not
+    lora_path: str = ""

@@ -58,6 +58,16 @@ def prompt_ids(get: GetInput) -> list[int]:
     return [int(i) for i in ids]
 
 
+def lora(get: GetInput) -> tuple[str, str, bool]:
+    """(LoRA adapter name, its folder, whether the request only unloads it); "" for the base model."""
+    name, path, unload = _text(get, t.LORA_NAME), _text(get, t.LORA_PATH), bool(_scalar(get, t.LORA_UNLOAD))
+    if (path or unload) and not name:
+        raise InvalidRequest(f"{t.LORA_PATH} and {t.LORA_UNLOAD} need {t.LORA_NAME}")
+    if name and not path and not unload:
+        raise InvalidRequest(f"{t.LORA_NAME} needs {t.LORA_PATH} (the adapter's folder)")
+    return name, path, unload
+
+
 def echo_prompt(get: GetInput) -> bool:
     """TensorRT-LLM's exclude_input_in_output=false: the output starts with the prompt."""
     return _scalar(get, t.EXCLUDE_INPUT_IN_OUTPUT) is False

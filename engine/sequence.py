@@ -58,6 +58,7 @@ class Sequence:
         seed = params.seed if params.seed is not None else random.getrandbits(63)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.matcher = matcher
+        self.lora: Any = None  # the engine.lora.LoRAAdapter it uses, held until it finishes
         self.sampling_row = SamplingRow(params, self.generator, 0, tuple(self._eos | self._stop_token_ids), matcher)
 
     @property

@@ -45,6 +45,11 @@ GUIDE_TYPE = "guided_decoding_guide_type"  # json, json_schema, regex, choice, g
 GUIDE = "guided_decoding_guide"
 RETURN_LOG_PROBS = "return_log_probs"
 TOP_LOGPROBS = "top_logprobs"  # alternatives per token, 0..20
+# LoRA (engine.lora): the adapter's name and folder; loaded on first use, kept by name (as
+# TensorRT-LLM keys lora_weights/lora_config by lora_task_id). lora_unload drops one by name.
+LORA_NAME = "lora_name"
+LORA_PATH = "lora_path"
+LORA_UNLOAD = "lora_unload"
 # TensorRT-LLM's names, for tools made for its ensemble (genai-perf, perf_analyzer inputs).
 MIN_LENGTH = "min_length"  # = min_tokens
 RANDOM_SEED = "random_seed"  # = seed
@@ -104,6 +109,9 @@ PARAMETER_DTYPES: dict[str, str] = {
     GUIDE: "bytes",
     RETURN_LOG_PROBS: "bool",
     TOP_LOGPROBS: "int32",
+    LORA_NAME: "bytes",
+    LORA_PATH: "bytes",
+    LORA_UNLOAD: "bool",
 }
 
 # Keys of the `parameters` block of a served model's ensemble config.pbtxt.

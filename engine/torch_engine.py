@@ -23,6 +23,7 @@ from engine.guided import GuideCompiler
 from engine.heap import release_free_memory
 from engine.kv_cache import BatchKVCache
 from engine.logprobs import token_logprobs
+from engine.lora import LoRASet
 from engine.model_loader import LoadedModel
 from engine.params import InvalidRequest
 from engine.request import FINISH_CANCELLED, FINISH_ERROR, GenerationOutput, GenerationRequest
@@ -41,6 +42,7 @@ class EngineConfig:
     max_num_seqs: int = 32
     max_queue_len: int = 256
     prefill_chunk: int = 512
+    max_loras: int = 4  # LoRA adapters kept loaded (0: no LoRA)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class TorchEngine:
         self.vocab_size = loaded.vocab_size
         self.guides = GuideCompiler(self.tokenizer, self.vocab_size)
         self.config = config or EngineConfig()
+        dtype = next(self.model.parameters()).dtype
+        self.loras = LoRASet(self.model, self.config.max_loras, dtype, self.device)
         self._stats_listener = stats_listener
         self._stats = EngineStats()
         self._cond = threading.Condition()
@@ -147,6 +151,9 @@ class TorchEngine:
                 raise EngineOverloaded(
                     f"the server is overloaded: {len(self._waiting)} requests are waiting; retry later"
                 )
+        if request.lora_name:  # loaded here, outside the engine thread; InvalidRequest if it does not fit
+            seq.lora = self.loras.acquire(request.lora_name, request.lora_path)
+        with self._cond:
             self._waiting.append(seq)
             self._cond.notify()
 
@@ -188,7 +195,10 @@ class TorchEngine:
     def _admit(self) -> None:
         with self._cond:
             while self._waiting and len(self._batch.rows) + len(self._prefilling) < self.config.max_num_seqs:
-                self._prefilling.append((self._waiting.popleft(), BatchKVCache()))
+                seq = self._waiting.popleft()
+                if seq.lora is not None:
+                    self.loras.install(seq.lora)  # between forward passes: safe to wrap layers
+                self._prefilling.append((seq, BatchKVCache()))
 
     def _drop_cancelled(self) -> None:
         with self._cond:
@@ -237,6 +247,7 @@ class TorchEngine:
         ids = torch.tensor([seq.prompt_ids[start:end]], dtype=torch.long, device=self.device)
         positions = torch.arange(start, end, device=self.device)
         mask = torch.arange(end, device=self.device).unsqueeze(0) <= positions.unsqueeze(1)
+        self.loras.use([seq.lora])
         out = self.model(
             input_ids=ids,
             attention_mask=mask[None, None],
@@ -262,6 +273,7 @@ class TorchEngine:
         # A padding query attends to itself only: no fully masked row (NaN) reaches the cache.
         mask = (causal.unsqueeze(0) & real_key) | torch.eye(width, dtype=torch.bool, device=self.device)
         cache = BatchKVCache()
+        self.loras.use([seq.lora for seq in group])
         out = self.model(
             input_ids=ids,
             attention_mask=mask.unsqueeze(1),
@@ -291,6 +303,7 @@ class TorchEngine:
         batch = self._batch
         ids = torch.tensor([[s.last_token] for s in batch.rows], dtype=torch.long, device=self.device)
         positions = torch.tensor([[s.num_tokens - 1] for s in batch.rows], dtype=torch.long, device=self.device)
+        self.loras.use([s.lora for s in batch.rows])
         out = self.model(
             input_ids=ids,
             attention_mask=batch.attention_mask(),
@@ -315,6 +328,9 @@ class TorchEngine:
         except Exception:  # noqa: BLE001 - one client's callback must not stop the batch
             logger.exception("output callback of request %s failed", seq.request.request_id)
             seq.finished = True
+        if seq.finished and seq.lora is not None:
+            self.loras.release(seq.lora)
+            seq.lora = None
 
     def _finish(self, seq: Sequence, reason: str, error: str | None = None) -> None:
         if not seq.finished:

@@ -12,16 +12,18 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from frontend import __version__, errors
-from frontend.auth import APIKeyMiddleware, key_store_from
+from frontend.auth import APIKeyMiddleware, KeyStore, key_store_from, parse_keys
 from frontend.disconnect import ClientDisconnected
 from frontend.files.sqlite_store import SQLiteFileStore
 from frontend.limits import BodySizeLimit
+from frontend.lora import AdapterTable, parse_lora_flags
 from frontend.metrics import Metrics, RequestCounter
-from frontend.routes import audio, chat, completions, embeddings, files, health, models, observability
+from frontend.routes import audio, chat, completions, embeddings, files, health, lora, models, observability
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
 from frontend.serving.embeddings import ServingEmbeddings
 from frontend.serving.files import ServingFiles
+from frontend.serving.lora import ServingLoRA
 from frontend.serving.models import ServingModels
 from frontend.serving.registry import ModelRegistry
 from frontend.serving.speech import ServingSpeech
@@ -41,7 +43,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend = engine or TritonEngine(_require_triton_url(settings))
-        registry = ModelRegistry(backend)
+        adapters = AdapterTable(parse_lora_flags(settings.lora), settings.resolved_files_dir())
+        registry = ModelRegistry(backend, adapters)
         app.state.engine = backend
         app.state.metrics = metrics
         app.state.serving_models = ServingModels(registry)
@@ -55,18 +58,28 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.serving_speech = ServingSpeech(backend, registry)
         store = SQLiteFileStore(settings.resolved_files_dir(), settings.files_quota_bytes)
         app.state.serving_files = ServingFiles(store, settings.max_file_bytes)
+        app.state.serving_lora = ServingLoRA(backend, registry)
+        for adapter in adapters.static.values():  # --lora: a bad adapter stops the start
+            await app.state.serving_lora.check(adapter)
         try:
             yield
         finally:
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    routers = (models, chat, completions, embeddings, audio, files, health, observability)
+    routers = (models, chat, completions, embeddings, audio, files, lora, health, observability)
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)
+    admin = KeyStore(parse_keys(settings.admin_api_keys))
     app.add_middleware(BodySizeLimit, max_bytes=settings.resolved_max_request_bytes())
-    app.add_middleware(APIKeyMiddleware, store=store, protect_metrics=settings.metrics_require_key)
+    app.add_middleware(
+        APIKeyMiddleware,
+        store=store,
+        admin=admin,
+        admin_paths=lora.ADMIN_PATHS,
+        protect_metrics=settings.metrics_require_key,
+    )
     app.add_middleware(RequestCounter, metrics=metrics)  # outermost: counts the 401s too
     _add_error_handlers(app)
     return app

@@ -61,9 +61,18 @@ def _parse_keys_file(text: str) -> list[str]:
 class APIKeyMiddleware:
     """ASGI middleware: 401 in OpenAI's envelope for a missing or wrong key."""
 
-    def __init__(self, app: Any, store: KeyStore, protect_metrics: bool = False) -> None:
+    def __init__(
+        self,
+        app: Any,
+        store: KeyStore,
+        admin: KeyStore | None = None,
+        admin_paths: tuple[str, ...] = (),
+        protect_metrics: bool = False,
+    ) -> None:
         self.app = app
         self.store = store
+        self.admin = admin or KeyStore([])
+        self.admin_paths = admin_paths
         self.protect_metrics = protect_metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -71,13 +80,22 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         owner = ANONYMOUS
-        if self.store.enabled and self._protected(scope["path"]):
+        path = scope["path"]
+        # Admin routes take admin keys only; with no keys at all the server is open, admin routes too.
+        admin_route = path in self.admin_paths
+        store = self.admin if admin_route else self.store
+        guarded = (self.store.enabled or self.admin.enabled) if admin_route else self.store.enabled
+        if guarded and self._protected(path):
+            if admin_route and not self.admin.enabled:
+                await _reject(send, "Admin routes are off: this server has API keys and no --admin-api-keys.")
+                return
             key = _bearer(scope)
             if key is None:
                 await _reject(send, "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.")
                 return
-            if not self.store.match(key):
-                await _reject(send, "Incorrect API key provided.", code="invalid_api_key")
+            if not store.match(key):
+                what = "admin key" if store is self.admin else "API key"
+                await _reject(send, f"Incorrect {what} provided.", code="invalid_api_key")
                 return
             owner = owner_of(key)
         scope.setdefault("state", {})["owner"] = owner

@@ -33,6 +33,7 @@ ENGINE_OPTIONS = (
     "max_queue_len",
     "prefill_chunk",
     "num_threads",
+    "max_loras",
 )
 # Setting -> keyword of build_repository, for the embedding and audio models.
 OTHER_MODEL_OPTIONS = {

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     users_file: str | None = Field(
         None, description="User accounts (scrypt hashes); `triton-openai add-user` writes it."
     )
+    admin_api_keys: str = Field(
+        "",
+        description="Comma-separated keys for the admin routes (LoRA load/unload). When API keys are on, "
+        "those routes take only these keys (and are off without them).",
+    )
     metrics_require_key: bool = Field(False, description="Ask for an API key on /metrics too.")
     ssl_certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS.")
     ssl_keyfile: str | None = Field(None, description="TLS private key (PEM) of --ssl-certfile.")
@@ -97,6 +102,11 @@ class Settings(BaseSettings):
     max_queue_len: int = Field(256, ge=1, description="Requests waiting for a batch slot before 429s.")
     prefill_chunk: int = Field(512, ge=16, description="Prompt tokens prefilled per engine step.")
     num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
+    lora: list[str] = Field(
+        default_factory=list,
+        description="LoRA adapter served by name: name=folder (peft's save_pretrained). Repeat for several.",
+    )
+    max_loras: int = Field(4, ge=0, description="LoRA adapters kept loaded in the engine (least recently used go).")
 
     # Embedding and audio models ("none" turns a kind off)
     embedding_model: list[str] = Field(

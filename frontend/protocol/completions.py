@@ -12,7 +12,7 @@ from frontend.protocol.structured import CompletionLogprobs, GuidedFields
 
 
 class CompletionRequest(SamplingFields, GuidedFields):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]]  # text, or token ids (as OpenAI takes them)
     # OpenAI's default for completions (unlike chat) is 16 tokens.
     max_tokens: int | None = Field(16, ge=1)
     echo: bool = False
@@ -22,8 +22,8 @@ class CompletionRequest(SamplingFields, GuidedFields):
 
     @field_validator("prompt")
     @classmethod
-    def _check_prompt(cls, prompt: str | list[str]) -> str | list[str]:
-        if isinstance(prompt, list) and not prompt:
+    def _check_prompt(cls, prompt: str | list) -> str | list:
+        if isinstance(prompt, list) and (not prompt or any(isinstance(p, list) and not p for p in prompt)):
             raise ValueError("prompt must not be an empty list")
         return prompt
 
@@ -33,13 +33,18 @@ class CompletionRequest(SamplingFields, GuidedFields):
             raise ValueError("best_of different from n is not supported")
         if self.suffix:
             raise ValueError("suffix is not supported by this server")
+        if self.echo and any(not isinstance(p, str) for p in self.prompts()):
+            raise ValueError("echo needs text prompts; it is not supported with token id prompts")
         return self
 
     def logprobs_count(self) -> int | None:
         return self.logprobs
 
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        """Each prompt: text, or a list of token ids."""
+        if isinstance(self.prompt, str) or (self.prompt and isinstance(self.prompt[0], int)):
+            return [self.prompt]
+        return list(self.prompt)
 
 
 class CompletionChoice(ResponseModel):

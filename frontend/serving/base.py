@@ -47,7 +47,7 @@ class ServingBase:
     async def start(
         self,
         request: SamplingFields,
-        prompts: list[dict[str, str]],
+        prompts: list[dict[str, Any]],
         *,
         chat: bool,
         extra: dict[str, Any] | None = None,
@@ -58,13 +58,13 @@ class ServingBase:
         return model, self.new_request_id(), await self.choices(model, request, prompts, extra or {})
 
     async def choices(
-        self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, str]], extra: dict[str, Any]
+        self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, Any]], extra: dict[str, Any]
     ) -> list[Choice]:
         """n choices per prompt, each prompt tokenized once, each choice with its own seed.
 
         Choice index = prompt index * n + j, as OpenAI numbers them.
         """
-        token_ids = await asyncio.gather(*(self.engine.tokenize(model, prompt) for prompt in prompts))
+        token_ids = await asyncio.gather(*(self._token_ids(model, prompt) for prompt in prompts))
         longest = max((len(ids) for ids in token_ids), default=0)
         if self.max_prompt_tokens and longest > self.max_prompt_tokens:
             raise errors.InvalidRequest(
@@ -72,7 +72,15 @@ class ServingBase:
                 code="context_length_exceeded",
             )
         parameters = {**request.generation_inputs(), **extra}
+        if model.lora_path:
+            parameters.update({t.LORA_NAME: model.name, t.LORA_PATH: model.lora_path})
         return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
+
+    async def _token_ids(self, model: ServedModel, prompt: dict[str, Any]) -> list[int]:
+        """A prompt's token ids: given as such, or from the model's tokenizer."""
+        if t.INPUT_IDS in prompt:
+            return list(prompt[t.INPUT_IDS])
+        return await self.engine.tokenize(model, prompt)
 
     @staticmethod
     def usage(results: list[ChoiceResult], prompts: int = 1) -> Usage:

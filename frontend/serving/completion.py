@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from engine import tensors as t
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
@@ -98,5 +99,5 @@ class ServingCompletion(ServingBase):
             )
 
 
-def _prompts(request: CompletionRequest) -> list[dict[str, str]]:
-    return [{t.TEXT_INPUT: prompt} for prompt in request.prompts()]
+def _prompts(request: CompletionRequest) -> list[dict[str, Any]]:
+    return [{t.TEXT_INPUT: p} if isinstance(p, str) else {t.INPUT_IDS: p} for p in request.prompts()]

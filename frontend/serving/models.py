@@ -20,5 +20,10 @@ class ServingModels:
 
 def _card(model: ServedModel) -> ModelCard:
     return ModelCard(
-        id=model.name, created=model.created, root=model.name, max_model_len=model.max_model_len, kind=model.kind
+        id=model.name,
+        created=model.created,
+        root=model.lora_path or model.name,
+        parent=model.parent,
+        max_model_len=model.max_model_len,
+        kind=model.kind,
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 from engine import tensors as t
 from frontend import errors
+from frontend.lora import Adapter, AdapterTable
 from frontend.triton.base import Engine, ServedModel
 
 _REFRESH_SECONDS = 10.0
@@ -27,16 +29,31 @@ _KIND_NAMES = {
 
 
 class ModelRegistry:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, adapters: AdapterTable | None = None) -> None:
         self._engine = engine
+        self.adapters = adapters
         self._models: list[ServedModel] = []
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
 
     async def list(self) -> list[ServedModel]:
+        """The backend's models, then the LoRA adapters whose base model is among them."""
         if time.monotonic() - self._fetched_at > _REFRESH_SECONDS:
             await self.refresh()
-        return self._models
+        if self.adapters is None:
+            return self._models
+        served = [self.adapter_model(a, self._models) for a in self.adapters.all().values()]
+        return self._models + [m for m in served if m is not None]
+
+    @staticmethod
+    def adapter_model(adapter: Adapter, models: list[ServedModel]) -> ServedModel | None:
+        """`adapter` served on its base model (the first text generation model if it names none)."""
+        base = next(
+            (m for m in models if m.kind == t.KIND_LLM and m.parent is None and adapter.base in (None, m.name)), None
+        )
+        if base is None:
+            return None
+        return replace(base, name=adapter.name, parent=base.name, lora_path=adapter.path)
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -47,7 +64,7 @@ class ModelRegistry:
         model = self._find(await self.list(), name)
         if model is None:
             await self.refresh()  # it may have been loaded since
-            model = self._find(self._models, name)
+            model = self._find(await self.list(), name)
         if model is None:
             raise errors.ModelNotFound(name)
         return model

@@ -20,6 +20,8 @@ class ServedModel:
     preprocessing_model: str | None = None  # the ensemble's parts, called directly
     llm_model: str | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)  # all of its config's parameters
+    parent: str | None = None  # a LoRA adapter's base model
+    lora_path: str | None = None  # a LoRA adapter's folder (the engine loads it by name)
 
     def parameter_list(self, key: str) -> list[str]:
         """A comma-separated parameter as a list (empty if absent)."""
@@ -77,6 +79,9 @@ class Engine(Protocol):
 
     def synthesize(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[AudioChunk]:
         """Stream encoded speech as it is synthesized."""
+
+    async def unload_lora(self, model: ServedModel, name: str) -> None:
+        """Drop the LoRA adapter `name` from `model`'s engine (it loads again on next use)."""
 
     async def version(self) -> str:
         """The backend's version string."""

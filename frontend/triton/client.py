@@ -152,6 +152,13 @@ class TritonEngine:
             if chunk is not None:
                 yield chunk
 
+    async def unload_lora(self, model: ServedModel, name: str) -> None:
+        if model.llm_model is None:
+            raise errors.ServerError(f"model {model.name} does not name its llm model")
+        inputs = pack_inputs({t.INPUT_IDS: [0], t.LORA_NAME: name, t.LORA_UNLOAD: True})  # input_ids: required
+        async for _ in self._stream(model.llm_model, inputs, f"unload-lora-{name}"):
+            pass
+
     async def _stream(self, model_name: str, inputs: list[Any], request_id: str) -> AsyncIterator[Any]:
         """The responses of one request to a decoupled model; leaving early cancels it in Triton."""
         request = {

@@ -38,6 +38,7 @@ class TritonPythonModel:
             max_num_seqs=int(params["max_num_seqs"]),
             max_queue_len=int(params["max_queue_len"]),
             prefill_chunk=int(params["prefill_chunk"]),
+            max_loras=int(params["max_loras"]),
         )
         self.metrics = _EngineMetrics(args["model_name"])
         self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
@@ -56,6 +57,11 @@ class TritonPythonModel:
             return None if tensor is None else tensor.as_numpy()
 
         try:
+            lora_name, lora_path, unload = request_inputs.lora(get)
+            if unload:
+                self.engine.loras.unload(lora_name)
+                sender.send(flags=FINAL)
+                return
             params, stream = request_inputs.sampling_params(get)
             prompt_ids = request_inputs.prompt_ids(get)
             writer = _ResponseWriter(sender, stream, self.token_bytes)
@@ -67,6 +73,8 @@ class TritonPythonModel:
                 params=params,
                 on_output=writer,
                 is_cancelled=sender.is_cancelled,
+                lora_name=lora_name,
+                lora_path=lora_path,
             )
             self.engine.submit(generation)
         except InvalidRequest as exc:
