@@ -1,12 +1,13 @@
 """API keys: matching, owners, the keys file read again when it changes."""
 
+import asyncio
 import json
 import os
 import time
 
 import pytest
 
-from frontend import watched_file
+from frontend import auth, watched_file
 from frontend.auth import KeyStore, owner_of, parse_keys
 
 
@@ -40,3 +41,39 @@ def test_an_unreadable_keys_file_stops_the_start(tmp_path):
     (tmp_path / "keys.json").write_text('{"a": 1}')
     with pytest.raises(SystemExit, match="JSON list"):
         KeyStore([], str(tmp_path / "keys.json"))
+
+
+@pytest.mark.parametrize(
+    "api, admin, path, key, status",
+    [
+        ([], [], "/v1/load_lora_adapter", None, 200),  # no keys at all: open, admin routes too
+        (["k"], ["adm"], "/v1/load_lora_adapter", "adm", 200),
+        (["k"], ["adm"], "/v1/load_lora_adapter", "k", 401),  # an API key is not an admin key
+        (["k"], ["adm"], "/v1/models", "adm", 401),  # nor the other way round
+        (["k"], ["adm"], "/v1/models", "k", 200),
+        (["k"], [], "/v1/load_lora_adapter", "k", 401),  # keys on, no admin keys: admin routes off
+        ([], ["adm"], "/v1/models", None, 200),  # admin keys alone guard only the admin routes
+        ([], ["adm"], "/v1/unload_lora_adapter", None, 401),
+    ],
+)
+def test_admin_routes_take_admin_keys(api, admin, path, key, status):
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def ok(request):
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route(p, ok, methods=["GET", "POST"]) for p in ("/v1/models", *ADMIN)])
+    guarded = auth.APIKeyMiddleware(app, KeyStore(api), KeyStore(admin), admin_paths=ADMIN)
+
+    async def call():
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=guarded), base_url="http://t") as client:
+            return (await client.post(path, headers=headers)).status_code
+
+    assert asyncio.run(call()) == status
+
+
+ADMIN = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter")
