@@ -30,7 +30,7 @@ from frontend.serving.speech import ServingSpeech
 from frontend.serving.transcription import ServingTranscription
 from frontend.settings import Settings
 from frontend.triton.base import Engine
-from frontend.triton.client import TritonEngine
+from frontend.triton.pool import TritonPool
 from frontend.users import UserStore
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = engine or TritonEngine(_require_triton_url(settings))
+        backend = engine or TritonPool(_require_triton_urls(settings))
         adapters = AdapterTable(parse_lora_flags(settings.lora), settings.resolved_files_dir())
         registry = ModelRegistry(backend, adapters)
         app.state.engine = backend
@@ -90,7 +90,7 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings())
 
 
-def _require_triton_url(settings: Settings) -> str:
+def _require_triton_urls(settings: Settings) -> list[str]:
     if not settings.triton_url:
         raise RuntimeError("the frontend needs --triton-url (the launcher sets it for an embedded Triton)")
     return settings.triton_url

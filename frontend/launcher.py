@@ -80,7 +80,7 @@ def serve(settings: Settings) -> None:
         watchdog = _TritonWatchdog(triton)
         try:
             run_frontend(
-                settings.model_copy(update={"triton_url": triton.grpc_url, "triton_metrics_url": triton.metrics_url})
+                settings.model_copy(update={"triton_url": [triton.grpc_url], "triton_metrics_url": triton.metrics_url})
             )
         except KeyboardInterrupt:
             if not watchdog.died:
@@ -97,7 +97,13 @@ def serve(settings: Settings) -> None:
 def run_frontend(settings: Settings) -> None:
     apply_env(settings)  # worker processes build their app from these variables
     scheme = "https" if settings.ssl_certfile else "http"
-    logger.info("OpenAI API on %s://%s:%d/v1 (Triton at %s)", scheme, settings.host, settings.port, settings.triton_url)
+    logger.info(
+        "OpenAI API on %s://%s:%d/v1 (Triton at %s)",
+        scheme,
+        settings.host,
+        settings.port,
+        ", ".join(settings.triton_url),
+    )
     uvicorn.run(
         "frontend.app:app_from_environment",
         factory=True,

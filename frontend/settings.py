@@ -13,7 +13,7 @@ import os
 import typing
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "TRITON_OPENAI_"
@@ -71,10 +71,11 @@ class Settings(BaseSettings):
     files_quota_bytes: int = Field(1024**3, ge=1, description="Bytes of files each key (or user) may keep.")
 
     # Where Triton is
-    triton_url: str | None = Field(
-        None,
-        description="gRPC address (host:port) of a running Triton to use; none is started then. "
-        "Without it, an embedded tritonserver is started on loopback.",
+    triton_url: list[str] = Field(
+        default_factory=list,
+        description="gRPC address (host:port) of a running Triton to use; none is started then. Repeat (or "
+        "comma-separate) for several serving the same models: requests go to the healthy one with the fewest "
+        "in flight. Without it, an embedded tritonserver is started on loopback.",
     )
     triton_metrics_url: str | None = Field(
         None,
@@ -128,6 +129,14 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(5, ge=1, description="Beam size of Whisper decoding (1: greedy, fastest).")
     max_audio_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio upload in bytes (413 above).")
 
+    @field_validator("triton_url", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        values = [value] if isinstance(value, str) else value
+        if isinstance(values, list):
+            return [url.strip() for item in values for url in str(item).split(",") if url.strip()]
+        return value
+
     @model_validator(mode="after")
     def _closed_access_needs_users(self) -> Settings:
         if self.auth_access == "closed" and not self.users_file:
@@ -137,7 +146,7 @@ class Settings(BaseSettings):
     def resolved_triton_metrics_url(self) -> str | None:
         if self.triton_metrics_url or not self.triton_url:
             return self.triton_metrics_url
-        host = self.triton_url.rsplit(":", 1)[0]
+        host = self.triton_url[0].rsplit(":", 1)[0]  # the first server's engine gauges
         return f"http://{host}:8002/metrics"
 
     def resolved_max_request_bytes(self) -> int:

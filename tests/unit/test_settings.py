@@ -12,7 +12,7 @@ def parse(args):
 
 def test_defaults():
     settings = parse([])
-    assert settings.port == 5000 and settings.model == ["smollm2-135m-instruct"] and settings.triton_url is None
+    assert settings.port == 5000 and settings.model == ["smollm2-135m-instruct"] and settings.triton_url == []
 
 
 def test_flags_override_environment(monkeypatch):
@@ -33,6 +33,12 @@ def test_settings_round_trip_through_the_environment(monkeypatch):
     for key, value in settings.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings() == settings
+
+
+def test_several_triton_urls_repeated_or_comma_separated():
+    assert parser().parse_args(["serve", "--triton-url", "a:1", "--triton-url", "b:1"]).triton_url == ["a:1", "b:1"]
+    assert Settings(triton_url="a:1, b:1").triton_url == ["a:1", "b:1"]
+    assert Settings(triton_url=["a:1,b:1", "c:1"]).triton_url == ["a:1", "b:1", "c:1"]
 
 
 def test_serve_is_the_default_command():
