@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from build.repository import (
     TranscriptionDeployment,
     render_repository,
 )
+from build.trtllm import TrtllmOptions, build_engine
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ def build_repository(
     speech_model_name: str = "tts",
     audio_workers: int = 2,
     whisper_beam_size: int = 5,
+    tensor_parallel_size: int = 1,
+    kv_cache_free_gpu_memory_fraction: float = 0.9,
     **engine_options: Any,
 ) -> Path:
     """Prepare every model (converting once into `cache`) and render the repository."""
@@ -46,6 +50,10 @@ def build_repository(
     )
     specs = [ModelSpec.parse(m) for m in models]
     deployments = [LLMDeployment(prepare_model(spec, cache), **engine_options) for spec in specs]
+    if engine_options.get("engine") == "tensorrt_llm":
+        deployments = [
+            _with_trtllm_engine(d, cache, tensor_parallel_size, kv_cache_free_gpu_memory_fraction) for d in deployments
+        ]
     shared = {"device": engine_options.get("device", "auto"), "num_threads": engine_options.get("num_threads", 0)}
     others: list[Any] = [EmbeddingDeployment(prepare_asset(m, EMBEDDINGS, cache), **shared) for m in embedding_models]
     others += [
@@ -63,6 +71,20 @@ def build_repository(
             others.append(SpeechDeployment(speech_model_name, voices, device=shared["device"], workers=audio_workers))
     _check_unique([d.name for d in deployments] + [o.name for o in others], "two models are named")
     return render_repository(deployments, out_dir, others)
+
+
+def _with_trtllm_engine(d: LLMDeployment, cache: Path, tp_size: int, kv_fraction: float) -> LLMDeployment:
+    """`d` with a TensorRT-LLM engine built (or found in the cache) for its model."""
+    options = TrtllmOptions(
+        max_batch_size=d.max_num_seqs,
+        max_seq_len=d.context_length,
+        dtype=d.dtype,
+        tensor_parallel_size=tp_size,
+        kv_cache_free_gpu_memory_fraction=kv_fraction,
+        max_loras=d.max_loras,
+    )
+    built = build_engine(str(d.model.model_dir), d.model.weights_key, options, d.context_length, cache)
+    return replace(d, trtllm=options, engine_dir=str(built))
 
 
 def _enabled(values: Sequence[str]) -> list[str]:

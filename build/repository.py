@@ -18,6 +18,7 @@ from build.assets import PreparedAsset, embedding_info, whisper_languages
 from build.cache import digest
 from build.fill_template import fill_template
 from build.prepare import PreparedModel
+from build.trtllm import TrtllmOptions, runtime_args
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "model_repository"
 VERSION_KEY = "triton-openai/1"
@@ -37,6 +38,8 @@ class LLMDeployment:
     prefill_chunk: int = 512
     num_threads: int = 0  # 0: all cores
     max_loras: int = 4  # LoRA adapters the engine keeps loaded (0: none)
+    trtllm: TrtllmOptions = TrtllmOptions()  # engine "tensorrt_llm": how the engine was built and runs
+    engine_dir: str = ""  # engine "tensorrt_llm": the built engine (build.trtllm.build_engine)
     max_batch_size: int = 64  # Triton's batch dimension; the engine batches on its own
     preprocessing_instances: int = 1
 
@@ -190,6 +193,8 @@ def render_repository(
                 "prefill_chunk": d.prefill_chunk,
                 "num_threads": d.num_threads,
                 "max_loras": d.max_loras,
+                "engine_dir": d.engine_dir,
+                "trtllm_args": json.dumps(runtime_args(d.trtllm)),
             },
         )
         _render(

@@ -26,6 +26,7 @@ from frontend.tritonserver import EmbeddedTriton
 logger = logging.getLogger(__name__)
 
 ENGINE_OPTIONS = (
+    "engine",
     "device",
     "dtype",
     "max_model_len",
@@ -43,6 +44,8 @@ OTHER_MODEL_OPTIONS = {
     "speech_model_name": "speech_model_name",
     "audio_workers": "audio_workers",
     "whisper_beam_size": "whisper_beam_size",
+    "tensor_parallel_size": "tensor_parallel_size",
+    "kv_cache_free_gpu_memory_fraction": "kv_cache_free_gpu_memory_fraction",
 }
 BUILD_FIELDS = (*ENGINE_OPTIONS, *OTHER_MODEL_OPTIONS)
 

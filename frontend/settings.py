@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     cache_dir: str | None = Field(
         None, description="Cache for converted models (default: $XDG_CACHE_HOME/triton-openai)."
     )
+    engine: Literal["torch", "tensorrt_llm"] = Field(
+        "torch",
+        description="LLM engine: torch (CPU or CUDA), or tensorrt_llm (NVIDIA GPUs; builds and caches a "
+        "TensorRT engine on first start).",
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model for the tensorrt_llm engine.")
+    kv_cache_free_gpu_memory_fraction: float = Field(
+        0.9, gt=0, le=1, description="Share of free GPU memory the tensorrt_llm engine's paged KV cache takes."
+    )
     device: str = Field("auto", description="Torch engine device: auto, cpu, cuda, cuda:N.")
     dtype: str = Field("auto", description="Torch engine dtype: auto, float32, bfloat16, float16.")
     max_model_len: int = Field(0, ge=0, description="Context window in tokens (0: the model's own).")

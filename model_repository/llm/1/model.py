@@ -28,12 +28,6 @@ class TritonPythonModel:
         if not pb_utils.using_decoupled_model_transaction_policy(config):
             raise pb_utils.TritonModelException("the llm model must be decoupled")
         params = {key: value["string_value"] for key, value in config["parameters"].items()}
-        if params["engine"] != "torch":
-            raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
-        import torch
-
-        torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
-        loaded = load_model(params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"]))
         engine_config = EngineConfig(
             max_num_seqs=int(params["max_num_seqs"]),
             max_queue_len=int(params["max_queue_len"]),
@@ -41,8 +35,30 @@ class TritonPythonModel:
             max_loras=int(params["max_loras"]),
         )
         self.metrics = _EngineMetrics(args["model_name"])
-        self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
-        self.token_bytes = TokenBytes(loaded.tokenizer)
+        if params["engine"] == "torch":
+            import torch
+
+            torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
+            loaded = load_model(params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"]))
+            self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
+            tokenizer = loaded.tokenizer
+        elif params["engine"] == "tensorrt_llm":
+            from transformers import AutoTokenizer
+
+            from engine.trtllm_engine import TensorRTLLMEngine
+
+            self.engine = TensorRTLLMEngine(
+                params["engine_dir"],
+                params["model_dir"],
+                int(params["max_model_len"]),
+                engine_config,
+                self.metrics.update,
+                **json.loads(params["trtllm_args"]),
+            ).start()
+            tokenizer = AutoTokenizer.from_pretrained(params["model_dir"])
+        else:
+            raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
+        self.token_bytes = TokenBytes(tokenizer)
 
     def execute(self, requests):
         for request in requests:
