@@ -79,6 +79,7 @@ def serve(settings: Settings) -> None:
             grpc_port=settings.triton_grpc_port,
             http_port=settings.triton_http_port,
             metrics_port=settings.triton_metrics_port,
+            binary=settings.tritonserver,
         ).start(settings.triton_startup_timeout)
         watchdog = _TritonWatchdog(triton)
         try:

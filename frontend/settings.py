@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     triton_metrics_port: int = Field(0, description="Metrics port of the embedded Triton (0: a free one).")
     triton_log: str | None = Field(None, description="File for the embedded Triton's log (default: in the run folder).")
     triton_startup_timeout: float = Field(600.0, description="Seconds to wait for the embedded Triton to be ready.")
+    tritonserver: str | None = Field(
+        None,
+        description="tritonserver binary of the embedded Triton, with its own backends/ beside its bin/ (e.g. "
+        "/opt/tritonserver/bin/tritonserver in NGC images); default: the nvidia-pytriton wheel's.",
+    )
 
     # What the embedded Triton serves
     model: list[str] = Field(

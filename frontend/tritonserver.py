@@ -10,6 +10,10 @@ this interpreter into a cached backends folder, then start the server on loopbac
   `python3` there, so they see this environment's packages).
 The server runs in its own session, so stopping it also stops its stub processes, and
 it gets SIGTERM if we die (PR_SET_PDEATHSIG).
+
+Another tritonserver (`--tritonserver`, e.g. the NGC image's) runs with its own backends
+folder (`<prefix>/backends` beside `<prefix>/bin`, else its built-in default) and its own
+libraries: the wheel's are left off LD_LIBRARY_PATH, as they may not match it.
 """
 
 from __future__ import annotations
@@ -80,8 +84,10 @@ class EmbeddedTriton:
         grpc_port: int = 0,
         http_port: int = 0,
         metrics_port: int = 0,
+        binary: str | None = None,
     ) -> None:
         self.repository = repository
+        self.binary = Path(binary) if binary else None
         self.cache = cache
         self.log_path = log_path
         self.grpc_port = grpc_port or free_port()
@@ -98,11 +104,9 @@ class EmbeddedTriton:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def command(self) -> list[str]:
-        dist, _ = _pytriton_dirs()
         return [
-            str(dist / "bin" / "tritonserver"),
+            *self._binary_and_backends(),
             f"--model-repository={self.repository}",
-            f"--backend-directory={prepare_backends(self.cache)}",
             "--http-address=127.0.0.1",
             f"--http-port={self.http_port}",
             "--grpc-address=127.0.0.1",
@@ -115,11 +119,18 @@ class EmbeddedTriton:
             "--log-verbose=0",
         ]
 
+    def _binary_and_backends(self) -> list[str]:
+        if self.binary is None:
+            dist, _ = _pytriton_dirs()
+            return [str(dist / "bin" / "tritonserver"), f"--backend-directory={prepare_backends(self.cache)}"]
+        backends = self.binary.parent.parent / "backends"
+        return [str(self.binary), *([f"--backend-directory={backends}"] if backends.is_dir() else [])]
+
     def environment(self) -> dict[str, str]:
-        _, libs = _pytriton_dirs()
         env = dict(os.environ)
         libdir = sysconfig.get_config_var("LIBDIR") or ""
-        paths = [libdir, str(libs), env.get("LD_LIBRARY_PATH", "")]
+        libs = "" if self.binary is not None else str(_pytriton_dirs()[1])
+        paths = [libdir, libs, env.get("LD_LIBRARY_PATH", "")]
         env["LD_LIBRARY_PATH"] = ":".join(p for p in paths if p)
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.setdefault("HF_HUB_OFFLINE", "1")
