@@ -116,6 +116,7 @@ def test_unknown_fields_are_ignored():
         ("top_p", 1.5),
         ("presence_penalty", 3),
         ("stop", ["a"] * 5),
+        ("stop_token_ids", [3, -5]),
     ],
 )
 def test_out_of_range_values_are_rejected(field, value):
@@ -212,6 +213,11 @@ def test_completion_prompts_and_defaults():
     assert request.prompts() == ["a", "b"] and request.max_tokens == 16
     with pytest.raises(ValidationError):
         CompletionRequest.model_validate({"prompt": []})
+    assert CompletionRequest.model_validate({"prompt": [5, 6]}).prompts() == [[5, 6]]  # token ids
+    assert CompletionRequest.model_validate({"prompt": [[5], [6, 7]]}).prompts() == [[5], [6, 7]]
+    for bad in ([[5], []], {"prompt": [1], "echo": True}):
+        with pytest.raises(ValidationError):
+            CompletionRequest.model_validate(bad if isinstance(bad, dict) else {"prompt": bad})
     with pytest.raises(ValidationError, match="best_of"):
         CompletionRequest.model_validate({"prompt": "a", "n": 1, "best_of": 3})
 
