@@ -44,9 +44,16 @@ def test_generated_requests_get_no_server_error(server, client, tmp_path):
         "--report-dir",
         str(tmp_path),
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.schemathesis_hooks", "NO_COLOR": "1"}
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=1500)
+    # Run from tmp_path: schemathesis keeps a .schemathesis/ cache in its working folder.
+    root = str(Path(__file__).resolve().parents[2])
+    pythonpath = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    env = {
+        **os.environ,
+        "PYTHONPATH": pythonpath,
+        "SCHEMATHESIS_HOOKS": "tests.fuzz.schemathesis_hooks",
+        "NO_COLOR": "1",
+    }
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     generated = re.search(r"(\d+) generated", run.stdout)
     assert generated and int(generated.group(1)) > 500, run.stdout[-2000:]
