@@ -144,18 +144,22 @@ class TorchEngine:
         params = request.params
         matcher = self.guides.matcher(params.guide_type, params.guide) if params.guide_type else None
         seq = Sequence(request, self.tokenizer, self.eos_token_ids, self.max_model_len, self.device, matcher)
-        with self._cond:
-            if self._stopping:
-                raise EngineOverloaded("the engine is shutting down")
-            if len(self._waiting) >= self.config.max_queue_len:
-                raise EngineOverloaded(
-                    f"the server is overloaded: {len(self._waiting)} requests are waiting; retry later"
-                )
         if request.lora_name:  # loaded here, outside the engine thread; InvalidRequest if it does not fit
             seq.lora = self.loras.acquire(request.lora_name, request.lora_path)
-        with self._cond:
-            self._waiting.append(seq)
-            self._cond.notify()
+        try:
+            with self._cond:
+                if self._stopping:
+                    raise EngineOverloaded("the engine is shutting down")
+                if len(self._waiting) >= self.config.max_queue_len:
+                    raise EngineOverloaded(
+                        f"the server is overloaded: {len(self._waiting)} requests are waiting; retry later"
+                    )
+                self._waiting.append(seq)
+                self._cond.notify()
+        except EngineOverloaded:
+            if seq.lora is not None:  # refused: the adapter is not held for it
+                self.loras.release(seq.lora)
+            raise
 
     @property
     def stats(self) -> EngineStats:
