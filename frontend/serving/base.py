@@ -72,8 +72,6 @@ class ServingBase:
                 code="context_length_exceeded",
             )
         parameters = {**request.generation_inputs(), **extra}
-        if model.lora_path:
-            parameters.update({t.LORA_NAME: model.name, t.LORA_PATH: model.lora_path})
         return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
 
     async def _token_ids(self, model: ServedModel, prompt: dict[str, Any]) -> list[int]:

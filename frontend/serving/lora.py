@@ -28,8 +28,7 @@ class ServingLoRA:
             base = adapter.base or "a text generation model"
             raise errors.InvalidRequest(f"LoRA adapter {adapter.name!r}: its base model {base} is not loaded")
         try:
-            parameters = {t.MAX_TOKENS: 1, t.LORA_NAME: adapter.name, t.LORA_PATH: adapter.path}
-            async for _ in self.engine.generate(model, [0], parameters, _request_id()):
+            async for _ in self.engine.generate(model, [0], {t.MAX_TOKENS: 1}, _request_id()):
                 pass
         except errors.InvalidRequest as exc:
             raise errors.InvalidRequest(exc.message, param="lora_path") from None

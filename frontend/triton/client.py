@@ -122,7 +122,9 @@ class TritonEngine:
     ) -> AsyncIterator[GenerationChunk]:
         if model.llm_model is None:
             raise errors.ServerError(f"model {model.name} does not name its llm model")
-        inputs = pack_inputs({t.INPUT_IDS: input_ids, **parameters, t.STREAM: True})
+        # A LoRA adapter is served by name on its base model's llm model (engine.lora).
+        lora = {t.LORA_NAME: model.name, t.LORA_PATH: model.lora_path} if model.lora_path else {}
+        inputs = pack_inputs({t.INPUT_IDS: input_ids, **parameters, **lora, t.STREAM: True})
         async for result in self._stream(model.llm_model, inputs, request_id):
             chunk = unpack_chunk(result)
             if chunk is not None:
