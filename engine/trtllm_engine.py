@@ -179,13 +179,15 @@ class TensorRTLLMEngine:
         from tensorrt_llm.executor import LoRARequest
         from tensorrt_llm.llmapi import KvCacheConfig
         from tensorrt_llm.sampling_params import GuidedDecodingParams
+        from transformers import AutoTokenizer
 
         self._classes = (TrtSamplingParams, GuidedDecodingParams, LoRARequest)
         if isinstance(llm_args.get("kv_cache_config"), dict):
             llm_args["kv_cache_config"] = KvCacheConfig(**llm_args["kv_cache_config"])
-        self.llm = LLM(model=engine_dir, tokenizer=tokenizer_dir, **llm_args)
+        # One Hugging Face tokenizer for TensorRT-LLM and for our glue (token bytes, echo).
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        self.llm = LLM(model=engine_dir, tokenizer=self.tokenizer, **llm_args)
         self._stats_listener = stats_listener
-        self.tokenizer = self.llm.tokenizer
         self.max_model_len = max_model_len
         self.config = config
         self.loras = _LoRAs()

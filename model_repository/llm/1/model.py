@@ -41,10 +41,7 @@ class TritonPythonModel:
             torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
             loaded = load_model(params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"]))
             self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
-            tokenizer = loaded.tokenizer
         elif params["engine"] == "tensorrt_llm":
-            from transformers import AutoTokenizer
-
             from engine.trtllm_engine import TensorRTLLMEngine
 
             self.engine = TensorRTLLMEngine(
@@ -55,10 +52,9 @@ class TritonPythonModel:
                 self.metrics.update,
                 **json.loads(params["trtllm_args"]),
             ).start()
-            tokenizer = AutoTokenizer.from_pretrained(params["model_dir"])
         else:
             raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
-        self.token_bytes = TokenBytes(tokenizer)
+        self.token_bytes = TokenBytes(self.engine.tokenizer)
 
     def execute(self, requests):
         for request in requests:
