@@ -32,6 +32,10 @@ from engine.sequence import Sequence
 
 logger = logging.getLogger(__name__)
 
+# Idle this long, the engine gives freed heap back (engine.heap): a trim takes ~20 ms with a
+# large heap, so it waits for a pause rather than running between back-to-back requests.
+IDLE_SECONDS_BEFORE_TRIM = 1.0
+
 
 class EngineOverloaded(RuntimeError):
     """The waiting queue is full; the client should retry later (HTTP 429)."""
@@ -184,13 +188,15 @@ class TorchEngine:
         self._fail_all("the server is shutting down")
 
     def _wait_for_work(self) -> bool:
+        def woken() -> bool:
+            return self._stopping or self._has_work()
+
         with self._cond:
-            idle = not self._stopping and not self._has_work()
+            idle = not self._cond.wait_for(woken, timeout=IDLE_SECONDS_BEFORE_TRIM)
         if idle:
-            release_free_memory()  # give a burst's buffers back (see engine.heap), outside the lock
+            release_free_memory()  # outside the lock: submit() is not held up by it
         with self._cond:
-            while not self._stopping and not self._has_work():
-                self._cond.wait()
+            self._cond.wait_for(woken)
             return not self._stopping
 
     def _has_work(self) -> bool:
