@@ -22,6 +22,8 @@ from build.prepare import ModelSpec, ModelSpecError
 logger = logging.getLogger(__name__)
 
 EMBEDDINGS, TRANSCRIPTION, SPEECH = "embeddings", "transcription", "speech"
+# No package on PyPI ships the weights of these: the user points at a model folder.
+VISION, IMAGE = "vision", "image"
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,8 @@ _WHAT = {
     EMBEDDINGS: "a sentence-transformers folder (with modules.json or config.json)",
     TRANSCRIPTION: "a CTranslate2 Whisper folder (with model.bin)",
     SPEECH: "a piper voice (.onnx with its .onnx.json beside it)",
+    VISION: "an image-text-to-text model folder (config.json with a vision_config, and the processor's files)",
+    IMAGE: "a diffusers pipeline folder (with model_index.json)",
 }
 
 
@@ -167,6 +171,10 @@ def _looks_like(path: Path, kind: str) -> bool:
         return (path / "modules.json").is_file() or (path / "config.json").is_file()
     if kind == TRANSCRIPTION:
         return (path / "model.bin").is_file()
+    if kind == VISION:
+        return (path / "config.json").is_file() and "vision_config" in json.loads((path / "config.json").read_text())
+    if kind == IMAGE:
+        return (path / "model_index.json").is_file()
     return path.suffix == ".onnx" and path.with_name(path.name + ".json").is_file()
 
 
@@ -182,6 +190,25 @@ def embedding_info(folder: Path) -> tuple[int, int]:
     if st_config.is_file():
         max_tokens = int(json.loads(st_config.read_text()).get("max_seq_length") or max_tokens)
     return dimension, max_tokens
+
+
+def image_default_size(folder: Path) -> tuple[int, int]:
+    """(width, height) a diffusers pipeline folder was trained at: its denoiser's sample size
+    times the VAE's scale factor (512 for SD-Turbo, 1024 for SDXL and FLUX)."""
+    scale = 8
+    vae = folder / "vae" / "config.json"
+    if vae.is_file():
+        scale = 2 ** (len(json.loads(vae.read_text()).get("block_out_channels", [0, 0, 0, 0])) - 1)
+    for denoiser in ("unet", "transformer", "prior"):
+        config = folder / denoiser / "config.json"
+        if config.is_file():
+            sample = json.loads(config.read_text()).get("sample_size")
+            if isinstance(sample, list):
+                sample = sample[0]
+            if isinstance(sample, int) and sample > 0:
+                side = sample * scale
+                return side, side
+    return 1024, 1024
 
 
 def whisper_languages(folder: Path) -> list[str]:

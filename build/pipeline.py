@@ -9,13 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from build.assets import EMBEDDINGS, SPEECH, TRANSCRIPTION, prepare_asset
+from build.assets import EMBEDDINGS, IMAGE, SPEECH, TRANSCRIPTION, VISION, prepare_asset
 from build.prepare import ModelSpec, ModelSpecError, prepare_model
 from build.repository import (
     EmbeddingDeployment,
+    ImageDeployment,
     LLMDeployment,
     SpeechDeployment,
     TranscriptionDeployment,
+    VisionDeployment,
     render_repository,
 )
 from build.trtllm import TrtllmOptions, build_engine
@@ -37,6 +39,10 @@ def build_repository(
     speech_model_name: str = "tts",
     audio_workers: int = 2,
     whisper_beam_size: int = 5,
+    vision_models: Sequence[str] = (),
+    image_models: Sequence[str] = (),
+    image_default_steps: int = 20,
+    max_images_per_prompt: int = 8,
     tensor_parallel_size: int = 1,
     kv_cache_free_gpu_memory_fraction: float = 0.9,
     **engine_options: Any,
@@ -61,6 +67,22 @@ def build_repository(
             prepare_asset(m, TRANSCRIPTION, cache), workers=audio_workers, beam_size=whisper_beam_size, **shared
         )
         for m in transcription_models
+    ]
+    dtype = engine_options.get("dtype", "auto")
+    others += [
+        VisionDeployment(
+            prepare_asset(m, VISION, cache),
+            dtype=dtype,
+            max_model_len=engine_options.get("max_model_len", 0),
+            max_queue_len=engine_options.get("max_queue_len", 64),
+            max_images=max_images_per_prompt,
+            **shared,
+        )
+        for m in _enabled(vision_models)
+    ]
+    others += [
+        ImageDeployment(prepare_asset(m, IMAGE, cache), dtype=dtype, default_steps=image_default_steps, **shared)
+        for m in _enabled(image_models)
     ]
     if speech_voices:
         if importlib.util.find_spec("piper") is None:

@@ -4,7 +4,8 @@ Each served LLM becomes three Triton models: `<name>` (the ensemble clients call
 `<name>_preprocessing` and `<name>_llm`. Only the ensemble carries the `openai_kind`
 parameter, which is how the frontend tells served models from their parts. An
 embedding, Whisper or speech model is one Triton model named as served, with its
-`openai_kind` (embeddings, transcription, speech).
+`openai_kind` (embeddings, transcription, speech, image; a vision model is an llm
+that also takes images, with `input_modalities`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from build.assets import PreparedAsset, embedding_info, whisper_languages
+from build.assets import PreparedAsset, embedding_info, image_default_size, whisper_languages
 from build.cache import digest
 from build.fill_template import fill_template
 from build.prepare import PreparedModel
@@ -161,10 +162,93 @@ class SpeechDeployment:
         )
 
 
+@dataclass(frozen=True)
+class VisionDeployment:
+    """A vision-language model folder, served for chat with images (engine.vision_engine)."""
+
+    model: PreparedAsset
+    device: str = "auto"
+    dtype: str = "auto"
+    num_threads: int = 0
+    max_model_len: int = 0
+    max_queue_len: int = 64
+    max_images: int = 8
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def render(self, out_dir: Path) -> None:
+        config = json.loads((self.model.path / "config.json").read_text())
+        text = config.get("text_config") or {}
+        window = int(text.get("max_position_embeddings") or config.get("max_position_embeddings") or 4096)
+        context = min(self.max_model_len, window) if self.max_model_len > 0 else window
+        folder = self.model.path
+        has_template = any((folder / f).is_file() for f in ("chat_template.jinja", "chat_template.json")) or bool(
+            _json_field(folder / "processor_config.json", "chat_template")
+            or _json_field(folder / "tokenizer_config.json", "chat_template")
+        )
+        _render(
+            "vision",
+            out_dir / self.name,
+            {
+                "served_model_name": self.name,
+                "has_chat_template": str(has_template).lower(),
+                "max_model_len": context,
+                "system_fingerprint": "fp_" + digest(VERSION_KEY, str(folder), self.device, self.dtype, length=10),
+                "created": self.model.created,
+                "model_dir": folder,
+                "device": self.device,
+                "dtype": self.dtype,
+                "num_threads": self.num_threads,
+                "max_queue_len": self.max_queue_len,
+                "max_images": self.max_images,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class ImageDeployment:
+    """A diffusers pipeline folder, served for /v1/images/generations."""
+
+    model: PreparedAsset
+    device: str = "auto"
+    dtype: str = "auto"
+    num_threads: int = 0
+    default_steps: int = 20
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def render(self, out_dir: Path) -> None:
+        width, height = image_default_size(self.model.path)
+        _render(
+            "image",
+            out_dir / self.name,
+            {
+                "created": self.model.created,
+                "default_size": f"{width}x{height}",
+                "model_dir": self.model.path,
+                "device": self.device,
+                "dtype": self.dtype,
+                "num_threads": self.num_threads,
+                "default_steps": self.default_steps,
+            },
+        )
+
+
+def _json_field(path: Path, key: str) -> object:
+    return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+
+OtherDeployment = EmbeddingDeployment | TranscriptionDeployment | SpeechDeployment | VisionDeployment | ImageDeployment
+
+
 def render_repository(
     deployments: list[LLMDeployment],
     out_dir: Path,
-    others: list[EmbeddingDeployment | TranscriptionDeployment | SpeechDeployment] = (),
+    others: list[OtherDeployment] = (),
 ) -> Path:
     """Write one ensemble + preprocessing + llm per LLM, and the other models, into `out_dir` (replaced)."""
     if out_dir.exists():

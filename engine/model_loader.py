@@ -56,12 +56,12 @@ def load_model(model_dir: str, device: str = "auto", dtype: str = "auto", max_mo
         tokenizer=tokenizer,
         device=target,
         max_model_len=limit,
-        eos_token_ids=_eos_token_ids(model_dir, tokenizer, GenerationConfig),
+        eos_token_ids=eos_token_ids(model_dir, tokenizer, GenerationConfig),
         vocab_size=int(model.config.vocab_size),
     )
 
 
-def _eos_token_ids(model_dir: str, tokenizer: Any, generation_config_cls: Any) -> frozenset[int]:
+def eos_token_ids(model_dir: str, tokenizer: Any, generation_config_cls: Any) -> frozenset[int]:
     ids: set[int] = set()
     try:
         eos = generation_config_cls.from_pretrained(model_dir).eos_token_id

@@ -19,20 +19,30 @@ the function's name and its arguments:
 
 
 class PromptTokenizer:
-    """A model's tokenizer and chat template, as the preprocessing model uses them."""
+    """A model's tokenizer and chat template, as the preprocessing model uses them.
 
-    def __init__(self, model_dir: str) -> None:
-        from transformers import AutoTokenizer
+    Given a multimodal `processor`, its chat template renders the messages, and every
+    message's content becomes a list of parts (`{"type": "text"}`, `{"type": "image"}`),
+    the shape those templates iterate over.
+    """
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    def __init__(self, model_dir: str | None = None, *, processor: Any = None) -> None:
+        if processor is not None:
+            self.tokenizer = processor.tokenizer
+        else:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self._templater = processor if getattr(processor, "chat_template", None) else self.tokenizer
+        self._parts = processor is not None
 
     @property
     def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
+        return bool(getattr(self._templater, "chat_template", None))
 
     @property
     def template_knows_tools(self) -> bool:
-        return "tools" in str(getattr(self.tokenizer, "chat_template", "") or "")
+        return "tools" in str(getattr(self._templater, "chat_template", "") or "")
 
     def render_chat(self, messages_json: str, tools_json: str | None = None) -> str:
         """Render a JSON list of chat messages (and tools) with the model's template, ready for a reply.
@@ -49,9 +59,11 @@ class PromptTokenizer:
             if tools:
                 messages = _with_system_prompt(messages, TOOLS_PROMPT.format(tools="\n".join(map(json.dumps, tools))))
             tools = None
+        if self._parts:
+            messages = [_as_parts(m) for m in messages]
         try:
             return str(
-                self.tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+                self._templater.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
             )
         except Exception as exc:  # jinja2 errors, raise_exception() in templates
             raise InvalidRequest(f"the chat template rejected these messages: {exc}") from exc
@@ -81,9 +93,20 @@ def _json_list(text: str, what: str) -> list[Any]:
 
 def _with_system_prompt(messages: list[dict[str, Any]], prompt: str) -> list[dict[str, Any]]:
     if messages and messages[0].get("role") == "system":
-        first = {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{prompt}".strip()}
-        return [first, *messages[1:]]
+        content = messages[0].get("content") or ""
+        if isinstance(content, list):
+            content = [*content, {"type": "text", "text": prompt}]
+        else:
+            content = f"{content}\n\n{prompt}".strip()
+        return [{**messages[0], "content": content}, *messages[1:]]
     return [{"role": "system", "content": prompt}, *messages]
+
+
+def _as_parts(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, list):
+        return message
+    return {**message, "content": [{"type": "text", "text": content}] if content else []}
 
 
 def _tool_history_as_text(message: dict[str, Any]) -> dict[str, Any]:

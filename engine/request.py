@@ -34,6 +34,18 @@ class GenerationOutput:
         return self.finish_reason is not None
 
 
+@dataclass(frozen=True)
+class VisionPrompt:
+    """A vision model's prompt: chat messages (JSON) whose image parts are placeholders,
+    with the images' encoded bytes in order; or a plain text prompt; or token ids."""
+
+    messages_json: str = ""
+    tools_json: str | None = None
+    images: tuple[bytes, ...] = ()
+    text: str = ""
+    token_ids: tuple[int, ...] = ()
+
+
 @dataclass
 class GenerationRequest:
     """A tokenized prompt to continue, with a callback for its outputs.

@@ -13,6 +13,7 @@ import numpy as np
 
 from engine import tensors as t
 from engine.params import InvalidRequest, SamplingParams
+from engine.request import VisionPrompt
 
 GetInput = Callable[[str], "np.ndarray | None"]
 
@@ -56,6 +57,22 @@ def prompt_ids(get: GetInput) -> list[int]:
     if lengths is not None:
         ids = ids[: int(lengths.reshape(-1)[0])]
     return [int(i) for i in ids]
+
+
+def vision_prompt(get: GetInput) -> VisionPrompt:
+    """The vision model's prompt: messages (+ tools, images), else text_input, else input_ids."""
+    messages, text = _text(get, t.MESSAGES), _text(get, t.TEXT_INPUT)
+    images = get(t.IMAGES)
+    encoded = () if images is None else tuple(bytes(v) for v in images.reshape(-1) if len(v))
+    if messages:
+        return VisionPrompt(messages_json=messages, tools_json=_text(get, t.TOOLS) or None, images=encoded)
+    if encoded:
+        raise InvalidRequest(f"{t.IMAGES} need {t.MESSAGES} with as many image parts")
+    if text:
+        return VisionPrompt(text=text)
+    if get(t.INPUT_IDS) is not None:
+        return VisionPrompt(token_ids=tuple(prompt_ids(get)))
+    raise InvalidRequest(f"send {t.MESSAGES}, {t.TEXT_INPUT} or {t.INPUT_IDS}")
 
 
 def lora(get: GetInput) -> tuple[str, str, bool]:

@@ -84,6 +84,21 @@ SPEED = "speed"
 AUDIO_CHUNK = "audio_chunk"
 AUDIO_SECONDS = "audio_seconds"  # audio produced so far, in seconds
 
+# The vision model (decoupled): an llm model that also takes images. Chat messages whose
+# image parts are `{"type": "image"}` placeholders, and the images' encoded bytes (PNG,
+# JPEG, ...) in the same order; or text_input / input_ids. Its outputs are the llm model's.
+IMAGES = "images"
+
+# The image model (decoupled): a prompt in, one encoded image per response.
+NEGATIVE_PROMPT = "negative_prompt"
+NUM_IMAGES = "num_images"
+WIDTH = "width"
+HEIGHT = "height"
+NUM_INFERENCE_STEPS = "num_inference_steps"
+GUIDANCE_SCALE = "guidance_scale"
+OUTPUT_FORMAT = "output_format"  # png, jpeg, webp
+IMAGE = "image"  # encoded image bytes
+
 # Which numpy dtype each generation parameter travels as.
 PARAMETER_DTYPES: dict[str, str] = {
     MAX_TOKENS: "int32",
@@ -120,7 +135,11 @@ KIND_LLM = "llm"  # chat and completions
 KIND_EMBEDDINGS = "embeddings"
 KIND_TRANSCRIPTION = "transcription"  # speech to text (transcriptions, translations)
 KIND_SPEECH = "speech"  # text to speech
-KINDS = (KIND_LLM, KIND_EMBEDDINGS, KIND_TRANSCRIPTION, KIND_SPEECH)
+KIND_IMAGE = "image"  # image generation
+KINDS = (KIND_LLM, KIND_EMBEDDINGS, KIND_TRANSCRIPTION, KIND_SPEECH, KIND_IMAGE)
+PARAM_INPUT_MODALITIES = "input_modalities"  # comma-separated: text, image
+MODALITY_IMAGE = "image"
+PARAM_DEFAULT_SIZE = "default_size"  # an image model's size for size "auto": WIDTHxHEIGHT
 PARAM_EMBEDDING_DIM = "embedding_dim"
 PARAM_MAX_INPUT_TOKENS = "max_input_tokens"
 PARAM_MAX_BATCH_SIZE = "max_batch_size"

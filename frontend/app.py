@@ -14,15 +14,18 @@ from starlette.exceptions import HTTPException
 from frontend import __version__, errors
 from frontend.auth import APIKeyMiddleware, KeyStore, key_store_from, parse_keys
 from frontend.disconnect import ClientDisconnected
+from frontend.files.generated_images import GeneratedImages
 from frontend.files.sqlite_store import SQLiteFileStore
 from frontend.limits import BodySizeLimit
 from frontend.lora import AdapterTable, parse_lora_flags
 from frontend.metrics import Metrics, RequestCounter
-from frontend.routes import audio, chat, completions, embeddings, files, health, lora, models, observability
+from frontend.routes import audio, chat, completions, embeddings, files, health, images, lora, models, observability
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
 from frontend.serving.embeddings import ServingEmbeddings
 from frontend.serving.files import ServingFiles
+from frontend.serving.image_inputs import ImageLoader
+from frontend.serving.images import ServingImages
 from frontend.serving.lora import ServingLoRA
 from frontend.serving.models import ServingModels
 from frontend.serving.registry import ModelRegistry
@@ -48,7 +51,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = backend
         app.state.metrics = metrics
         app.state.serving_models = ServingModels(registry)
-        app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens)
+        loader = ImageLoader(
+            settings.max_image_bytes,
+            settings.image_fetch_timeout,
+            settings.allow_private_image_urls,
+            settings.max_images_per_prompt,
+        )
+        app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens, images=loader)
         app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
         app.state.request_timeout = settings.request_timeout
         closed = settings.auth_access == "closed" and settings.users_file
@@ -59,6 +68,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         store = SQLiteFileStore(settings.resolved_files_dir(), settings.files_quota_bytes)
         app.state.serving_files = ServingFiles(store, settings.max_file_bytes)
         app.state.serving_lora = ServingLoRA(backend, registry)
+        generated = GeneratedImages(settings.resolved_generated_images_dir(), settings.generated_image_ttl)
+        app.state.generated_images = generated
+        app.state.serving_images = ServingImages(backend, registry, generated)
+        app.state.public_url = settings.public_url
         for adapter in adapters.static.values():  # --lora: a bad adapter stops the start
             await app.state.serving_lora.check(adapter)
         try:
@@ -67,7 +80,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    routers = (models, chat, completions, embeddings, audio, files, lora, health, observability)
+    routers = (models, chat, completions, embeddings, audio, images, files, lora, health, observability)
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)

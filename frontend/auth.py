@@ -16,10 +16,13 @@ import json
 from typing import Any
 
 from frontend import errors
+from frontend.files.generated_images import URL_PREFIX
 from frontend.watched_file import WatchedFile
 
 ANONYMOUS = "anonymous"
 _OPEN_PATHS = ("/health", "/version")
+# Generated image URLs are their own credential: unguessable and expiring (frontend.files.generated_images).
+_OPEN_PREFIXES = (URL_PREFIX,)
 
 
 def owner_of(key: str) -> str:
@@ -102,7 +105,7 @@ class APIKeyMiddleware:
         await self.app(scope, receive, send)
 
     def _protected(self, path: str) -> bool:
-        if path in _OPEN_PATHS:
+        if path in _OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
             return False
         if path == "/metrics":
             return self.protect_metrics

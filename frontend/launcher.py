@@ -36,7 +36,7 @@ ENGINE_OPTIONS = (
     "num_threads",
     "max_loras",
 )
-# Setting -> keyword of build_repository, for the embedding and audio models.
+# Setting -> keyword of build_repository, for the embedding, audio, vision and image models.
 OTHER_MODEL_OPTIONS = {
     "embedding_model": "embedding_models",
     "transcription_model": "transcription_models",
@@ -44,6 +44,10 @@ OTHER_MODEL_OPTIONS = {
     "speech_model_name": "speech_model_name",
     "audio_workers": "audio_workers",
     "whisper_beam_size": "whisper_beam_size",
+    "vision_model": "vision_models",
+    "image_model": "image_models",
+    "image_default_steps": "image_default_steps",
+    "max_images_per_prompt": "max_images_per_prompt",
     "tensor_parallel_size": "tensor_parallel_size",
     "kv_cache_free_gpu_memory_fraction": "kv_cache_free_gpu_memory_fraction",
 }

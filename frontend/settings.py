@@ -143,6 +143,39 @@ class Settings(BaseSettings):
     whisper_beam_size: int = Field(5, ge=1, description="Beam size of Whisper decoding (1: greedy, fastest).")
     max_audio_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio upload in bytes (413 above).")
 
+    # Vision (chat with images) and image generation: model folders the user brings
+    vision_model: list[str] = Field(
+        default_factory=list,
+        description="Vision-language model for chat with images: [name=]folder (transformers "
+        "image-text-to-text: SmolVLM, Qwen2-VL, LLaVA, ...). Repeat for several.",
+    )
+    image_model: list[str] = Field(
+        default_factory=list,
+        description="Image generation model: [name=]folder (a diffusers pipeline: SD-Turbo, SDXL, FLUX, ...). "
+        "Repeat for several.",
+    )
+    image_default_steps: int = Field(
+        20, ge=1, le=200, description="Denoising steps when a request sets none (turbo models want 1-4)."
+    )
+    max_images_per_prompt: int = Field(8, ge=0, description="Images one chat request may carry.")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest image in a chat request, in bytes.")
+    image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch an image URL of a chat request.")
+    allow_private_image_urls: bool = Field(
+        False,
+        description="Fetch image URLs on private, loopback and link-local addresses too (off: refused, "
+        "against server-side request forgery).",
+    )
+    generated_images_dir: str | None = Field(
+        None,
+        description="Folder of generated images served by URL (default: images/ beside the files store).",
+    )
+    generated_image_ttl: int = Field(3600, ge=1, description="Seconds a generated image's URL stays valid.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach this server at (e.g. https://api.example.com), for generated "
+        "image URLs; default: the request's own.",
+    )
+
     @field_validator("triton_url", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
@@ -171,6 +204,9 @@ class Settings(BaseSettings):
             return self.files_dir
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         return os.path.join(base, "triton-openai", "files")
+
+    def resolved_generated_images_dir(self) -> str:
+        return self.generated_images_dir or os.path.join(self.resolved_files_dir(), "images")
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables (how worker processes receive them)."""

@@ -1,4 +1,4 @@
-"""What the non-LLM Triton models share: reading inputs, tagged errors, a decoupled pool.
+"""What the Triton models share: reading inputs, tagged errors, a decoupled pool, a generation writer.
 
 `pb_utils` exists only inside Triton's Python backend stub, so the model files pass it
 in; everything here is plain Python otherwise.
@@ -6,6 +6,7 @@ in; everything here is plain Python otherwise.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ import numpy as np
 
 from engine import tensors as t
 from engine.params import InvalidRequest
+from engine.request import FINISH_CANCELLED
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,68 @@ def input_scalar(pb_utils: Any, request: Any, name: str, default: Any = None) ->
 def bytes_tensor(pb_utils: Any, name: str, value: bytes | str) -> Any:
     data = value.encode("utf-8") if isinstance(value, str) else value
     return pb_utils.Tensor(name, np.array([data], dtype=np.object_))
+
+
+def send_error(pb_utils: Any, sender: Any, message: str) -> None:
+    """End a decoupled request's stream with an error."""
+    sender.send(
+        pb_utils.InferenceResponse(error=pb_utils.TritonError(message)),
+        flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL,
+    )
+
+
+class GenerationWriter:
+    """Sends a generation's outputs (engine.request.GenerationOutput) as the llm model's
+    output tensors: every step when streaming, else one response at the end."""
+
+    def __init__(self, pb_utils: Any, sender: Any, stream: bool, token_bytes: Any) -> None:
+        self.pb = pb_utils
+        self.sender = sender
+        self.stream = stream
+        self.token_bytes = token_bytes  # engine.token_bytes.TokenBytes, for logprobs entries
+        self.text: list[str] = []
+        self.ids: list[int] = []
+        self.logprobs: list[Any] = []
+
+    def __call__(self, output: Any) -> None:
+        if output.error is not None:
+            send_error(self.pb, self.sender, output.error)
+            return
+        if output.finish_reason == FINISH_CANCELLED:
+            self.sender.send(flags=self.pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            return
+        self.text.append(output.text)
+        self.ids.extend(output.token_ids)
+        self.logprobs.extend(output.logprobs)
+        if self.stream and not output.finished and not output.text:
+            return  # an incomplete character: wait for the token that completes it
+        if self.stream or output.finished:
+            self._send(output)
+
+    def _send(self, output: Any) -> None:
+        pb = self.pb
+        text, ids, logprobs = "".join(self.text), self.ids, self._logprobs_json()
+        self.text, self.ids, self.logprobs = [], [], []
+        tensors = [
+            pb.Tensor(t.TEXT_OUTPUT, np.array([[text.encode("utf-8")]], dtype=np.object_)),
+            pb.Tensor(t.OUTPUT_IDS, np.array([ids], dtype=np.int32)),
+            pb.Tensor(t.FINISH_REASON, np.array([[(output.finish_reason or "").encode()]], dtype=np.object_)),
+            pb.Tensor(t.NUM_INPUT_TOKENS, np.array([[output.num_prompt_tokens]], dtype=np.int32)),
+            pb.Tensor(t.NUM_OUTPUT_TOKENS, np.array([[output.num_output_tokens]], dtype=np.int32)),
+            pb.Tensor(t.LOGPROBS, np.array([[logprobs.encode("utf-8")]], dtype=np.object_)),
+        ]
+        flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if output.finished else 0
+        self.sender.send(pb.InferenceResponse(output_tensors=tensors), flags=flags)
+
+    def _logprobs_json(self) -> str:
+        if not self.logprobs:
+            return ""
+        entries = []
+        for item in self.logprobs:
+            entry = self.token_bytes.entry(item.token_id, item.logprob)
+            entry["top_logprobs"] = [self.token_bytes.entry(i, lp) for i, lp in item.top]
+            entries.append(entry)
+        return json.dumps(entries)
 
 
 def error_response(pb_utils: Any, exc: BaseException) -> Any:

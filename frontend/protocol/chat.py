@@ -30,15 +30,29 @@ class FileRef(RequestModel):
     filename: str | None = None
 
 
+class ImageURL(RequestModel):
+    """An image part's image: an http(s) URL the server fetches, or a `data:image/...;base64,` URI."""
+
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] | None = None
+
+
 class ContentPart(RequestModel):
-    """A part of a message's content: `{"type": "text", "text": ...}`, a file, or another kind.
+    """A part of a message's content: `{"type": "text", "text": ...}`, a file, an image, or another kind.
 
     File parts are replaced by text parts (the file's text) before the prompt is rendered
-    (frontend.serving.file_parts)."""
+    (frontend.serving.file_parts); image parts go to models that take images
+    (frontend.serving.image_inputs)."""
 
     type: str
     text: str | None = None
     file: FileRef | None = None
+    image_url: ImageURL | None = None
+
+    @field_validator("image_url", mode="before")
+    @classmethod
+    def _url_as_string(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value  # some clients send the URL alone
 
 
 class FunctionCall(RequestModel):
@@ -74,11 +88,20 @@ class ChatMessage(RequestModel):
             texts.append(part.text)
         return "\n".join(texts)
 
+    @property
+    def has_images(self) -> bool:
+        return isinstance(self.content, list) and any(part.type == "image_url" for part in self.content)
+
+    def content_parts(self) -> list[dict[str, Any]]:
+        """The content as multimodal chat templates take it: text parts and `{"type": "image"}` placeholders."""
+        parts = self.content if isinstance(self.content, list) else []
+        return [{"type": "image"} if p.type == "image_url" else {"type": "text", "text": p.text or ""} for p in parts]
+
     def for_template(self) -> dict[str, Any]:
         """The message as chat templates expect it (developer is treated as system)."""
         message: dict[str, Any] = {
             "role": "system" if self.role == "developer" else self.role,
-            "content": self.text(),
+            "content": self.content_parts() if self.has_images else self.text(),
         }
         if self.name is not None:
             message["name"] = self.name
@@ -144,9 +167,24 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
                 if part.type == "file":
                     if part.file is None or not (part.file.file_id or part.file.file_data):
                         raise ValueError("a file content part needs file.file_id or file.file_data")
+                elif part.type == "image_url":
+                    if part.image_url is None:
+                        raise ValueError("an image_url content part needs image_url.url")
+                    if message.role != "user":
+                        raise ValueError("images may be sent in user messages only")
                 elif part.type != "text" or part.text is None:
                     raise ValueError(f"content parts of type {part.type!r} are not supported by this model")
         return messages
+
+    def image_urls(self) -> list[str]:
+        """The URLs of the image parts, in the order the prompt holds them."""
+        return [
+            part.image_url.url
+            for message in self.messages
+            if isinstance(message.content, list)
+            for part in message.content
+            if part.type == "image_url" and part.image_url is not None
+        ]
 
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

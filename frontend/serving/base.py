@@ -64,6 +64,10 @@ class ServingBase:
 
         Choice index = prompt index * n + j, as OpenAI numbers them.
         """
+        parameters = {**request.generation_inputs(), **extra}
+        if model.tokenizes_itself:  # the prompt travels as it is; the model checks its length
+            seeds = request.choice_seeds()
+            return [([], {**parameters, **prompt, t.SEED: seed}) for prompt in prompts for seed in seeds]
         token_ids = await asyncio.gather(*(self._token_ids(model, prompt) for prompt in prompts))
         longest = max((len(ids) for ids in token_ids), default=0)
         if self.max_prompt_tokens and longest > self.max_prompt_tokens:
@@ -71,7 +75,6 @@ class ServingBase:
                 f"the prompt has {longest} tokens; this server takes at most {self.max_prompt_tokens} prompt tokens",
                 code="context_length_exceeded",
             )
-        parameters = {**request.generation_inputs(), **extra}
         return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
 
     async def _token_ids(self, model: ServedModel, prompt: dict[str, Any]) -> list[int]:

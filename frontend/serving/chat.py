@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from engine import tensors as t
+from frontend import errors
 from frontend.protocol.chat import (
     AssistantMessage,
     ChatChoice,
@@ -18,6 +20,7 @@ from frontend.protocol.chat import (
 from frontend.protocol.structured import ChoiceLogprobs, FunctionCallDelta, FunctionCallOut, ToolCallDelta, ToolCallOut
 from frontend.serving.base import ServingBase
 from frontend.serving.choices import Choice, ChoiceResult
+from frontend.serving.image_inputs import ImageLoader
 from frontend.serving.structured import chat_logprobs, extract_json_code, format_hint, guide_inputs, tool_guide
 from frontend.serving.tool_calls import CallDelta, ToolCallExtractor
 from frontend.triton.base import GenerationChunk, ServedModel
@@ -26,13 +29,29 @@ from frontend.triton.base import GenerationChunk, ServedModel
 class ServingChat(ServingBase):
     request_id_prefix = "chatcmpl"
 
+    def __init__(self, *args: Any, images: ImageLoader | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.images = images
+
     async def _start(self, request: ChatCompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
-        prompt = {t.MESSAGES: request.messages_json(format_hint(request))}
+        model = await self.registry.resolve_llm(request.model, chat=True)
+        prompt: dict[str, Any] = {t.MESSAGES: request.messages_json(format_hint(request))}
+        urls = request.image_urls()
+        if urls:
+            if not model.accepts_images:
+                raise errors.InvalidRequest(
+                    f"The model `{model.name}` does not accept image input; send images to a vision model.",
+                    param="messages",
+                )
+            if self.images is None:
+                raise errors.InvalidRequest("this server takes no images", param="messages")
+            prompt[t.IMAGES] = await self.images.load_all(urls)
         tools = request.tools_json()
         if tools is not None:
             prompt[t.TOOLS] = tools
         guide = tool_guide(request) or request.guide()
-        return await self.start(request, [prompt], chat=True, extra=guide_inputs(guide))
+        choices = await self.choices(model, request, [prompt], guide_inputs(guide))
+        return model, self.new_request_id(), choices
 
     async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
         model, request_id, choices = await self._start(request)

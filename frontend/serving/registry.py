@@ -19,12 +19,14 @@ OPENAI_ALIASES = {
     t.KIND_EMBEDDINGS: ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"),
     t.KIND_TRANSCRIPTION: ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
     t.KIND_SPEECH: ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
+    t.KIND_IMAGE: ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"),
 }
 _KIND_NAMES = {
     t.KIND_LLM: "a text generation",
     t.KIND_EMBEDDINGS: "an embeddings",
     t.KIND_TRANSCRIPTION: "a speech-to-text",
     t.KIND_SPEECH: "a text-to-speech",
+    t.KIND_IMAGE: "an image generation",
 }
 
 
@@ -48,9 +50,8 @@ class ModelRegistry:
     @staticmethod
     def adapter_model(adapter: Adapter, models: list[ServedModel]) -> ServedModel | None:
         """`adapter` served on its base model (the first text generation model if it names none)."""
-        base = next(
-            (m for m in models if m.kind == t.KIND_LLM and m.parent is None and adapter.base in (None, m.name)), None
-        )
+        bases = [m for m in models if m.kind == t.KIND_LLM and m.parent is None and not m.tokenizes_itself]
+        base = next((m for m in bases if adapter.base in (None, m.name)), None)
         if base is None:
             return None
         return replace(base, name=adapter.name, parent=base.name, lora_path=adapter.path)

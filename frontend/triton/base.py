@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine import tensors as t
+
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -26,6 +28,15 @@ class ServedModel:
     def parameter_list(self, key: str) -> list[str]:
         """A comma-separated parameter as a list (empty if absent)."""
         return [item for item in self.parameters.get(key, "").split(",") if item]
+
+    @property
+    def accepts_images(self) -> bool:
+        return t.MODALITY_IMAGE in self.parameter_list(t.PARAM_INPUT_MODALITIES)
+
+    @property
+    def tokenizes_itself(self) -> bool:
+        """A model without a preprocessing part (a vision model) takes prompts as text and messages."""
+        return self.kind == t.KIND_LLM and self.preprocessing_model is None
 
     def int_parameter(self, key: str, default: int = 0) -> int:
         value = self.parameters.get(key, "")
@@ -79,6 +90,9 @@ class Engine(Protocol):
 
     def synthesize(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[AudioChunk]:
         """Stream encoded speech as it is synthesized."""
+
+    def generate_images(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[bytes]:
+        """Stream generated images, each encoded (PNG, JPEG or WebP) as it is done."""
 
     async def unload_lora(self, model: ServedModel, name: str) -> None:
         """Drop the LoRA adapter `name` from `model`'s engine (it loads again on next use)."""

@@ -30,6 +30,7 @@ from frontend.triton.tensors import (
     unpack_embeddings,
     unpack_event,
     unpack_ids,
+    unpack_image,
 )
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ class TritonEngine:
             raise errors.ServerError(f"model {model.name} does not name its llm model")
         # A LoRA adapter is served by name on its base model's llm model (engine.lora).
         lora = {t.LORA_NAME: model.name, t.LORA_PATH: model.lora_path} if model.lora_path else {}
-        inputs = pack_inputs({t.INPUT_IDS: input_ids, **parameters, **lora, t.STREAM: True})
+        prompt = {t.INPUT_IDS: input_ids} if input_ids else {}  # none: the prompt is among the parameters
+        inputs = pack_inputs({**prompt, **parameters, **lora, t.STREAM: True})
         async for result in self._stream(model.llm_model, inputs, request_id):
             chunk = unpack_chunk(result)
             if chunk is not None:
@@ -153,6 +155,14 @@ class TritonEngine:
             chunk = unpack_audio(result)
             if chunk is not None:
                 yield chunk
+
+    async def generate_images(
+        self, model: ServedModel, options: dict[str, Any], request_id: str
+    ) -> AsyncIterator[bytes]:
+        async for result in self._stream(model.name, pack_unbatched(options), request_id):
+            image = unpack_image(result)
+            if image is not None:
+                yield image
 
     async def unload_lora(self, model: ServedModel, name: str) -> None:
         if model.llm_model is None:

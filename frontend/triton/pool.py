@@ -158,6 +158,9 @@ class TritonPool:
     def synthesize(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[AudioChunk]:
         return self._stream("synthesize", model, options, request_id)
 
+    def generate_images(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[bytes]:
+        return self._stream("generate_images", model, options, request_id)
+
     async def unload_lora(self, model: ServedModel, name: str) -> None:
         """On every server: each engine keeps its own adapters."""
         for member in self.members:

@@ -12,14 +12,21 @@ from engine import tensors as t
 from frontend.triton.base import AudioChunk, GenerationChunk
 
 _TRITON_DTYPES = {"int32": "INT32", "uint64": "UINT64", "float32": "FP32", "bool": "BOOL", "bytes": "BYTES"}
-_DTYPES = {**t.PARAMETER_DTYPES, t.TEXT_INPUT: "bytes", t.MESSAGES: "bytes", t.TOOLS: "bytes", t.INPUT_IDS: "int32"}
+_DTYPES = {
+    **t.PARAMETER_DTYPES,
+    t.TEXT_INPUT: "bytes",
+    t.MESSAGES: "bytes",
+    t.TOOLS: "bytes",
+    t.IMAGES: "bytes",
+    t.INPUT_IDS: "int32",
+}
 
 
 def _array(name: str, value: Any) -> np.ndarray:
     dtype = _DTYPES[name]
     values = value if isinstance(value, (list, tuple)) else [value]
     if dtype == "bytes":
-        return np.array([[str(v).encode("utf-8") for v in values]], dtype=np.object_)
+        return np.array([[v if isinstance(v, bytes) else str(v).encode("utf-8") for v in values]], dtype=np.object_)
     return np.array([values], dtype=dtype)
 
 
@@ -47,11 +54,19 @@ _UNBATCHED_DTYPES = {
     t.VOICE: "bytes",
     t.RESPONSE_FORMAT: "bytes",
     t.SPEED: "float32",
+    t.NEGATIVE_PROMPT: "bytes",
+    t.NUM_IMAGES: "int32",
+    t.WIDTH: "int32",
+    t.HEIGHT: "int32",
+    t.NUM_INFERENCE_STEPS: "int32",
+    t.GUIDANCE_SCALE: "float32",
+    t.SEED: "uint64",
+    t.OUTPUT_FORMAT: "bytes",
 }
 
 
 def pack_unbatched(values: dict[str, Any]) -> list[InferInput]:
-    """Shape-[1] inputs for a model without a batch dimension (whisper, tts); None is left out."""
+    """Shape-[1] inputs for a model without a batch dimension (whisper, tts, image); None is left out."""
     inputs = []
     for name, value in values.items():
         if value is None:
@@ -109,6 +124,11 @@ def unpack_audio(result: InferResult) -> AudioChunk | None:
     if data is None:
         return None
     return AudioChunk(data=bytes(_first(data)), seconds=float(_first(result.as_numpy(t.AUDIO_SECONDS))))
+
+
+def unpack_image(result: InferResult) -> bytes | None:
+    data = result.as_numpy(t.IMAGE)
+    return None if data is None else bytes(_first(data))
 
 
 def unpack_ids(result: InferResult) -> list[int]:

@@ -8,16 +8,16 @@ thread sends the responses through the request's response sender and polls
 import json
 import os
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from engine import request_inputs
 from engine import tensors as t
 from engine.model_loader import load_model
 from engine.params import InvalidRequest
-from engine.request import FINISH_CANCELLED, GenerationRequest
+from engine.request import GenerationRequest
 from engine.token_bytes import TokenBytes
 from engine.torch_engine import EngineConfig, EngineOverloaded, EngineStats, TorchEngine
+from runtimes.triton_glue import GenerationWriter, send_error
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -76,7 +76,7 @@ class TritonPythonModel:
                 return
             params, stream = request_inputs.sampling_params(get)
             prompt_ids = request_inputs.prompt_ids(get)
-            writer = _ResponseWriter(sender, stream, self.token_bytes)
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
             if request_inputs.echo_prompt(get):
                 writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
             generation = GenerationRequest(
@@ -90,67 +90,12 @@ class TritonPythonModel:
             )
             self.engine.submit(generation)
         except InvalidRequest as exc:
-            _send_error(sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
+            send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
         except EngineOverloaded as exc:
-            _send_error(sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
+            send_error(pb_utils, sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
 
     def finalize(self):
         self.engine.shutdown()
-
-
-class _ResponseWriter:
-    """Sends engine outputs: every step when streaming, else one response at the end."""
-
-    def __init__(self, sender, stream, token_bytes):
-        self.sender = sender
-        self.stream = stream
-        self.token_bytes = token_bytes
-        self.text = []
-        self.ids = []
-        self.logprobs = []
-
-    def __call__(self, output):
-        if output.error is not None:
-            _send_error(self.sender, output.error)
-            return
-        if output.finish_reason == FINISH_CANCELLED:
-            self.sender.send(flags=FINAL)
-            return
-        self.text.append(output.text)
-        self.ids.extend(output.token_ids)
-        self.logprobs.extend(output.logprobs)
-        if self.stream and not output.finished and not output.text:
-            return  # an incomplete character: wait for the token that completes it
-        if self.stream or output.finished:
-            self._send(output)
-
-    def _send(self, output):
-        text, ids, logprobs = "".join(self.text), self.ids, self._logprobs_json()
-        self.text, self.ids, self.logprobs = [], [], []
-        tensors = [
-            pb_utils.Tensor(t.TEXT_OUTPUT, np.array([[text.encode("utf-8")]], dtype=np.object_)),
-            pb_utils.Tensor(t.OUTPUT_IDS, np.array([ids], dtype=np.int32)),
-            pb_utils.Tensor(t.FINISH_REASON, np.array([[(output.finish_reason or "").encode()]], dtype=np.object_)),
-            pb_utils.Tensor(t.NUM_INPUT_TOKENS, np.array([[output.num_prompt_tokens]], dtype=np.int32)),
-            pb_utils.Tensor(t.NUM_OUTPUT_TOKENS, np.array([[output.num_output_tokens]], dtype=np.int32)),
-            pb_utils.Tensor(t.LOGPROBS, np.array([[logprobs.encode("utf-8")]], dtype=np.object_)),
-        ]
-        flags = FINAL if output.finished else 0
-        self.sender.send(pb_utils.InferenceResponse(output_tensors=tensors), flags=flags)
-
-    def _logprobs_json(self):
-        if not self.logprobs:
-            return ""
-        entries = []
-        for item in self.logprobs:
-            entry = self.token_bytes.entry(item.token_id, item.logprob)
-            entry["top_logprobs"] = [self.token_bytes.entry(i, lp) for i, lp in item.top]
-            entries.append(entry)
-        return json.dumps(entries)
-
-
-def _send_error(sender, message):
-    sender.send(pb_utils.InferenceResponse(error=pb_utils.TritonError(message)), flags=FINAL)
 
 
 class _EngineMetrics:

@@ -1,0 +1,69 @@
+"""Triton glue for chat with images (logic in engine.vision_engine).
+
+Decoupled, as the llm model: `execute` prepares each request (images decoded, template
+rendered) and queues it; the engine's thread streams the outputs through the request's
+response sender and stops a request whose client went away.
+"""
+
+import json
+import os
+
+import triton_python_backend_utils as pb_utils
+
+from engine import request_inputs
+from engine import tensors as t
+from engine.params import InvalidRequest
+from engine.request import GenerationRequest
+from engine.token_bytes import TokenBytes
+from engine.torch_engine import EngineOverloaded
+from engine.vision_engine import VisionEngine
+from runtimes.triton_glue import GenerationWriter, model_parameters, send_error
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        import torch
+
+        params = model_parameters(json.loads(args["model_config"]))
+        torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
+        self.engine = VisionEngine(
+            params["model_dir"],
+            device=params["device"],
+            dtype=params["dtype"],
+            max_model_len=int(params["max_model_len"]),
+            max_queue_len=int(params["max_queue_len"]),
+            max_images=int(params["max_images"]),
+        ).start()
+        self.token_bytes = TokenBytes(self.engine.tokenizer)
+
+    def execute(self, requests):
+        for request in requests:
+            self._submit(request)
+        return None
+
+    def _submit(self, request):
+        sender = request.get_response_sender()
+
+        def get(name):
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            return None if tensor is None else tensor.as_numpy()
+
+        try:
+            params, stream = request_inputs.sampling_params(get)
+            prompt = request_inputs.vision_prompt(get)
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
+            generation = GenerationRequest(
+                request_id=request.request_id(),
+                prompt_ids=[],  # the engine's processor makes them
+                params=params,
+                on_output=writer,
+                is_cancelled=sender.is_cancelled,
+            )
+            self.engine.submit(generation, prompt)
+        except InvalidRequest as exc:
+            send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
+        except EngineOverloaded as exc:
+            send_error(pb_utils, sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
+
+    def finalize(self):
+        self.engine.shutdown()
