@@ -11,6 +11,10 @@ class InvalidRequest(ValueError):
     """A request the engine cannot serve as asked (the client's fault: HTTP 400)."""
 
 
+class EngineOverloaded(RuntimeError):
+    """The waiting queue is full; the client should retry later (HTTP 429)."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """What a request asks of the sampler and of the stop conditions.

@@ -25,7 +25,7 @@ from engine.kv_cache import BatchKVCache
 from engine.logprobs import token_logprobs
 from engine.lora import LoRASet
 from engine.model_loader import LoadedModel
-from engine.params import InvalidRequest
+from engine.params import EngineOverloaded, InvalidRequest
 from engine.request import FINISH_CANCELLED, FINISH_ERROR, GenerationOutput, GenerationRequest
 from engine.sampler import PenaltyState, sample
 from engine.sequence import Sequence
@@ -35,10 +35,6 @@ logger = logging.getLogger(__name__)
 # Idle this long, the engine gives freed heap back (engine.heap): a trim takes ~20 ms with a
 # large heap, so it waits for a pause rather than running between back-to-back requests.
 IDLE_SECONDS_BEFORE_TRIM = 1.0
-
-
-class EngineOverloaded(RuntimeError):
-    """The waiting queue is full; the client should retry later (HTTP 429)."""
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.logprobs import TokenLogprob
-from engine.params import InvalidRequest, SamplingParams
+from engine.params import EngineOverloaded, InvalidRequest, SamplingParams
 from engine.request import FINISH_CANCELLED, FINISH_ERROR, FINISH_LENGTH, GenerationOutput, GenerationRequest
-from engine.torch_engine import EngineConfig, EngineOverloaded, EngineStats
+from engine.torch_engine import EngineConfig, EngineStats
 
 logger = logging.getLogger(__name__)
 

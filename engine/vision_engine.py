@@ -27,12 +27,11 @@ import torch
 from engine.guided import GuideCompiler
 from engine.logprobs import token_logprobs
 from engine.model_loader import eos_token_ids, resolve_device, resolve_dtype
-from engine.params import InvalidRequest
+from engine.params import EngineOverloaded, InvalidRequest
 from engine.prompts import PromptTokenizer
 from engine.request import FINISH_CANCELLED, FINISH_ERROR, GenerationRequest, VisionPrompt
 from engine.sampler import PenaltyState, sample
 from engine.sequence import Sequence
-from engine.torch_engine import EngineOverloaded
 
 logger = logging.getLogger(__name__)
 

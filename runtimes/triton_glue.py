@@ -6,6 +6,7 @@ in; everything here is plain Python otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine import tensors as t
-from engine.params import InvalidRequest
+from engine.params import EngineOverloaded, InvalidRequest
 from engine.request import FINISH_CANCELLED
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,22 @@ def input_scalar(pb_utils: Any, request: Any, name: str, default: Any = None) ->
 def bytes_tensor(pb_utils: Any, name: str, value: bytes | str) -> Any:
     data = value.encode("utf-8") if isinstance(value, str) else value
     return pb_utils.Tensor(name, np.array([data], dtype=np.object_))
+
+
+def input_getter(pb_utils: Any, request: Any) -> Callable[[str], np.ndarray | None]:
+    """`get(name)`: a request's input as numpy, or None (what engine.request_inputs reads)."""
+    return lambda name: input_array(pb_utils, request, name)
+
+
+@contextlib.contextmanager
+def client_errors(pb_utils: Any, sender: Any) -> Iterator[None]:
+    """End the stream with a tagged error for the client's mistakes (400) and overload (429)."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
+    except EngineOverloaded as exc:
+        send_error(pb_utils, sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
 
 
 def send_error(pb_utils: Any, sender: Any, message: str) -> None:

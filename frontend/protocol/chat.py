@@ -34,7 +34,7 @@ class ImageURL(RequestModel):
     """An image part's image: an http(s) URL the server fetches, or a `data:image/...;base64,` URI."""
 
     url: str = Field(min_length=1)
-    detail: Literal["auto", "low", "high"] | None = None
+    detail: str | None = None  # auto, low, high, original: the model's processor decides the resolution
 
 
 class ContentPart(RequestModel):

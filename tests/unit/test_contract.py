@@ -130,3 +130,73 @@ def test_whisper_and_tts_are_decoupled_and_unbatched():
     assert io(tts, "output") == {t.AUDIO_CHUNK: "TYPE_STRING", t.AUDIO_SECONDS: "TYPE_FP32"}
     assert whisper.parameters[t.PARAM_OPENAI_KIND].string_value == t.KIND_TRANSCRIPTION
     assert tts.parameters[t.PARAM_OPENAI_KIND].string_value == t.KIND_SPEECH
+
+
+def test_vision_takes_the_llm_generation_inputs_and_a_prompt_with_images():
+    config = template("vision")
+    assert config.model_transaction_policy.decoupled
+    inputs = io(config, "input")
+    lora = {t.LORA_NAME, t.LORA_PATH, t.LORA_UNLOAD}
+    expected = {name: TYPES[dtype] for name, dtype in t.PARAMETER_DTYPES.items() if name not in lora}
+    expected |= {
+        t.MESSAGES: "TYPE_STRING",
+        t.TOOLS: "TYPE_STRING",
+        t.IMAGES: "TYPE_STRING",
+        t.TEXT_INPUT: "TYPE_STRING",
+        t.INPUT_IDS: "TYPE_INT32",
+        t.INPUT_LENGTHS: "TYPE_INT32",
+    }
+    assert inputs == expected
+    assert all(tensor.optional for tensor in config.input)
+    assert set(io(config, "output")) == LLM_OUTPUTS
+    params = {k: v.string_value for k, v in config.parameters.items()}
+    assert params[t.PARAM_OPENAI_KIND] == t.KIND_LLM and params[t.PARAM_INPUT_MODALITIES] == "text,image"
+
+
+def test_image_is_decoupled_and_takes_the_generation_options():
+    config = template("image")
+    assert config.model_transaction_policy.decoupled and config.max_batch_size == 0
+    assert set(io(config, "input")) == {
+        t.TEXT_INPUT,
+        t.NEGATIVE_PROMPT,
+        t.NUM_IMAGES,
+        t.WIDTH,
+        t.HEIGHT,
+        t.NUM_INFERENCE_STEPS,
+        t.GUIDANCE_SCALE,
+        t.SEED,
+        t.OUTPUT_FORMAT,
+    }
+    assert io(config, "output") == {t.IMAGE: "TYPE_STRING"}
+    assert config.parameters[t.PARAM_OPENAI_KIND].string_value == t.KIND_IMAGE
+
+
+def test_render_vision_and_image_models(tmp_path):
+    from build.assets import IMAGE, VISION, PreparedAsset, image_default_size
+    from build.repository import ImageDeployment, VisionDeployment
+
+    vlm = tmp_path / "vlm"
+    vlm.mkdir()
+    (vlm / "config.json").write_text(
+        json.dumps({"vision_config": {}, "text_config": {"max_position_embeddings": 8192}})
+    )
+    (vlm / "chat_template.jinja").write_text("{{ messages }}")
+    sd = tmp_path / "sd"
+    (sd / "unet").mkdir(parents=True)
+    (sd / "vae").mkdir()
+    (sd / "model_index.json").write_text("{}")
+    (sd / "unet" / "config.json").write_text(json.dumps({"sample_size": 64}))
+    (sd / "vae" / "config.json").write_text(json.dumps({"block_out_channels": [128, 256, 512, 512]}))
+    assert image_default_size(sd) == (512, 512)
+    others = [
+        VisionDeployment(PreparedAsset("see", VISION, vlm), max_model_len=4096),
+        ImageDeployment(PreparedAsset("draw", IMAGE, sd), default_steps=4),
+    ]
+    out = render_repository([], tmp_path / "repo", others)
+    vision = parse((out / "see" / "config.pbtxt").read_text())
+    params = {k: v.string_value for k, v in vision.parameters.items()}
+    assert params[t.PARAM_MAX_MODEL_LEN] == "4096" and params[t.PARAM_HAS_CHAT_TEMPLATE] == "true"
+    assert params[t.PARAM_LLM_MODEL] == "see" and t.PARAM_PREPROCESSING_MODEL not in params
+    image = parse((out / "draw" / "config.pbtxt").read_text())
+    assert image.parameters[t.PARAM_DEFAULT_SIZE].string_value == "512x512"
+    assert image.parameters["default_steps"].string_value == "4"

@@ -40,3 +40,21 @@ def test_tools_and_tool_history_render_for_a_template_without_tools(prompts):
     assert '"name": "get_weather"' in text and "<tools>" in text
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>' in text
     assert "<|im_start|>tool\n<tool_response>\n18C\n</tool_response><|im_end|>" in text
+
+
+def test_a_processor_template_gets_every_content_as_parts(tmp_path):
+    from transformers import AutoProcessor
+
+    from tests.tiny_models import make_tiny_vlm
+
+    prompts = PromptTokenizer(processor=AutoProcessor.from_pretrained(make_tiny_vlm(tmp_path / "vlm")))
+    assert prompts.has_chat_template and not prompts.template_knows_tools
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]},
+    ]
+    tools = [{"type": "function", "function": {"name": "zoom", "parameters": {"type": "object"}}}]
+    text = prompts.render_chat(json.dumps(messages), json.dumps(tools))
+    assert text.startswith("<|im_start|>system\nBe brief.\n\nYou can call functions")  # string content: joined
+    assert "<|im_start|>user\n<image>What is it?<|im_end|>" in text
+    assert text.endswith("<|im_start|>assistant\n")

@@ -85,3 +85,24 @@ def test_guide_and_logprobs():
     assert (params.guide_type, params.guide, params.logprobs) == ("json_schema", '{"type": "object"}', 3)
     plain, _ = request_inputs.sampling_params(getter({t.RETURN_LOG_PROBS: np.array([[True]])}))
     assert plain.logprobs == 0 and plain.guide_type == ""
+
+
+def test_vision_prompt_takes_messages_with_images_or_text_or_ids():
+    vision_prompt = request_inputs.vision_prompt
+
+    def getter(values):
+        return lambda name: values.get(name)
+
+    def strings(*items):
+        return np.array([list(items)], dtype=np.object_)
+
+    images = strings(b"\x89PNG one", b"\x89PNG two")
+    prompt = vision_prompt(getter({"messages": strings(b'[{"role": "user"}]'), "images": images}))
+    assert prompt.messages_json == '[{"role": "user"}]' and prompt.images == (b"\x89PNG one", b"\x89PNG two")
+    assert vision_prompt(getter({"text_input": strings(b"Once")})).text == "Once"
+    ids = {"input_ids": np.array([[5, 6, 7]], dtype=np.int32)}
+    assert vision_prompt(getter(ids)).token_ids == (5, 6, 7)
+    with pytest.raises(InvalidRequest, match="images need messages"):
+        vision_prompt(getter({"text_input": strings(b"Once"), "images": images}))
+    with pytest.raises(InvalidRequest, match="send messages"):
+        vision_prompt(getter({}))

@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from engine.params import InvalidRequest, SamplingParams
+from engine.params import EngineOverloaded, InvalidRequest, SamplingParams
 from engine.request import GenerationRequest
-from engine.torch_engine import EngineConfig, EngineOverloaded, TorchEngine
+from engine.torch_engine import EngineConfig, TorchEngine
 from tests.unit.engine_helpers import chat_ids, submit
 
 PROMPTS = [

@@ -11,13 +11,11 @@ import os
 import triton_python_backend_utils as pb_utils
 
 from engine import request_inputs
-from engine import tensors as t
 from engine.model_loader import load_model
-from engine.params import InvalidRequest
 from engine.request import GenerationRequest
 from engine.token_bytes import TokenBytes
-from engine.torch_engine import EngineConfig, EngineOverloaded, EngineStats, TorchEngine
-from runtimes.triton_glue import GenerationWriter, send_error
+from engine.torch_engine import EngineConfig, EngineStats, TorchEngine
+from runtimes.triton_glue import GenerationWriter, client_errors, input_getter
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -63,12 +61,8 @@ class TritonPythonModel:
 
     def _submit(self, request):
         sender = request.get_response_sender()
-
-        def get(name):
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            return None if tensor is None else tensor.as_numpy()
-
-        try:
+        get = input_getter(pb_utils, request)
+        with client_errors(pb_utils, sender):
             lora_name, lora_path, unload = request_inputs.lora(get)
             if unload:
                 self.engine.loras.unload(lora_name)
@@ -89,10 +83,6 @@ class TritonPythonModel:
                 lora_path=lora_path,
             )
             self.engine.submit(generation)
-        except InvalidRequest as exc:
-            send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
-        except EngineOverloaded as exc:
-            send_error(pb_utils, sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
 
     def finalize(self):
         self.engine.shutdown()

@@ -11,13 +11,10 @@ import os
 import triton_python_backend_utils as pb_utils
 
 from engine import request_inputs
-from engine import tensors as t
-from engine.params import InvalidRequest
 from engine.request import GenerationRequest
 from engine.token_bytes import TokenBytes
-from engine.torch_engine import EngineOverloaded
 from engine.vision_engine import VisionEngine
-from runtimes.triton_glue import GenerationWriter, model_parameters, send_error
+from runtimes.triton_glue import GenerationWriter, client_errors, input_getter, model_parameters
 
 
 class TritonPythonModel:
@@ -43,12 +40,8 @@ class TritonPythonModel:
 
     def _submit(self, request):
         sender = request.get_response_sender()
-
-        def get(name):
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            return None if tensor is None else tensor.as_numpy()
-
-        try:
+        get = input_getter(pb_utils, request)
+        with client_errors(pb_utils, sender):
             params, stream = request_inputs.sampling_params(get)
             prompt = request_inputs.vision_prompt(get)
             writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
@@ -60,10 +53,6 @@ class TritonPythonModel:
                 is_cancelled=sender.is_cancelled,
             )
             self.engine.submit(generation, prompt)
-        except InvalidRequest as exc:
-            send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
-        except EngineOverloaded as exc:
-            send_error(pb_utils, sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
 
     def finalize(self):
         self.engine.shutdown()

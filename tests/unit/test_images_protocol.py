@@ -1,0 +1,85 @@
+"""Image parts of chat messages and the image generation types, against the openai package's."""
+
+import json
+import os
+import time
+
+import openai.types as sdk
+import pytest
+from pydantic import ValidationError
+
+from frontend.files.generated_images import GeneratedImages
+from frontend.files.store import FileNotFound
+from frontend.protocol.chat import ChatCompletionRequest
+from frontend.protocol.common import dump
+from frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
+
+
+def test_image_types_carry_the_sdk_names():
+    for ours, theirs in ((ImagesResponse, sdk.ImagesResponse), (ImageData, sdk.Image)):
+        required = {name for name, field in theirs.model_fields.items() if field.is_required()}
+        assert required <= set(ours.model_fields)
+        assert set(ours.model_fields) <= set(theirs.model_fields)
+    body = dump(ImagesResponse(created=1, data=[ImageData(b64_json="AAAA")], size="64x64", output_format="png"))
+    parsed = sdk.ImagesResponse.model_validate(body)
+    assert parsed.data[0].b64_json == "AAAA" and parsed.data[0].url is None and "url" not in body["data"][0]
+
+
+def chat(content, role="user"):
+    return ChatCompletionRequest(messages=[{"role": role, "content": content}])
+
+
+def test_image_parts_render_as_placeholders_in_order():
+    request = chat(
+        [
+            {"type": "text", "text": "Compare"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "high"}},
+            {"type": "image_url", "image_url": "data:image/png;base64,AAAA"},  # the URL alone, as some clients send
+        ]
+    )
+    assert request.image_urls() == ["https://example.com/a.png", "data:image/png;base64,AAAA"]
+    content = json.loads(request.messages_json())[0]["content"]
+    assert content == [{"type": "text", "text": "Compare"}, {"type": "image"}, {"type": "image"}]
+    assert json.loads(chat("plain").messages_json())[0]["content"] == "plain"  # no images: a string as before
+
+
+@pytest.mark.parametrize(
+    ("content", "role", "message"),
+    [
+        ([{"type": "image_url"}], "user", "needs image_url.url"),
+        ([{"type": "image_url", "image_url": {"url": ""}}], "user", "at least 1 character"),
+        ([{"type": "image_url", "image_url": {"url": "https://x/a.png"}}], "system", "user messages only"),
+        ([{"type": "input_audio", "input_audio": {}}], "user", "not supported"),
+    ],
+)
+def test_bad_image_parts_are_rejected(content, role, message):
+    with pytest.raises(ValidationError, match=message):
+        chat(content, role)
+
+
+def test_generation_request_sizes_quality_and_defaults():
+    request = ImageGenerationRequest(prompt="a cat")
+    assert request.dimensions("512x512") == (512, 512) and request.response_format is None
+    assert ImageGenerationRequest(prompt="a cat", size="1792x1024").dimensions("512x512") == (1792, 1024)
+    assert ImageGenerationRequest(prompt="a cat", quality="hd").steps(20) == 40
+    assert ImageGenerationRequest(prompt="a cat", quality="low").steps(1) == 1
+    assert ImageGenerationRequest(prompt="a cat", quality="hd", num_inference_steps=3).steps(20) == 3
+    for bad in ({"size": "1024"}, {"size": "axb"}, {"n": 11}, {"prompt": ""}, {"num_inference_steps": 0}):
+        with pytest.raises(ValidationError):
+            ImageGenerationRequest(**{"prompt": "a cat", **bad})
+    assert ImageGenerationRequest(prompt="a cat", style="vivid", moderation="low").model_extra  # ignored, not refused
+
+
+def test_generated_images_expire_and_only_their_names_are_served(tmp_path):
+    store = GeneratedImages(tmp_path, ttl=60)
+    name = store.save(b"\x89PNG...", "png")
+    path, media_type, left = store.path(name)
+    assert path.read_bytes() == b"\x89PNG..." and media_type == "image/png" and 0 < left <= 60
+    for bad in ("../secret.png", name.replace(".png", ".gif"), "img-xyz.png", "img-" + "0" * 32 + ".png"):
+        with pytest.raises(FileNotFound):
+            store.path(bad)
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    with pytest.raises(FileNotFound):
+        store.path(name)
+    assert not path.exists()
