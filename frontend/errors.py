@@ -59,8 +59,8 @@ class ModelNotFound(InvalidRequest):
     status_code = 404
     code = "model_not_found"
 
-    def __init__(self, model: str) -> None:
-        super().__init__(f"The model `{model}` does not exist.", param="model")
+    def __init__(self, model: str, message: str | None = None) -> None:
+        super().__init__(message or f"The model `{model}` does not exist.", param="model")
 
 
 class ObjectNotFound(InvalidRequest):

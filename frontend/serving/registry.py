@@ -103,7 +103,8 @@ class ModelRegistry:
         for model in await self.list():
             if model.kind == kind:
                 return model
-        raise errors.BackendUnavailable(f"no {_KIND_NAMES[kind].split(' ', 1)[1]} model is loaded")
+        what = _KIND_NAMES[kind].split(" ", 1)[1]
+        raise errors.ModelNotFound("", f"This server serves no {what} model.")
 
     @staticmethod
     def _find(models: list[ServedModel], name: str) -> ServedModel | None:

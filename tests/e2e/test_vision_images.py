@@ -281,3 +281,10 @@ def test_vision_model_missing_when_not_configured(server):
     assert VLM not in {m.id for m in guarded.models.list().data}
     with pytest.raises(openai.NotFoundError):
         ask(guarded, [image_part(data_uri(png("red")))])
+
+
+def test_image_generation_without_an_image_model_is_404(server):
+    plain = openai.OpenAI(base_url=server.base_url + "/v1", api_key="EMPTY", max_retries=0)
+    for model in (None, "dall-e-3"):
+        with pytest.raises(openai.NotFoundError):
+            plain.images.generate(prompt="a cat", **({"model": model} if model else {}))
