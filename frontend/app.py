@@ -14,14 +14,29 @@ from starlette.exceptions import HTTPException
 from frontend import __version__, errors
 from frontend.auth import APIKeyMiddleware, KeyStore, key_store_from, parse_keys
 from frontend.disconnect import ClientDisconnected
+from frontend.documents.index import SqliteVecIndex
 from frontend.files.generated_images import GeneratedImages
 from frontend.files.sqlite_store import SQLiteFileStore
 from frontend.limits import BodySizeLimit
 from frontend.lora import AdapterTable, parse_lora_flags
 from frontend.metrics import Metrics, RequestCounter
-from frontend.routes import audio, chat, completions, embeddings, files, health, images, lora, models, observability
+from frontend.routes import (
+    audio,
+    chat,
+    collections,
+    completions,
+    embeddings,
+    files,
+    health,
+    images,
+    lora,
+    models,
+    observability,
+)
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
+from frontend.serving.document_chat import DocumentChat
+from frontend.serving.documents import ServingDocuments
 from frontend.serving.embeddings import ServingEmbeddings
 from frontend.serving.files import ServingFiles
 from frontend.serving.image_inputs import ImageLoader
@@ -66,7 +81,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
         app.state.serving_speech = ServingSpeech(backend, registry)
         store = SQLiteFileStore(settings.resolved_files_dir(), settings.files_quota_bytes)
-        app.state.serving_files = ServingFiles(store, settings.max_file_bytes)
+        documents = ServingDocuments(
+            backend,
+            registry,
+            SqliteVecIndex(settings.resolved_documents_dir()),
+            store,
+            settings.document_chunk_size,
+            settings.document_chunk_overlap,
+        )
+        app.state.serving_documents = documents
+        app.state.document_chat = DocumentChat(documents, app.state.serving_chat)
+        app.state.serving_files = ServingFiles(store, settings.max_file_bytes, documents)
         app.state.serving_lora = ServingLoRA(backend, registry)
         generated = GeneratedImages(settings.resolved_generated_images_dir(), settings.generated_image_ttl)
         app.state.generated_images = generated
@@ -80,7 +105,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    routers = (models, chat, completions, embeddings, audio, images, files, lora, health, observability)
+    routers = (models, chat, completions, embeddings, audio, images, files, collections, lora, health, observability)
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)

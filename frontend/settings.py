@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     )
     max_file_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest file upload in bytes (413 above).")
     files_quota_bytes: int = Field(1024**3, ge=1, description="Bytes of files each key (or user) may keep.")
+    documents_dir: str | None = Field(
+        None, description="Folder of the document Q&A index (sqlite-vec; default: documents/ in the files folder)."
+    )
+    document_chunk_size: int = Field(
+        1000, ge=100, le=100_000, description="Characters per chunk of an ingested document."
+    )
+    document_chunk_overlap: int = Field(100, ge=0, description="Characters shared by consecutive chunks.")
 
     # Where Triton is
     triton_url: list[str] = Field(
@@ -204,6 +211,9 @@ class Settings(BaseSettings):
             return self.files_dir
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         return os.path.join(base, "triton-openai", "files")
+
+    def resolved_documents_dir(self) -> str:
+        return self.documents_dir or os.path.join(self.resolved_files_dir(), "documents")
 
     def resolved_generated_images_dir(self) -> str:
         return self.generated_images_dir or os.path.join(self.resolved_files_dir(), "images")

@@ -114,6 +114,14 @@ class VectorIndex(Protocol):
     def delete_file(self, owner: str, file_id: str) -> bool:
         """Remove the file and its chunks from all the owner's collections; whether it was in any."""
 
+    def remove_file(self, owner: str, collection: str, file_id: str) -> bool:
+        """Remove the file and its chunks from one collection; whether it was there."""
+
+    def file_chunks(
+        self, owner: str, collection: str, file_ids: Sequence[str] | None = None, limit: int = 10_000
+    ) -> list[Hit]:
+        """The processed files' chunks in reading order (file by file), distance 0: what a summary reads."""
+
     def search(
         self, owner: str, collection: str, vector: Any, top_k: int, file_ids: Sequence[str] | None = None
     ) -> list[Hit]:
@@ -249,6 +257,33 @@ class SqliteVecIndex:
                 _drop_chunks(db, owner, collection, file_id)
             db.execute("DELETE FROM files WHERE owner = ? AND file_id = ?", (owner, file_id))
         return bool(collections)
+
+    def remove_file(self, owner: str, collection: str, file_id: str) -> bool:
+        with self._write() as db:
+            _drop_chunks(db, owner, collection, file_id)
+            removed = db.execute(
+                "DELETE FROM files WHERE owner = ? AND collection = ? AND file_id = ?", (owner, collection, file_id)
+            ).rowcount
+        return bool(removed)
+
+    def file_chunks(
+        self, owner: str, collection: str, file_ids: Sequence[str] | None = None, limit: int = 10_000
+    ) -> list[Hit]:
+        if file_ids is not None and not file_ids:
+            return []
+        only, values = "", [owner, collection]
+        if file_ids is not None:
+            only = f" AND f.file_id IN ({', '.join('?' * len(file_ids))})"
+            values.extend(file_ids)
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT f.file_id, f.filename, c.chunk_index, c.text, 0.0 FROM files AS f"
+                " JOIN chunks AS c ON c.owner = f.owner AND c.collection = f.collection AND c.file_id = f.file_id"
+                f" WHERE f.owner = ? AND f.collection = ? AND f.status = 'processed'{only}"
+                " ORDER BY f.filename, f.file_id, c.chunk_index LIMIT ?",
+                (*values, limit),
+            ).fetchall()
+        return [Hit(*row) for row in rows]
 
     def search(
         self, owner: str, collection: str, vector: Any, top_k: int, file_ids: Sequence[str] | None = None

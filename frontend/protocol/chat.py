@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from frontend.protocol.common import RequestModel, ResponseModel, Usage
 from frontend.protocol.sampling import SamplingFields
@@ -135,6 +135,16 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
     parallel_tool_calls: bool = True
     # h2oGPT: a system prompt for conversations that bring none.
     system_prompt: str | None = None
+    # h2oGPT's document Q&A (frontend.serving.document_chat): which collection (LLM: none,
+    # UserData / MyData: the caller's documents, another name: a shared collection), what to
+    # do with it, how many chunks to retrieve, which files; or the context given directly.
+    langchain_mode: str | None = Field(None, max_length=64)
+    langchain_action: Literal["Query", "Summarize", "query", "summarize"] = "Query"
+    top_k_docs: int = Field(4, ge=-1, le=100)  # -1: as many as fit (100)
+    chunk_size: int | None = Field(None, ge=100, le=100_000)  # for text_context_list, as h2oGPT
+    document_choice: list[str] | None = None
+    text_context_list: list[str] | None = Field(None, max_length=1000)
+    _sources: list[Any] | None = PrivateAttr(None)  # what document Q&A put into the prompt
 
     @model_validator(mode="after")
     def _check_logprobs_and_tools(self) -> ChatCompletionRequest:
@@ -213,11 +223,23 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
 # -- response ----------------------------------------------------------------------------
 
 
+class Source(ResponseModel):
+    """A document chunk (or a given context) that document Q&A put into the prompt, as [index]."""
+
+    index: int
+    text: str
+    file_id: str | None = None
+    filename: str | None = None
+    chunk_index: int | None = None
+    score: float | None = None  # cosine similarity to the question
+
+
 class AssistantMessage(ResponseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCallOut] | None = None
+    sources: list[Source] | None = None  # extension: document Q&A's sources (the OpenAI SDK ignores it)
 
 
 class ChatChoice(ResponseModel):
@@ -241,6 +263,7 @@ class DeltaMessage(ResponseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
+    sources: list[Source] | None = None  # extension: on the first chunk of each choice
 
 
 class ChatChunkChoice(ResponseModel):

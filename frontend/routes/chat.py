@@ -12,5 +12,7 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    body = await resolve_file_parts(body, request.app.state.serving_files, await caller(request, body.user))
+    owner = await caller(request, body.user)
+    body = await resolve_file_parts(body, request.app.state.serving_files, owner)
+    body = await request.app.state.document_chat.augment(body, owner)
     return await respond(request, request.app.state.serving_chat, body)

@@ -96,8 +96,9 @@ class ServingChat(ServingBase):
                 **extra,
             )
 
+        sources = request._sources
         for index in range(request.n):
-            yield chunk(index, DeltaMessage(role="assistant", content=""))
+            yield chunk(index, DeltaMessage(role="assistant", content="", sources=sources))
         async for index, generated in stream:
             results[index].add(generated)
             for delta, logprobs in answers[index].feed(generated):
@@ -141,6 +142,8 @@ class _Answer:
                     ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in calls
                 ]
                 message = AssistantMessage(content=self.tools.content(), tool_calls=outs)
+        if self.request._sources is not None:
+            message.sources = self.request._sources
         logprobs = chat_logprobs(result.logprobs) if self.request.logprobs else None
         return ChatChoice(
             index=index, message=message, logprobs=logprobs, finish_reason=self.finish_reason(result.finish_reason)
