@@ -96,9 +96,10 @@ class ServingChat(ServingBase):
                 **extra,
             )
 
-        sources = request._sources
+        # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
+        first = {"sources": request._sources} if request._sources is not None else {}
         for index in range(request.n):
-            yield chunk(index, DeltaMessage(role="assistant", content="", sources=sources))
+            yield chunk(index, DeltaMessage(role="assistant", content="", **first))
         async for index, generated in stream:
             results[index].add(generated)
             for delta, logprobs in answers[index].feed(generated):
