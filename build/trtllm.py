@@ -70,6 +70,9 @@ def runtime_args(options: TrtllmOptions) -> dict[str, Any]:
     """Keyword arguments of tensorrt_llm.LLM when it loads the built engine (engine.trtllm_engine)."""
     args: dict[str, Any] = {
         "kv_cache_config": {"free_gpu_memory_fraction": options.kv_cache_free_gpu_memory_fraction},
+        # Without a backend TensorRT-LLM takes guided_decoding requests but enforces nothing;
+        # xgrammar is the one its TensorRT backend implements.
+        "guided_decoding_backend": "xgrammar",
     }
     if options.max_loras:
         args["enable_lora"] = True
@@ -86,8 +89,9 @@ def build_engine(model_dir: str, weights_key: str, options: TrtllmOptions, conte
     """The engine folder for `model_dir` with `options`, built once (minutes on a GPU)."""
     try:
         import tensorrt_llm
-        from tensorrt_llm import LLM
         from tensorrt_llm.llmapi import BuildConfig
+
+        from engine.trtllm_engine import tensorrt_engine_llm
     except ImportError as exc:
         raise RuntimeError(
             "the tensorrt_llm engine needs the tensorrt_llm package and an NVIDIA GPU "
@@ -104,7 +108,7 @@ def build_engine(model_dir: str, weights_key: str, options: TrtllmOptions, conte
     config.plugin_config.paged_kv_cache = plugin["paged_kv_cache"]
     logger.info("building a TensorRT-LLM engine for %s (%s); this takes minutes", model_dir, options)
     started = time.monotonic()
-    llm = LLM(build_config=config, **args)
+    llm = tensorrt_engine_llm()(build_config=config, **args)
     try:
         llm.save(str(out))
     finally:

@@ -61,7 +61,8 @@ def sampling_kwargs(params: SamplingParams, prompt_len: int, max_model_len: int)
         "stop_token_ids": list(params.stop_token_ids) or None,
         "include_stop_str_in_output": params.include_stop_str_in_output,
         "skip_special_tokens": params.skip_special_tokens,
-        "logprobs": params.logprobs,
+        # TensorRT-LLM returns nothing for logprobs=0; ask for one and keep the chosen token only
+        "logprobs": max(params.logprobs, 1) if params.logprobs is not None else None,
         "detokenize": True,
     }
     if params.greedy:
@@ -69,7 +70,9 @@ def sampling_kwargs(params: SamplingParams, prompt_len: int, max_model_len: int)
     else:
         kwargs.update(
             temperature=params.temperature,
-            top_p=params.top_p if params.top_p < 1.0 else None,
+            # Always sent: with neither top_k nor top_p set TensorRT-LLM decodes greedily
+            # (SamplingParams._greedy_decoding), whatever the temperature.
+            top_p=params.top_p,
             top_k=params.top_k if params.top_k > 0 else None,
             min_p=params.min_p or None,
         )
@@ -96,11 +99,23 @@ def guided_kwargs(guide_type: str, guide: str) -> dict[str, Any] | None:
     return {field: guide}
 
 
+def tensorrt_engine_llm() -> Any:
+    """TensorRT-LLM's LLM class for TensorRT engines. Since 1.0 `tensorrt_llm.LLM` is the
+    PyTorch backend, which builds no engine and refuses `build_config`; the engine one moved
+    to `tensorrt_llm._tensorrt_engine`. Older releases have only `tensorrt_llm.LLM`."""
+    try:
+        from tensorrt_llm._tensorrt_engine import LLM
+    except ImportError:
+        from tensorrt_llm import LLM
+    return LLM
+
+
 class OutputDeltas:
     """TensorRT-LLM's outputs are cumulative (all text and tokens so far); ours are the new part."""
 
-    def __init__(self, num_prompt_tokens: int) -> None:
+    def __init__(self, num_prompt_tokens: int, top_logprobs: int = 0) -> None:
         self.num_prompt_tokens = num_prompt_tokens
+        self.top_logprobs = top_logprobs  # alternatives kept per token (TensorRT-LLM may send more)
         self._text = 0
         self._tokens = 0
 
@@ -108,7 +123,9 @@ class OutputDeltas:
         """`output`: a tensorrt_llm CompletionOutput (text, token_ids, logprobs, finish_reason, stop_reason)."""
         text, ids = output.text or "", list(output.token_ids or [])
         new_text, new_ids = text[self._text :], ids[self._tokens :]
-        new_logprobs = list(_logprobs(output.logprobs, ids))[self._tokens :] if output.logprobs else []
+        new_logprobs = (
+            list(_logprobs(output.logprobs, ids, self.top_logprobs))[self._tokens :] if output.logprobs else []
+        )
         self._text, self._tokens = len(text), len(ids)
         reason = output.finish_reason if finished else None
         return GenerationOutput(
@@ -122,13 +139,14 @@ class OutputDeltas:
         )
 
 
-def _logprobs(entries: Iterable[Any], ids: list[int]) -> Iterable[TokenLogprob]:
-    """TensorRT-LLM gives, per token, {token id: Logprob(logprob, rank)} for the chosen token and its top-k."""
+def _logprobs(entries: Iterable[Any], ids: list[int], top_k: int) -> Iterable[TokenLogprob]:
+    """TensorRT-LLM gives, per token, {token id: Logprob(logprob, rank)} for its top-k and the
+    chosen token (which may be outside them); we keep the chosen one and the `top_k` likeliest."""
     for token_id, entry in zip(ids, entries, strict=False):
         if isinstance(entry, dict):
             ranked = sorted(entry.items(), key=lambda item: -_value(item[1]))
             chosen = _value(entry[token_id]) if token_id in entry else _value(ranked[0][1])
-            yield TokenLogprob(token_id, chosen, tuple((i, _value(v)) for i, v in ranked))
+            yield TokenLogprob(token_id, chosen, tuple((i, _value(v)) for i, v in ranked[:top_k]))
         else:
             yield TokenLogprob(token_id, float(entry), ())
 
@@ -174,7 +192,6 @@ class TensorRTLLMEngine:
         stats_listener: Any = None,
         **llm_args: Any,
     ) -> None:
-        from tensorrt_llm import LLM
         from tensorrt_llm import SamplingParams as TrtSamplingParams
         from tensorrt_llm.executor import LoRARequest
         from tensorrt_llm.llmapi import KvCacheConfig
@@ -186,7 +203,7 @@ class TensorRTLLMEngine:
             llm_args["kv_cache_config"] = KvCacheConfig(**llm_args["kv_cache_config"])
         # One Hugging Face tokenizer for TensorRT-LLM and for our glue (token bytes, echo).
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        self.llm = LLM(model=engine_dir, tokenizer=self.tokenizer, **llm_args)
+        self.llm = tensorrt_engine_llm()(model=engine_dir, tokenizer=self.tokenizer, **llm_args)
         self._stats_listener = stats_listener
         self.max_model_len = max_model_len
         self.config = config
@@ -226,7 +243,7 @@ class TensorRTLLMEngine:
         asyncio.run_coroutine_threadsafe(self._run(request, sampling_cls(**kwargs), lora), self._loop)
 
     async def _run(self, request: GenerationRequest, sampling: Any, lora: Any) -> None:
-        deltas = OutputDeltas(len(request.prompt_ids))
+        deltas = OutputDeltas(len(request.prompt_ids), request.params.logprobs or 0)
         last = GenerationOutput("", [], len(request.prompt_ids), 0)
         try:
             result = self.llm.generate_async(request.prompt_ids, sampling, streaming=True, lora_request=lora)

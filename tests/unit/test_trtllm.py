@@ -5,6 +5,8 @@ GPU is exercised by tests/e2e/test_trtllm_gpu.py where it is."""
 from __future__ import annotations
 
 import json
+import sys
+import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +17,7 @@ from build.repository import LLMDeployment, render_repository
 from build.trtllm import TrtllmOptions, build_args, engine_dir, runtime_args
 from engine.params import InvalidRequest, SamplingParams
 from engine.request import FINISH_LENGTH
-from engine.trtllm_engine import OutputDeltas, _LoRAs, guided_kwargs, sampling_kwargs
+from engine.trtllm_engine import OutputDeltas, _LoRAs, guided_kwargs, sampling_kwargs, tensorrt_engine_llm
 from tests.unit.test_contract import parse
 
 
@@ -61,6 +63,20 @@ def test_sampling_parameters_map_by_name():
     }
 
 
+def test_sampling_always_sends_top_p():
+    # TensorRT-LLM decodes greedily when neither top_k nor top_p is set, whatever the temperature.
+    kwargs = sampling_kwargs(SamplingParams(temperature=0.8), prompt_len=5, max_model_len=100)
+    assert kwargs["temperature"] == 0.8 and kwargs["top_p"] == 1.0 and "top_k" not in kwargs
+
+
+def test_logprobs_without_alternatives_still_ask_for_one():
+    kwargs = sampling_kwargs(SamplingParams(temperature=0.0, logprobs=0), prompt_len=5, max_model_len=100)
+    assert kwargs["logprobs"] == 1  # TensorRT-LLM returns none for 0
+    entries = [{10: SimpleNamespace(logprob=-0.1, rank=1), 3: SimpleNamespace(logprob=-2.5, rank=2)}]
+    output = OutputDeltas(1, top_logprobs=0).step(completion("a", [10], "stop", entries), finished=True)
+    assert output.logprobs[0].logprob == pytest.approx(-0.1) and output.logprobs[0].top == ()
+
+
 def test_over_the_context_and_logit_bias_are_refused():
     with pytest.raises(InvalidRequest, match="maximum context length is 100"):
         sampling_kwargs(SamplingParams(max_tokens=96), prompt_len=5, max_model_len=100)
@@ -98,9 +114,13 @@ def test_cumulative_outputs_become_deltas():
 
 def test_logprobs_keep_the_chosen_token_and_alternatives():
     entries = [{10: SimpleNamespace(logprob=-0.1, rank=1), 3: SimpleNamespace(logprob=-2.5, rank=2)}]
-    output = OutputDeltas(1).step(completion("a", [10], "stop", entries), finished=True)
+    output = OutputDeltas(1, top_logprobs=2).step(completion("a", [10], "stop", entries), finished=True)
     assert output.logprobs[0].token_id == 10 and output.logprobs[0].logprob == pytest.approx(-0.1)
     assert [i for i, _ in output.logprobs[0].top] == [10, 3]
+    # the chosen token outside the top 1 is reported, but not as an alternative
+    outside = [{10: SimpleNamespace(logprob=-3.0, rank=2), 3: SimpleNamespace(logprob=-0.2, rank=1)}]
+    output = OutputDeltas(1, top_logprobs=1).step(completion("a", [10], "stop", outside), finished=True)
+    assert output.logprobs[0].logprob == pytest.approx(-3.0) and [i for i, _ in output.logprobs[0].top] == [3]
 
 
 def test_lora_names_get_stable_task_ids():
@@ -129,6 +149,7 @@ def test_build_and_runtime_arguments():
     }
     assert args["enable_lora"] and args["lora_config"]["max_loras"] == 4
     assert runtime_args(TrtllmOptions())["kv_cache_config"] == {"free_gpu_memory_fraction": 0.9}
+    assert runtime_args(TrtllmOptions())["guided_decoding_backend"] == "xgrammar"  # else guides are not enforced
     with pytest.raises(ValueError, match="dtype"):
         build_args("/m", TrtllmOptions(dtype="int3"), 10)
 
@@ -163,3 +184,17 @@ def test_the_engine_choice_is_rendered_into_the_llm_config(tmp_path):
     }
     assert params["engine"] == "tensorrt_llm" and params["engine_dir"] == "/cache/engine"
     assert json.loads(params["trtllm_args"])["lora_config"]["max_loras"] == 2
+
+
+def test_the_tensorrt_engine_llm_class_is_taken_where_it_moved(monkeypatch):
+    """Since TensorRT-LLM 1.0 `tensorrt_llm.LLM` is the PyTorch backend; engines need
+    `tensorrt_llm._tensorrt_engine.LLM`. Module doubles stand in for the two layouts."""
+    package = types.ModuleType("tensorrt_llm")
+    package.LLM = "pytorch LLM"
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", package)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm._tensorrt_engine", None)  # an older release
+    assert tensorrt_engine_llm() == "pytorch LLM"
+    engines = types.ModuleType("tensorrt_llm._tensorrt_engine")
+    engines.LLM = "TensorRT engine LLM"
+    monkeypatch.setitem(sys.modules, "tensorrt_llm._tensorrt_engine", engines)
+    assert tensorrt_engine_llm() == "TensorRT engine LLM"
