@@ -29,6 +29,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from frontend.sqlite_wal import connect, use_wal
+
 Status = Literal["in_progress", "processed", "error"]
 MAX_TOP_K = 4096  # sqlite-vec's limit on k
 MAX_DIMENSION = 8192
@@ -134,6 +136,8 @@ class SqliteVecIndex:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._database = self.directory / "documents.sqlite3"
         self._sqlite = _sqlite_module()
+        with self._connect() as db:
+            use_wal(db)
         with self._write() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -143,13 +147,11 @@ class SqliteVecIndex:
     def _connect(self) -> Iterator[Any]:
         import sqlite_vec
 
-        db = self._sqlite.connect(self._database, timeout=30, isolation_level=None)
+        db = connect(self._sqlite, self._database)
         try:
             db.enable_load_extension(True)
             sqlite_vec.load(db)
             db.enable_load_extension(False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
             yield db
         finally:
             db.close()

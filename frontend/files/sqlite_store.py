@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from frontend.files.store import FileNotFound, QuotaExceeded, StoredFile, valid_id
+from frontend.sqlite_wal import connect, use_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -43,13 +44,11 @@ class SQLiteFileStore:
         self.quota_bytes = quota_bytes
         self._database = self.directory / "files.sqlite3"
         with self._connect() as db:
+            use_wal(db)
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._database, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        return db
+        return connect(sqlite3, self._database)
 
     async def create(self, owner: str, filename: str, purpose: str, data: bytes) -> StoredFile:
         return await asyncio.to_thread(self._create, owner, filename, purpose, data)
