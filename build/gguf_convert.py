@@ -8,15 +8,24 @@ an ordinary transformers folder, also what TensorRT-LLM's checkpoint conversion 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 logger = logging.getLogger(__name__)
 
 # Bump when the conversion's output changes, so caches made by older code are not reused.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
+
+# The special tokens a GGUF names by id, and the tokenizer attribute each sets.
+_SPECIAL_TOKENS = {"bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "pad": "padding_token_id"}
+
+
+class ConversionError(RuntimeError):
+    """The converted tokenizer does not do what the GGUF's metadata says."""
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> None:
@@ -25,6 +34,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> Non
 
     steps = tqdm(total=4, desc=f"converting {gguf_path.name}", unit="step")
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    metadata = _tokenizer_metadata(gguf_path)
+    _match_metadata(tokenizer, metadata)
     steps.update()
     loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     steps.update()
@@ -36,5 +47,65 @@ def convert_gguf(gguf_path: Path, out_dir: Path, dtype: str = "bfloat16") -> Non
     steps.update()
     fresh.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    check_tokenizer(AutoTokenizer.from_pretrained(out_dir), metadata)
     steps.update()
     steps.close()
+
+
+def _tokenizer_metadata(gguf_path: Path) -> dict[str, object]:
+    """The GGUF's `tokenizer.ggml.*` scalars: special token ids, add_bos_token, ..."""
+    from gguf import GGUFReader
+
+    prefix = "tokenizer.ggml."
+    fields = GGUFReader(gguf_path).fields
+    scalars = {k: f for k, f in fields.items() if k.startswith(prefix) and len(f.data) == 1 and len(f.types) == 1}
+    return {key[len(prefix) :]: field.contents() for key, field in scalars.items()}
+
+
+def _match_metadata(tokenizer: Any, metadata: dict[str, object]) -> None:
+    """Set the special tokens and BOS behaviour from the GGUF where transformers read them
+    otherwise (4.57 takes <|im_start|> as SmolLM2's end of turn and adds a BOS it has not)."""
+    for name, key in _SPECIAL_TOKENS.items():
+        token_id = metadata.get(key)
+        if isinstance(token_id, int) and getattr(tokenizer, f"{name}_token_id") != token_id:
+            setattr(tokenizer, f"{name}_token", tokenizer.convert_ids_to_tokens(token_id))
+    add_bos = metadata.get("add_bos_token")
+    if isinstance(add_bos, bool) and _adds_bos(tokenizer) != add_bos:
+        tokenizer.add_bos_token = add_bos
+    if metadata.get("model") == "gpt2" and not _plain_byte_level(tokenizer):
+        # A byte-level BPE vocabulary (4.57 gives it SentencePiece's byte fallback and '▁'
+        # decoders, which grammar libraries then read as a SentencePiece vocabulary).
+        from tokenizers import decoders
+
+        backend = tokenizer.backend_tokenizer
+        backend.decoder = decoders.ByteLevel()
+        backend.normalizer = None
+        backend.model.byte_fallback = False
+
+
+def check_tokenizer(tokenizer: Any, metadata: dict[str, object]) -> None:
+    """Fail the conversion (nothing is cached) rather than serve a tokenizer that ends turns
+    on the wrong token or puts a BOS before every prompt."""
+    for name, key in _SPECIAL_TOKENS.items():
+        token_id = metadata.get(key)
+        if isinstance(token_id, int) and getattr(tokenizer, f"{name}_token_id") != token_id:
+            raise ConversionError(
+                f"the converted {name} token is {getattr(tokenizer, f'{name}_token')!r}, "
+                f"not token {token_id} as the GGUF says"
+            )
+    add_bos = metadata.get("add_bos_token")
+    if isinstance(add_bos, bool) and _adds_bos(tokenizer) != add_bos:
+        raise ConversionError(f"the converted tokenizer {'omits' if add_bos else 'adds'} the BOS token")
+    if metadata.get("model") == "gpt2" and not _plain_byte_level(tokenizer):
+        raise ConversionError("the GGUF's vocabulary is byte-level BPE; the converted tokenizer decodes otherwise")
+
+
+def _plain_byte_level(tokenizer: Any) -> bool:
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    decoder, model = spec.get("decoder") or {}, spec.get("model") or {}
+    return decoder.get("type") == "ByteLevel" and not model.get("byte_fallback") and not spec.get("normalizer")
+
+
+def _adds_bos(tokenizer: Any) -> bool:
+    ids = tokenizer.encode("a")
+    return bool(ids) and tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id

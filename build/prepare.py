@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from build.cache import building, digest, locked
@@ -81,7 +82,9 @@ def prepare_model(spec: ModelSpec, cache: Path) -> PreparedModel:
 
 
 def _from_gguf(name: str, gguf: Path, cache: Path, version: str) -> PreparedModel:
-    key = digest(gguf.name, gguf.stat().st_size, version, CONVERTER_VERSION)
+    # The folder is written by transformers' save_pretrained, whose format changes between its
+    # versions (5.x writes tokenizer classes that 4.x cannot load): its version is in the key.
+    key = digest(gguf.name, gguf.stat().st_size, version, CONVERTER_VERSION, metadata.version("transformers"))
     target = cache / "models" / f"{name}-{key}"
     with locked(target):
         if not (target / "config.json").is_file():

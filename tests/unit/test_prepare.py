@@ -1,6 +1,7 @@
 """Model preparation: specs, and the conversion cache that makes the second start fast."""
 
 import json
+import re
 
 import pytest
 
@@ -47,6 +48,25 @@ def test_gguf_is_converted_once_then_reused(tmp_path, monkeypatch):
     assert not [p for p in first.model_dir.parent.iterdir() if p.name.startswith(".")]  # no scratch left
 
 
+def test_another_transformers_version_converts_again(tmp_path, monkeypatch):
+    # save_pretrained's format differs between transformers versions (5.x tokenizer classes
+    # do not load in 4.x), so a cache shared by two images must not hand one the other's folder.
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    calls = []
+
+    def convert(source, out_dir, dtype="bfloat16"):
+        calls.append(source)
+        (out_dir / "config.json").write_text("{}")
+
+    monkeypatch.setattr(prepare, "convert_gguf", convert)
+    monkeypatch.setattr(prepare.metadata, "version", lambda name: {"transformers": "4.57.1"}[name])
+    older = prepare_model(ModelSpec.parse(str(gguf)), tmp_path / "cache")
+    monkeypatch.setattr(prepare.metadata, "version", lambda name: {"transformers": "5.24.0"}[name])
+    newer = prepare_model(ModelSpec.parse(str(gguf)), tmp_path / "cache")
+    assert len(calls) == 2 and older.model_dir != newer.model_dir
+
+
 def test_failed_conversion_leaves_no_cache_entry(tmp_path, monkeypatch):
     gguf = tmp_path / "broken.gguf"
     gguf.write_bytes(b"GGUF")
@@ -66,3 +86,44 @@ def test_the_default_model_is_cached(prepared_model):
     assert (prepared_model.model_dir / "model.safetensors").is_file()
     assert (prepared_model.model_dir / "chat_template.jinja").is_file()
     assert prepared_model.has_chat_template
+
+
+def test_the_tokenizer_follows_the_ggufs_special_tokens(model_dir):
+    from transformers import AutoTokenizer
+
+    from build.gguf_convert import ConversionError, _match_metadata, check_tokenizer
+
+    # SmolLM2's GGUF: BOS 1, end of turn 2, no BOS added (transformers 4.57 read it otherwise).
+    metadata = {"bos_token_id": 1, "eos_token_id": 2, "add_bos_token": False, "model": "gpt2"}
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    check_tokenizer(tokenizer, metadata)  # what we serve agrees with the GGUF
+    tokenizer.eos_token = "<|im_start|>"
+    with pytest.raises(ConversionError, match=re.escape("eos token is '<|im_start|>'")):
+        check_tokenizer(tokenizer, metadata)
+    _match_metadata(tokenizer, metadata)
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.eos_token_id == 2
+    check_tokenizer(tokenizer, metadata)
+    with pytest.raises(ConversionError, match="omits the BOS"):
+        check_tokenizer(tokenizer, {**metadata, "add_bos_token": True})
+
+
+def test_a_byte_level_vocabulary_gets_a_byte_level_decoder(model_dir):
+    from tokenizers import decoders
+    from transformers import AutoTokenizer
+
+    from build.gguf_convert import ConversionError, _match_metadata, check_tokenizer
+
+    metadata = {"eos_token_id": 2, "model": "gpt2"}
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    text = 'Hi {"a": 1} 世界🎉'
+    ids = tokenizer.encode(text)
+    # What transformers 4.57 makes of SmolLM2's GGUF: SentencePiece's decoders over byte-level BPE.
+    tokenizer.backend_tokenizer.decoder = decoders.Sequence(
+        [decoders.ByteFallback(), decoders.Fuse(), decoders.Replace("▁", " "), decoders.ByteLevel()]
+    )
+    tokenizer.backend_tokenizer.model.byte_fallback = True
+    with pytest.raises(ConversionError, match="byte-level"):
+        check_tokenizer(tokenizer, metadata)
+    _match_metadata(tokenizer, metadata)
+    check_tokenizer(tokenizer, metadata)
+    assert tokenizer.encode(text) == ids and tokenizer.decode(ids) == text
