@@ -31,7 +31,9 @@ def test_a_hugging_face_folder_is_used_in_place(tmp_path):
     assert model.model_dir == folder and not (tmp_path / "cache").exists()
 
 
-def test_gguf_is_converted_once_then_reused(tmp_path, monkeypatch):
+@pytest.fixture
+def conversions(tmp_path, monkeypatch):
+    """A GGUF file and the list of conversions made of it (a converter double writes config.json)."""
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
     calls = []
@@ -41,6 +43,11 @@ def test_gguf_is_converted_once_then_reused(tmp_path, monkeypatch):
         (out_dir / "config.json").write_text(json.dumps({"max_position_embeddings": 64}))
 
     monkeypatch.setattr(prepare, "convert_gguf", convert)
+    return gguf, calls
+
+
+def test_gguf_is_converted_once_then_reused(tmp_path, conversions):
+    gguf, calls = conversions
     first = prepare_model(ModelSpec.parse(str(gguf)), tmp_path / "cache")
     second = prepare_model(ModelSpec.parse(str(gguf)), tmp_path / "cache")
     assert calls == [gguf]
@@ -48,18 +55,10 @@ def test_gguf_is_converted_once_then_reused(tmp_path, monkeypatch):
     assert not [p for p in first.model_dir.parent.iterdir() if p.name.startswith(".")]  # no scratch left
 
 
-def test_another_transformers_version_converts_again(tmp_path, monkeypatch):
+def test_another_transformers_version_converts_again(tmp_path, conversions, monkeypatch):
     # save_pretrained's format differs between transformers versions (5.x tokenizer classes
     # do not load in 4.x), so a cache shared by two images must not hand one the other's folder.
-    gguf = tmp_path / "tiny.gguf"
-    gguf.write_bytes(b"GGUF")
-    calls = []
-
-    def convert(source, out_dir, dtype="bfloat16"):
-        calls.append(source)
-        (out_dir / "config.json").write_text("{}")
-
-    monkeypatch.setattr(prepare, "convert_gguf", convert)
+    gguf, calls = conversions
     monkeypatch.setattr(prepare.metadata, "version", lambda name: {"transformers": "4.57.1"}[name])
     older = prepare_model(ModelSpec.parse(str(gguf)), tmp_path / "cache")
     monkeypatch.setattr(prepare.metadata, "version", lambda name: {"transformers": "5.24.0"}[name])
