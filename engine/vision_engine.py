@@ -15,6 +15,7 @@ request waiting for its turn counts against `max_queue_len`.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
@@ -54,6 +55,10 @@ class VisionEngine:
         torch_dtype = resolve_dtype(dtype, self.device)
         self.processor = AutoProcessor.from_pretrained(model_dir)
         self.model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch_dtype).to(self.device).eval()
+        # Processors may return inputs their model does not take (transformers 4.57 adds
+        # token_type_ids, which generate then refuses).
+        forward = inspect.signature(self.model.forward).parameters
+        self._dropped_inputs = {name for name in ("token_type_ids",) if name not in forward}
         self.prompts = PromptTokenizer(processor=self.processor)
         self.tokenizer = self.prompts.tokenizer
         text_config = self.model.config.get_text_config()
@@ -120,7 +125,7 @@ class VisionEngine:
             )
         except (ValueError, TypeError) as exc:  # the processor's own checks (e.g. image token counts)
             raise InvalidRequest(f"the model's processor refused the input: {exc}") from exc
-        return dict(inputs)
+        return {name: value for name, value in inputs.items() if name not in self._dropped_inputs}
 
     # -- the worker -------------------------------------------------------------------------
 
