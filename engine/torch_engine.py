@@ -116,6 +116,7 @@ class TorchEngine:
         self.loras = LoRASet(self.model, self.config.max_loras, dtype, self.device)
         self._stats_listener = stats_listener
         self._stats = EngineStats()
+        self._published = self._stats  # what the stats listener got last
         self._cond = threading.Condition()
         self._waiting: deque[Sequence] = deque()
         self._prefilling: deque[tuple[Sequence, BatchKVCache]] = deque()
@@ -363,12 +364,13 @@ class TorchEngine:
         self._stats = replace(s, generated_tokens_total=s.generated_tokens_total + len(output.token_ids))
 
     def _update_stats(self) -> None:
-        stats = replace(
+        self._stats = replace(
             self._stats,
             running=len(self._batch.rows) + len(self._prefilling),
             waiting=len(self._waiting),
         )
-        changed = stats != self._stats
-        self._stats = stats
-        if changed and self._stats_listener is not None:
-            self._stats_listener(stats)
+        # Compared with what the listener last got: the counters (_count) change between
+        # publications too, also in steps where running and waiting stay the same.
+        if self._stats != self._published and self._stats_listener is not None:
+            self._stats_listener(self._stats)
+        self._published = self._stats

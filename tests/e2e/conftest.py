@@ -6,6 +6,7 @@ frontend on a free port. Tests call it through the official openai package.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,17 @@ MODEL = "smollm2-135m-instruct"
 
 # Servers started for one test need only the LLM: leaving the others out starts them faster.
 LLM_ONLY = ("--embedding-model", "none", "--transcription-model", "none", "--speech-voice", "none")
+
+
+def wait_for(predicate, timeout=20.0) -> bool:
+    """Whether `predicate()` came true within the timeout (engine metrics, for one, are
+    published at the end of the engine's step, just after the responses went out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def start_server(tmp: Path, *extra: str, llm_only: bool = True) -> ServerProcess:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 
-from tests.e2e.conftest import MODEL
+from tests.e2e.conftest import MODEL, wait_for
 
 LLM = f'model="{MODEL}_llm"'
 LONG = {
@@ -15,15 +14,6 @@ LONG = {
     "messages": [{"role": "user", "content": "Tell me a long story."}],
     "max_tokens": 2000,
 }
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_disconnect_mid_stream_cancels(server, client):

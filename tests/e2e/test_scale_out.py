@@ -9,7 +9,7 @@ import time
 import httpx
 import openai
 
-from tests.e2e.conftest import MODEL, start_server
+from tests.e2e.conftest import MODEL, start_server, wait_for
 
 LLM = f'model="{MODEL}_llm"'
 ASK = {"model": MODEL, "messages": [{"role": "user", "content": "Name a colour."}], "max_tokens": 4}
@@ -32,6 +32,7 @@ def test_requests_spread_over_two_tritons_and_survive_one_dying(tmp_path, prepar
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             assert set(pool.map(ask, range(16))) <= {"stop", "length"}
+        assert wait_for(lambda: finished(first) + finished(second) >= 16)
         on_first, on_second = finished(first), finished(second)
         assert on_first >= 4 and on_second >= 4 and on_first + on_second == 16  # both served
 
@@ -44,6 +45,7 @@ def test_requests_spread_over_two_tritons_and_survive_one_dying(tmp_path, prepar
                 outcomes.append(result)
         # A request that finds the dead server before anything came back is retried on the other.
         assert outcomes == ["served"] * 12, outcomes
+        assert wait_for(lambda: finished(first) >= on_first + 12)
         assert finished(first) == on_first + 12
         assert httpx.get(frontend.base_url + "/health", timeout=10).status_code == 200
     finally:

@@ -170,3 +170,20 @@ def test_concurrent_requests_get_what_they_get_alone(engine, tokenizer):
     for collector, expected in zip(together, alone, strict=True):
         assert collector.done.wait(60)
         assert (collector.ids, collector.text, collector.last.finish_reason) == expected
+
+
+def test_the_stats_listener_hears_every_counted_token(loaded, tokenizer):
+    """Counters are published as they change, not only when running or waiting do."""
+    heard = []
+    engine = TorchEngine(loaded, EngineConfig(max_num_seqs=2), stats_listener=heard.append).start()
+    try:
+        run = submit(engine, chat_ids(tokenizer, "Tell me a story."), max_tokens=24, ignore_eos=True)
+        assert run.done.wait(60)
+        deadline = time.monotonic() + 5
+        while (not heard or heard[-1].finished_total < 1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        engine.shutdown()
+    while_running = {s.generated_tokens_total for s in heard if s.running == 1}
+    assert len(while_running) >= 20  # one publication per decoded token, with running steady at 1
+    assert heard[-1].finished_total == 1 and heard[-1].generated_tokens_total == 24 and heard[-1].running == 0
