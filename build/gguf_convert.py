@@ -62,42 +62,51 @@ def _tokenizer_metadata(gguf_path: Path) -> dict[str, object]:
     return {key[len(prefix) :]: field.contents() for key, field in scalars.items()}
 
 
-def _match_metadata(tokenizer: Any, metadata: dict[str, object]) -> None:
-    """Set the special tokens and BOS behaviour from the GGUF where transformers read them
-    otherwise (4.57 takes <|im_start|> as SmolLM2's end of turn and adds a BOS it has not)."""
+def _mismatches(tokenizer: Any, metadata: dict[str, object]) -> list[tuple[str, object, str]]:
+    """Where the tokenizer does otherwise than the GGUF says: (what, the GGUF's value, message)."""
+    found: list[tuple[str, object, str]] = []
     for name, key in _SPECIAL_TOKENS.items():
         token_id = metadata.get(key)
         if isinstance(token_id, int) and getattr(tokenizer, f"{name}_token_id") != token_id:
-            setattr(tokenizer, f"{name}_token", tokenizer.convert_ids_to_tokens(token_id))
+            actual = getattr(tokenizer, f"{name}_token")
+            found.append(
+                (name, token_id, f"the converted {name} token is {actual!r}, not token {token_id} as the GGUF says")
+            )
     add_bos = metadata.get("add_bos_token")
     if isinstance(add_bos, bool) and _adds_bos(tokenizer) != add_bos:
-        tokenizer.add_bos_token = add_bos
+        found.append(("add_bos", add_bos, f"the converted tokenizer {'omits' if add_bos else 'adds'} the BOS token"))
     if metadata.get("model") == "gpt2" and not _plain_byte_level(tokenizer):
-        # A byte-level BPE vocabulary (4.57 gives it SentencePiece's byte fallback and '▁'
-        # decoders, which grammar libraries then read as a SentencePiece vocabulary).
-        from tokenizers import decoders
+        found.append(
+            ("byte_level", True, "the GGUF's vocabulary is byte-level BPE; the converted tokenizer decodes otherwise")
+        )
+    return found
 
-        backend = tokenizer.backend_tokenizer
-        backend.decoder = decoders.ByteLevel()
-        backend.normalizer = None
-        backend.model.byte_fallback = False
+
+def _match_metadata(tokenizer: Any, metadata: dict[str, object]) -> None:
+    """Set the special tokens and BOS behaviour from the GGUF where transformers read them
+    otherwise (4.57 takes <|im_start|> as SmolLM2's end of turn and adds a BOS it has not)."""
+    for what, wanted, _ in _mismatches(tokenizer, metadata):
+        if what == "add_bos":
+            tokenizer.add_bos_token = wanted
+        elif what == "byte_level":
+            # A byte-level BPE vocabulary (4.57 gives it SentencePiece's byte fallback and '▁'
+            # decoders, which grammar libraries then read as a SentencePiece vocabulary).
+            from tokenizers import decoders
+
+            backend = tokenizer.backend_tokenizer
+            backend.decoder = decoders.ByteLevel()
+            backend.normalizer = None
+            backend.model.byte_fallback = False
+        else:
+            setattr(tokenizer, f"{what}_token", tokenizer.convert_ids_to_tokens(wanted))
 
 
 def check_tokenizer(tokenizer: Any, metadata: dict[str, object]) -> None:
     """Fail the conversion (nothing is cached) rather than serve a tokenizer that ends turns
     on the wrong token or puts a BOS before every prompt."""
-    for name, key in _SPECIAL_TOKENS.items():
-        token_id = metadata.get(key)
-        if isinstance(token_id, int) and getattr(tokenizer, f"{name}_token_id") != token_id:
-            raise ConversionError(
-                f"the converted {name} token is {getattr(tokenizer, f'{name}_token')!r}, "
-                f"not token {token_id} as the GGUF says"
-            )
-    add_bos = metadata.get("add_bos_token")
-    if isinstance(add_bos, bool) and _adds_bos(tokenizer) != add_bos:
-        raise ConversionError(f"the converted tokenizer {'omits' if add_bos else 'adds'} the BOS token")
-    if metadata.get("model") == "gpt2" and not _plain_byte_level(tokenizer):
-        raise ConversionError("the GGUF's vocabulary is byte-level BPE; the converted tokenizer decodes otherwise")
+    problems = _mismatches(tokenizer, metadata)
+    if problems:
+        raise ConversionError("; ".join(message for _, _, message in problems))
 
 
 def _plain_byte_level(tokenizer: Any) -> bool:

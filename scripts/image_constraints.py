@@ -31,9 +31,10 @@ def constraints(roots: list[str]) -> list[str]:
             continue  # not in this image: nothing to keep
         for name in names:
             try:
-                pinned[distribution(name).metadata["Name"].lower()] = distribution(name).version
+                found = distribution(name)
             except PackageNotFoundError:
-                pass
+                continue
+            pinned[found.metadata["Name"].lower()] = found.version
     return [f"{name}=={version}" for name, version in sorted(pinned.items())]
 
 
