@@ -157,7 +157,9 @@ class Decoder:
         x = F.rms_norm(x[batch.sample_index], (s.hidden,), self.final_norm, s.rms_eps)
         return self.lm_head(x).float()
 
-    def prompt_logits(self, sequences: list[list[int]], lora: object | None = None, block_size: int = 16) -> list[torch.Tensor]:
+    def prompt_logits(
+        self, sequences: list[list[int]], lora: object | None = None, block_size: int = 16
+    ) -> list[torch.Tensor]:
         """Logits [len(ids), vocab] at every position of each token sequence, in one forward over
         a cache of their own (for scoring: tests, perplexity)."""
         counts = [-(-len(ids) // block_size) for ids in sequences]

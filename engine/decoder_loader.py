@@ -49,7 +49,7 @@ def load_decoder(
     model_dir: str,
     weights_file: str = "",
     quantization: str = "auto",
-    device: torch.device = torch.device("cpu"),
+    device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     max_positions: int = 0,
 ) -> Decoder:
@@ -57,6 +57,7 @@ def load_decoder(
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
+    device = device or torch.device("cpu")
     config = AutoConfig.from_pretrained(model_dir)
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedModel(f"the torch engine's decoder does not implement {config.model_type!r} models")
@@ -77,7 +78,8 @@ def load_decoder(
         embed, lm_head = densify(embed, dense, device), densify(lm_head, dense, device)
     logger.info("decoder for %s: %d layers from %s on %s", config.model_type, shape.layers, source, device)
     positions = max_positions or int(getattr(config, "max_position_embeddings", 0) or 4096)
-    return Decoder(shape, embed, layers, final_norm.to(device), lm_head, _rotary(config, positions, device), kernels, device)
+    rotary = _rotary(config, positions, device)
+    return Decoder(shape, embed, layers, final_norm.to(device), lm_head, rotary, kernels, device)
 
 
 def _gguf_parts(gguf: GGUFWeights, shape: DecoderShape, config) -> tuple:
@@ -118,6 +120,9 @@ def _safetensors_parts(folder: Path, shape: DecoderShape, config, dtype: torch.d
     def weight(name: str) -> torch.Tensor:
         return tensors[name].to(dtype)
 
+    def norm(name: str) -> torch.Tensor | None:
+        return tensors[name].float() if name in tensors else None
+
     def linear(*modules: str) -> Linear:
         dense = []
         for module in modules:
@@ -136,8 +141,8 @@ def _safetensors_parts(folder: Path, shape: DecoderShape, config, dtype: torch.d
                 post_norm=weight(p + "post_attention_layernorm.weight").float(),
                 gate_up=linear(p + "mlp.gate_proj", p + "mlp.up_proj"),
                 down=linear(p + "mlp.down_proj"),
-                q_norm=weight(p + "self_attn.q_norm.weight").float() if p + "self_attn.q_norm.weight" in tensors else None,
-                k_norm=weight(p + "self_attn.k_norm.weight").float() if p + "self_attn.k_norm.weight" in tensors else None,
+                q_norm=norm(p + "self_attn.q_norm.weight"),
+                k_norm=norm(p + "self_attn.k_norm.weight"),
             )
         )
     embed = DenseLinear(weight("model.embed_tokens.weight"))
@@ -150,7 +155,9 @@ def _read_safetensors(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() else ["model.safetensors"]
+    files = ["model.safetensors"]
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
     tensors: dict[str, torch.Tensor] = {}
     for name in files:
         tensors.update(load_file(str(folder / name)))

@@ -110,7 +110,9 @@ def fuse(layers: list[Linear]) -> Linear:
         return layers[0]
     biases = [layer.bias for layer in layers]
     if any(b is not None for b in biases):
-        bias = torch.cat([b if b is not None else torch.zeros(layer.out_features) for b, layer in zip(biases, layers)])
+        bias = torch.cat(
+            [b if b is not None else torch.zeros(layer.out_features) for b, layer in zip(biases, layers, strict=True)]
+        )
     else:
         bias = None
     first = layers[0]

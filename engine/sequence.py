@@ -90,7 +90,8 @@ class Sequence:
         prompt = len(self.prompt_ids)
         if end <= prompt:
             return self.prompt_ids[start:end]
-        return (self.prompt_ids[start:] if start < prompt else []) + self.output_ids[max(start - prompt, 0) : end - prompt]
+        head = self.prompt_ids[start:] if start < prompt else []
+        return head + self.output_ids[max(start - prompt, 0) : end - prompt]
 
     def append_token(self, token_id: int, logprob: TokenLogprob | None = None) -> GenerationOutput:
         """Take the next sampled token; the output says what to send and whether we are done."""
