@@ -37,6 +37,13 @@ class NativeKernels:
         lib.tok_q8_0_matmul.restype = i32
         lib.tok_paged_attention.argtypes = [ptr, ptr, ptr, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, f32, ptr, i32]
         lib.tok_paged_attention.restype = None
+        lib.tok_rms_norm.argtypes = [ptr, ptr, ptr, i64, i64, f32, ptr]
+        lib.tok_rms_norm.restype = None
+        lib.tok_silu_mul.argtypes = [ptr, i64, i64, ptr]
+        lib.tok_silu_mul.restype = None
+        lib.tok_attention_layer.argtypes = [ptr, i64, i64, i64, i64, ptr, ptr, f32, ptr, ptr, ptr, ptr, ptr, ptr]
+        lib.tok_attention_layer.argtypes += [ptr, i64, ptr, ptr, i64, f32, ptr, i32]
+        lib.tok_attention_layer.restype = None
 
     @property
     def simd_level(self) -> int:
@@ -109,6 +116,54 @@ class NativeKernels:
             kv_heads,
             dim,
             block,
+            scale,
+            out.data_ptr(),
+            self.force_level,
+        )
+        return out
+
+    def rms_norm(
+        self, x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """RMSNorm of each row of x [M, H]; with `residual`, x += residual first (in place)."""
+        rows, hidden = x.shape
+        out = torch.empty_like(x)
+        extra = residual.data_ptr() if residual is not None else None
+        self._lib.tok_rms_norm(x.data_ptr(), extra, weight.data_ptr(), rows, hidden, eps, out.data_ptr())
+        return out
+
+    def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
+        """silu(gate) * up of gate_up [M, 2I] (gate first)."""
+        rows, width = gate_up.shape
+        out = torch.empty((rows, width // 2), dtype=torch.float32)
+        self._lib.tok_silu_mul(gate_up.data_ptr(), rows, width // 2, out.data_ptr())
+        return out
+
+    def attention_layer(self, qkv, shape, q_norm, k_norm, cos, sin, batch, keys, values, scale) -> torch.Tensor:
+        """A layer's attention from its fused q/k/v product (engine.decoder.Decoder's CPU path):
+        q/k norms, rotary embedding, the cache written at the batch's slots, paged attention."""
+        tokens = qkv.shape[0]
+        out = torch.empty((tokens, shape.heads, shape.head_dim), dtype=torch.float32)
+        self._lib.tok_attention_layer(
+            qkv.data_ptr(),
+            tokens,
+            shape.heads,
+            shape.kv_heads,
+            shape.head_dim,
+            q_norm.data_ptr() if q_norm is not None else None,
+            k_norm.data_ptr() if k_norm is not None else None,
+            shape.rms_eps,
+            cos.data_ptr(),
+            sin.data_ptr(),
+            batch.positions.data_ptr(),
+            batch.slots.data_ptr(),
+            keys.data_ptr(),
+            values.data_ptr(),
+            batch.block_tables.data_ptr(),
+            batch.block_tables.shape[1],
+            batch.seq_of.data_ptr(),
+            batch.len_of.data_ptr(),
+            keys.shape[1],
             scale,
             out.data_ptr(),
             self.force_level,

@@ -374,3 +374,121 @@ void tok_paged_attention(const float *q, const float *k_cache, const float *v_ca
     else
         attention_generic(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
 }
+
+/* ------------------------------------------------------------------- the layers' small steps */
+
+/* e^x over the floats' range, as exp_neg (relative error about 1e-7). */
+static inline float exp_any(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float z = x * 1.4426950408889634f;
+    const float n = nearbyintf(z);
+    const float f = (z - n) * 0.6931471805599453f;
+    const float p =
+        1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666668f + f * (0.008333334f + f * 0.0013888889f)))));
+    union {
+        int32_t i;
+        float f;
+    } bits = {.i = ((int32_t)n + 127) << 23};
+    return p * bits.f;
+}
+
+#define ROWWISE(NAME, TARGET)                                                                               \
+    /* residual (may be NULL): x += residual first. out = x / rms(x) * weight, row by row. */              \
+    __attribute__((target(TARGET))) static void NAME##_rms_norm(float *x, const float *residual,            \
+                                                                const float *weight, int64_t M, int64_t H,   \
+                                                                float eps, float *out) {                     \
+        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+            float *row = x + m * H;                                                                         \
+            if (residual) {                                                                                 \
+                const float *add = residual + m * H;                                                        \
+                _Pragma("omp simd") for (int64_t i = 0; i < H; i++) row[i] += add[i];                       \
+            }                                                                                               \
+            float sum = 0.0f;                                                                               \
+            _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < H; i++) sum += row[i] * row[i];  \
+            const float inv = 1.0f / sqrtf(sum / (float)H + eps);                                           \
+            float *o = out + m * H;                                                                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < H; i++) o[i] = row[i] * inv * weight[i];           \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* out[m, i] = silu(gate_up[m, i]) * gate_up[m, I + i] */                                               \
+    __attribute__((target(TARGET))) static void NAME##_silu_mul(const float *gate_up, int64_t M, int64_t I,  \
+                                                                float *out) {                                \
+        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+            const float *g = gate_up + m * 2 * I, *u = g + I;                                               \
+            float *o = out + m * I;                                                                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < I; i++) o[i] = g[i] / (1.0f + exp_any(-g[i])) * u[i]; \
+        }                                                                                                   \
+    }
+
+ROWWISE(rw_avx512, "avx512f,avx2,fma")
+ROWWISE(rw_avx2, "avx2,fma")
+ROWWISE(rw_generic, "sse2")
+
+static int rowwise_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+
+void tok_rms_norm(float *x, const float *residual, const float *weight, int64_t M, int64_t H, float eps, float *out) {
+    const int lv = rowwise_level();
+    if (lv == 2)
+        rw_avx512_rms_norm(x, residual, weight, M, H, eps, out);
+    else if (lv == 1)
+        rw_avx2_rms_norm(x, residual, weight, M, H, eps, out);
+    else
+        rw_generic_rms_norm(x, residual, weight, M, H, eps, out);
+}
+
+void tok_silu_mul(const float *gate_up, int64_t M, int64_t I, float *out) {
+    const int lv = rowwise_level();
+    if (lv == 2)
+        rw_avx512_silu_mul(gate_up, M, I, out);
+    else if (lv == 1)
+        rw_avx2_silu_mul(gate_up, M, I, out);
+    else
+        rw_generic_silu_mul(gate_up, M, I, out);
+}
+
+/* The attention half of a layer, from the fused q/k/v product qkv [T, (nh + 2 kvh) * d]:
+ * optional per-head RMSNorm of q and k (q_norm/k_norm [d], NULL: none), the rotary embedding in
+ * Hugging Face's layout (cos/sin [positions, d], each head's halves rotating together), the step's
+ * keys and values written into the paged cache at `slots`, then the paged attention into out
+ * [T, nh, d]. qkv is modified in place. */
+void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t d, const float *q_norm,
+                         const float *k_norm, float eps, const float *cos_table, const float *sin_table,
+                         const int64_t *positions, const int64_t *slots, float *k_cache, float *v_cache,
+                         const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
+                         int64_t block, float scale, float *out, int force) {
+    const int64_t width = (nh + 2 * kvh) * d, half = d / 2;
+#pragma omp parallel for schedule(static) if (T > 4)
+    for (int64_t t = 0; t < T; t++) {
+        float *row = qkv + t * width;
+        const float *c = cos_table + positions[t] * d, *s = sin_table + positions[t] * d;
+        for (int64_t h = 0; h < nh + kvh; h++) {
+            float *x = row + h * d;
+            const float *norm = h < nh ? q_norm : k_norm;
+            if (norm) {
+                float sum = 0.0f;
+                for (int64_t i = 0; i < d; i++) sum += x[i] * x[i];
+                const float inv = 1.0f / sqrtf(sum / (float)d + eps);
+                for (int64_t i = 0; i < d; i++) x[i] = x[i] * inv * norm[i];
+            }
+            for (int64_t i = 0; i < half; i++) {
+                const float a = x[i], b = x[i + half];
+                x[i] = a * c[i] - b * s[i];
+                x[i + half] = b * c[i + half] + a * s[i + half];
+            }
+        }
+        memcpy(k_cache + slots[t] * kvh * d, row + nh * d, sizeof(float) * kvh * d);
+        memcpy(v_cache + slots[t] * kvh * d, row + (nh + kvh) * d, sizeof(float) * kvh * d);
+    }
+    /* queries, [T, nh, d] with the row stride of qkv: copied out contiguous for the kernel */
+    float *q = malloc(sizeof(float) * T * nh * d);
+    if (!q) return;
+    for (int64_t t = 0; t < T; t++) memcpy(q + t * nh * d, qkv + t * width, sizeof(float) * nh * d);
+    tok_paged_attention(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out,
+                        force);
+    free(q);
+}
