@@ -31,9 +31,9 @@ class NativeKernels:
         self.force_level = force_level
         i64, ptr, f32, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int
         lib.tok_simd_level.restype = i32
-        lib.tok_q4_1_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, i64, i32]
+        lib.tok_q4_1_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, i64, i32, i32]
         lib.tok_q4_1_matmul.restype = i32
-        lib.tok_q8_0_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, i64, ptr, i64, i32]
+        lib.tok_q8_0_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, i64, ptr, i64, i32, i32]
         lib.tok_q8_0_matmul.restype = i32
         lib.tok_paged_attention.argtypes = [ptr, ptr, ptr, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, f32, ptr, i32]
         lib.tok_paged_attention.restype = None
@@ -51,10 +51,18 @@ class NativeKernels:
         return self._lib.tok_simd_level() if self.force_level < 0 else self.force_level
 
     def q4_1_matmul(
-        self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, m: torch.Tensor, dt: torch.Tensor, mt: torch.Tensor
+        self,
+        x: torch.Tensor,
+        qs: torch.Tensor,
+        d: torch.Tensor,
+        m: torch.Tensor,
+        dt: torch.Tensor,
+        mt: torch.Tensor,
+        activation_bits: int = 16,
     ) -> torch.Tensor:
         """x [M, K] @ W^T for Q4_1 blocks qs [N, K/32, 16] uint8, d and m [N, K/32] float32, and
-        the same transposed by groups of 8 rows (`by_eights`)."""
+        the same transposed by groups of 8 rows (`by_eights`); x is quantized per block of 32 to
+        int16 or int8 (`activation_bits`)."""
         rows, k = x.shape
         n = qs.shape[0]
         y = torch.empty((rows, n), dtype=torch.float32)
@@ -70,19 +78,23 @@ class NativeKernels:
             n,
             y.data_ptr(),
             n,
+            activation_bits == 16,
             self.force_level,
         )
         if rc:
             raise RuntimeError(f"q4_1 matmul failed for K={k} (a multiple of 32 is needed)")
         return y
 
-    def q8_0_matmul(self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def q8_0_matmul(
+        self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, dt: torch.Tensor, activation_bits: int = 16
+    ) -> torch.Tensor:
         """x [M, K] @ W^T for Q8_0 blocks qs [N, K/32, 32] int8, d [N, K/32] float32 (and `by_eights`)."""
         rows, k = x.shape
         n = qs.shape[0]
         y = torch.empty((rows, n), dtype=torch.float32)
+        wide = activation_bits == 16
         rc = self._lib.tok_q8_0_matmul(
-            x.data_ptr(), rows, k, qs.data_ptr(), d.data_ptr(), dt.data_ptr(), n, y.data_ptr(), n, self.force_level
+            x.data_ptr(), rows, k, qs.data_ptr(), d.data_ptr(), dt.data_ptr(), n, y.data_ptr(), n, wide, self.force_level
         )
         if rc:
             raise RuntimeError(f"q8_0 matmul failed for K={k} (a multiple of 32 is needed)")
