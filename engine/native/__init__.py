@@ -94,7 +94,17 @@ class NativeKernels:
         y = torch.empty((rows, n), dtype=torch.float32)
         wide = activation_bits == 16
         rc = self._lib.tok_q8_0_matmul(
-            x.data_ptr(), rows, k, qs.data_ptr(), d.data_ptr(), dt.data_ptr(), n, y.data_ptr(), n, wide, self.force_level
+            x.data_ptr(),
+            rows,
+            k,
+            qs.data_ptr(),
+            d.data_ptr(),
+            dt.data_ptr(),
+            n,
+            y.data_ptr(),
+            n,
+            wide,
+            self.force_level,
         )
         if rc:
             raise RuntimeError(f"q8_0 matmul failed for K={k} (a multiple of 32 is needed)")
