@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from engine.decoder_loader import load_decoder
-from engine.transformers_decoder import TransformersDecoder
 from engine.gguf_weights import GGUFWeights, llama_rows
 from engine.native import kernels
+from engine.transformers_decoder import TransformersDecoder
 
 PROMPTS = [[5, 9, 17, 3, 22, 40, 1, 8, 30, 2, 11], [7, 7, 12], [60]]
 
