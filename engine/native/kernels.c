@@ -152,28 +152,38 @@ __attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vn
         for (int r = 0; r < R; r++) _mm256_storeu_ps(y + r * ldy, _mm256_add_ps(acc[r], macc[r]));        \
     }
 
-#define APROD(j, F, A, ISA, xq, K, b, p)                                                \
+#define APROD(j, F, A, ISA, xq, K, b, p, q)                                             \
     {                                                                                    \
         A##_LOAD(x, (const char *)(xq) + ((j) * (K) + (b) * QK) * A##_BYTES);             \
         p[j] = F##_##A##_PRODUCT(ISA, 0, x);                                             \
+        q[j] = F##_##A##_PRODUCT(ISA, 1, x);                                             \
     }
 
-/* One weight row x 8 activation rows; xdT/xsT are the rows' scales and sums transposed to
- * [blocks][8]. Writes out[0..7], one per activation row. */
+/* Two weight rows (n, n + 1: qs and qs + stride) x 8 activation rows, each activation block
+ * loaded once for both; xdT/xsT are the rows' scales and sums transposed to [blocks][8].
+ * Writes out[0..7] for row n and out[8..15] for row n + 1. */
 #define ATILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
-    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, const float *wd, const float *wm,   \
-                                                     const void *xq, int64_t K, const float *xdT,             \
-                                                     const float *xsT, int64_t nb, float *out) {              \
-        __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                                       \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wd,    \
+                                                     const float *wm, int64_t nb, const void *xq, int64_t K,  \
+                                                     const float *xdT, const float *xsT, float *out) {        \
+        __m256 acc0 = _mm256_setzero_ps(), macc0 = _mm256_setzero_ps();                                     \
+        __m256 acc1 = _mm256_setzero_ps(), macc1 = _mm256_setzero_ps();                                     \
         for (int64_t b = 0; b < nb; b++) {                                                                  \
             F##_##A##_PREP(qs + b * F##_BYTES, 0);                                                          \
-            __m256i p[8];                                                                                   \
-            EIGHT(APROD, F, A, ISA, xq, K, b, p)                                                            \
-            const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(wd[b]), _mm256_loadu_ps(xdT + b * 8));        \
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), scale, acc);                              \
-            if (MIN) macc = _mm256_fmadd_ps(_mm256_set1_ps(wm[b]), _mm256_loadu_ps(xsT + b * 8), macc);     \
+            F##_##A##_PREP(qs + stride + b * F##_BYTES, 1);                                                 \
+            __m256i p[8], q[8];                                                                             \
+            EIGHT(APROD, F, A, ISA, xq, K, b, p, q)                                                         \
+            const __m256 xd = _mm256_loadu_ps(xdT + b * 8);                                                 \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), _mm256_mul_ps(_mm256_set1_ps(wd[b]), xd), acc0); \
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(q)), _mm256_mul_ps(_mm256_set1_ps(wd[nb + b]), xd), acc1); \
+            if (MIN) {                                                                                      \
+                const __m256 xs = _mm256_loadu_ps(xsT + b * 8);                                             \
+                macc0 = _mm256_fmadd_ps(_mm256_set1_ps(wm[b]), xs, macc0);                                  \
+                macc1 = _mm256_fmadd_ps(_mm256_set1_ps(wm[nb + b]), xs, macc1);                             \
+            }                                                                                               \
         }                                                                                                   \
-        _mm256_storeu_ps(out, _mm256_add_ps(acc, macc));                                                    \
+        _mm256_storeu_ps(out, _mm256_add_ps(acc0, macc0));                                                  \
+        _mm256_storeu_ps(out + 8, _mm256_add_ps(acc1, macc1));                                              \
     }
 
 #define AVX2 "avx2,fma"
@@ -260,8 +270,8 @@ static void transpose8(const float *src, int64_t M, int64_t nb, float *dst) {
 
 typedef void (*wtile_fn)(const uint8_t *, int64_t, const float *, const float *, const void *, int64_t,
                          const float *, const float *, int64_t, int, float *, int64_t);
-typedef void (*atile_fn)(const uint8_t *, const float *, const float *, const void *, int64_t, const float *,
-                         const float *, int64_t, float *);
+typedef void (*atile_fn)(const uint8_t *, int64_t, const float *, const float *, int64_t, const void *, int64_t,
+                         const float *, const float *, float *);
 
 /* [q4][wide][vnni] */
 static const wtile_fn WTILES[2][2][2] = {
@@ -276,8 +286,8 @@ static const atile_fn ATILES[2][2][2] = {
 /* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] with scales wd and
  * minimums wm [N, K/32] (wm NULL for Q8_0), and the same transposed by groups of 8 rows, wdT and
  * wmT [N/8][K/32][8]. Activations are quantized to int16 (`wide`) or int8 per block. Rows of x
- * are done 8 at a time where there are 8 (ATILE), the rest against 8 weight rows at a time
- * (WTILE), weight rows past a multiple of 8 in plain code. */
+ * are done 8 at a time where there are 8 (ATILE, two weight rows at a time), the rest against 8
+ * weight rows at a time (WTILE), weight rows past a multiple of 8 in plain code. */
 static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd, const float *wm,
                   const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
     if (K % QK || reserve(M, K)) return -1;
@@ -298,12 +308,15 @@ static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q
     {
         if (rows8) {
 #pragma omp for schedule(static) nowait
-            for (int64_t n = 0; n < N8; n++) {
-                float out[8];
+            for (int64_t n = 0; n < N8; n += 2) {
+                float out[16];
                 for (int64_t m = 0; m < rows8; m += 8) {
-                    atile(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xq + m * K * abytes, K, xdT + m * nb,
-                          xsT + m * nb, nb, out);
-                    for (int r = 0; r < 8; r++) y[(m + r) * ldy + n] = out[r];
+                    atile(qs + n * row_bytes, row_bytes, wd + n * nb, wm_or_wd + n * nb, nb, xq + m * K * abytes, K,
+                          xdT + m * nb, xsT + m * nb, out);
+                    for (int r = 0; r < 8; r++) {
+                        y[(m + r) * ldy + n] = out[r];
+                        y[(m + r) * ldy + n + 1] = out[8 + r];
+                    }
                 }
             }
         }
