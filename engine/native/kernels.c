@@ -19,13 +19,17 @@
 #include <string.h>
 
 #define QK 32
+/* Elementwise and row-wise steps run on several threads only from this many elements on: below
+ * it, waking a thread team costs more than the work (and a team waits at its barrier for any
+ * thread that another process has taken the core from). */
+#define PARALLEL_WORK 262144
 
 /* ---------------------------------------------------------------- activation quantization */
 
 static void quantize_rows(const float *x, int64_t M, int64_t K, int wide, void *xq, float *xd, float *xs) {
     const int64_t nb = K / QK;
     const float top = wide ? 32767.0f : 127.0f;
-#pragma omp parallel for schedule(static) if (M * K > 65536)
+#pragma omp parallel for schedule(static) if (M * K >= PARALLEL_WORK)
     for (int64_t r = 0; r < M * nb; r++) {
         const float *src = x + (r / nb) * K + (r % nb) * QK;
         float amax = 0.0f, sum = 0.0f;
@@ -379,7 +383,10 @@ static inline float exp_neg(float x) {
         const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh, int64_t kvh, int64_t d,          \
         int64_t block, float scale, float *out) {                                                           \
         const int64_t g = nh / kvh;                                                                         \
-        _Pragma("omp parallel for schedule(dynamic)") for (int64_t task = 0; task < T * kvh; task++) {      \
+        int64_t keys = 0;                                                                                   \
+        for (int64_t t = 0; t < T; t++) keys += len_of[t];                                                  \
+        _Pragma("omp parallel for schedule(dynamic) if (keys * nh * d >= PARALLEL_WORK)")                   \
+        for (int64_t task = 0; task < T * kvh; task++) {                                                    \
             const int64_t t = task / kvh, h = task % kvh, L = len_of[t];                                    \
             const int32_t *table = tables + (int64_t)seq_of[t] * max_blocks;                                \
             float *scores = malloc(sizeof(float) * g * (L > 0 ? L : 1));                                     \
@@ -457,7 +464,8 @@ static inline float exp_any(float x) {
     __attribute__((target(TARGET))) static void NAME##_rms_norm(float *x, const float *residual,            \
                                                                 const float *weight, int64_t M, int64_t H,   \
                                                                 float eps, float *out) {                     \
-        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+        _Pragma("omp parallel for schedule(static) if (M * H >= PARALLEL_WORK)")                            \
+        for (int64_t m = 0; m < M; m++) {                                                                   \
             float *row = x + m * H;                                                                         \
             if (residual) {                                                                                 \
                 const float *add = residual + m * H;                                                        \
@@ -473,7 +481,8 @@ static inline float exp_any(float x) {
     /* out[m, i] = silu(gate_up[m, i]) * gate_up[m, I + i] */                                               \
     __attribute__((target(TARGET))) static void NAME##_silu_mul(const float *gate_up, int64_t M, int64_t I,  \
                                                                 float *out) {                                \
-        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+        _Pragma("omp parallel for schedule(static) if (M * I >= PARALLEL_WORK)")                            \
+        for (int64_t m = 0; m < M; m++) {                                                                   \
             const float *g = gate_up + m * 2 * I, *u = g + I;                                               \
             float *o = out + m * I;                                                                         \
             _Pragma("omp simd") for (int64_t i = 0; i < I; i++) o[i] = g[i] / (1.0f + exp_any(-g[i])) * u[i]; \
@@ -522,7 +531,7 @@ void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t
                          const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
                          int64_t block, float scale, float *out, int force) {
     const int64_t width = (nh + 2 * kvh) * d, half = d / 2;
-#pragma omp parallel for schedule(static) if (T > 4)
+#pragma omp parallel for schedule(static) if (T * width >= PARALLEL_WORK)
     for (int64_t t = 0; t < T; t++) {
         float *row = qkv + t * width;
         const float *c = cos_table + positions[t] * d, *s = sin_table + positions[t] * d;
