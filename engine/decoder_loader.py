@@ -4,7 +4,8 @@ Weights, by `quantization`:
 - "auto": a GGUF source is served from its own blocks (Q4_0/Q4_1/Q8_0 stay quantized: the file's
   precision, nothing lost against it); a safetensors folder keeps full precision.
 - "none": full precision from the folder's safetensors (a GGUF source was converted into it).
-- "q4": a safetensors folder quantized to Q4_1 blocks at load (round to nearest), as an opt-in.
+- "q8", "q4": a safetensors folder quantized to Q8_0 or Q4_1 blocks at load (round to nearest,
+  as llama.cpp's quantizer), as an opt-in.
 Full precision is float32 on CPU and bfloat16 (or float16) on GPUs. Blocks need the engine's CPU
 kernels; on a GPU, or without a C compiler, they are dequantized once to dense weights. Other
 architectures than engine.decoder's run on transformers' own modules (engine.transformers_decoder),
@@ -22,11 +23,11 @@ import torch
 from engine import native
 from engine.decoder import SUPPORTED_MODEL_TYPES, Decoder, DecoderLayer, DecoderShape
 from engine.gguf_weights import GGUFWeights, llama_rows
-from engine.quant import DenseLinear, Linear, Q4Linear, densify, fuse, quantize_q4_1
+from engine.quant import DenseLinear, Linear, Q4Linear, Q8Linear, densify, fuse, quantize_q4_1, quantize_q8_0
 
 logger = logging.getLogger(__name__)
 
-QUANTIZATIONS = ("auto", "none", "q4")
+QUANTIZATIONS = ("auto", "none", "q8", "q4")
 SUPPORTED = ", ".join(SUPPORTED_MODEL_TYPES)
 
 
@@ -59,8 +60,10 @@ def load_decoder(
     device = device or torch.device("cpu")
     config = AutoConfig.from_pretrained(model_dir)
     if config.model_type not in SUPPORTED_MODEL_TYPES:
-        if quantization == "q4":
-            logger.warning("%s models are served at full precision (q4 needs %s)", config.model_type, SUPPORTED)
+        if quantization in ("q8", "q4"):
+            logger.warning(
+                "%s models are served at full precision (%s needs %s)", config.model_type, quantization, SUPPORTED
+            )
         from engine.transformers_decoder import TransformersDecoder
 
         return TransformersDecoder.load(model_dir, device, dtype if device.type == "cuda" else torch.float32)
@@ -71,9 +74,10 @@ def load_decoder(
         source = f"{Path(weights_file).name} (its own blocks)"
     else:
         parts = _safetensors_parts(Path(model_dir), shape, config, dtype if device.type == "cuda" else torch.float32)
-        if quantization == "q4" and kernels is not None:
-            parts = _quantized(parts, kernels)
-        source = f"{model_dir} ({'Q4_1 at load' if quantization == 'q4' else 'full precision'})"
+        if quantization in ("q8", "q4") and kernels is not None:
+            parts = _quantized(parts, kernels, quantization)
+        at_load = {"q8": "Q8_0 at load", "q4": "Q4_1 at load"}
+        source = f"{model_dir} ({at_load.get(quantization, 'full precision')})"
     embed, layers, final_norm, lm_head = parts
     if kernels is None:  # blocks need the CPU kernels: dense weights instead
         dense = torch.float32 if device.type == "cpu" else dtype
@@ -167,15 +171,20 @@ def _read_safetensors(folder: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _quantized(parts: tuple, kernels: native.NativeKernels) -> tuple:
-    def q4(layer: Linear) -> Linear:
+def _quantized(parts: tuple, kernels: native.NativeKernels, kind: str) -> tuple:
+    """The layers' linear weights in blocks (embeddings and the output head stay as they are)."""
+
+    def blocks(layer: Linear) -> Linear:
         if layer.in_features % 32:
             return layer
+        if kind == "q8":
+            return Q8Linear(*quantize_q8_0(layer.dense_weight()), bias=layer.bias, kernels=kernels)
         return Q4Linear(*quantize_q4_1(layer.dense_weight()), bias=layer.bias, kernels=kernels)
 
     embed, layers, final_norm, lm_head = parts
     for layer in layers:
-        layer.qkv, layer.o, layer.gate_up, layer.down = q4(layer.qkv), q4(layer.o), q4(layer.gate_up), q4(layer.down)
+        layer.qkv, layer.o = blocks(layer.qkv), blocks(layer.o)
+        layer.gate_up, layer.down = blocks(layer.gate_up), blocks(layer.down)
     return embed, layers, final_norm, lm_head
 
 

@@ -141,6 +141,17 @@ def densify(layer: Linear, dtype: torch.dtype, device: torch.device) -> DenseLin
     return DenseLinear(layer.dense_weight().to(device=device, dtype=dtype), bias)
 
 
+def quantize_q8_0(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Round-to-nearest Q8_0 blocks of a float weight [N, K] (K a multiple of 32), as llama.cpp's
+    quantizer makes them: per block d = max |w| / 127."""
+    n, k = weight.shape
+    blocks = weight.float().reshape(n, k // QK, QK)
+    d = blocks.abs().amax(dim=-1) / 127.0
+    inverse = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+    q = (blocks * inverse.unsqueeze(-1)).round().clamp(-127, 127).to(torch.int8)
+    return q.contiguous(), d.contiguous()
+
+
 def quantize_q4_1(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Round-to-nearest Q4_1 blocks of a float weight [N, K] (K a multiple of 32), as llama.cpp's
     quantizer makes them: per block m = min, d = (max - min) / 15."""

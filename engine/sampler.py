@@ -70,6 +70,11 @@ class PenaltyState:
 def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyState | None = None) -> torch.Tensor:
     """Choose the next token of every row; `logits` is [rows, vocab] (left unchanged).
     Records the choices in `penalties` when given."""
+    if all(_plain_greedy(row) for row in rows):  # the common case: nothing to mask or draw
+        tokens = logits.argmax(dim=-1)
+        if penalties is not None:
+            penalties.record(tokens)
+        return tokens
     raw = logits
     logits = logits.float().clone()
     if penalties is not None and any(row.params.uses_penalties for row in rows):
@@ -87,6 +92,17 @@ def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyStat
     if penalties is not None:
         penalties.record(tokens)
     return tokens
+
+
+def _plain_greedy(row: SamplingRow) -> bool:
+    params = row.params
+    return (
+        params.greedy
+        and row.matcher is None
+        and not params.logit_bias
+        and not params.uses_penalties
+        and row.num_output_tokens >= params.min_tokens
+    )
 
 
 def _revive_dead_rows(logits: torch.Tensor, raw: torch.Tensor, matchers: list[Any]) -> None:

@@ -125,11 +125,11 @@ class Settings(BaseSettings):
     prefill_chunk: int = Field(
         512, ge=16, description="Tokens per engine step: one per decoding request, the rest prompt chunks."
     )
-    quantization: Literal["auto", "none", "q4"] = Field(
+    quantization: Literal["auto", "none", "q8", "q4"] = Field(
         "auto",
         description="Torch engine weights: auto (a GGUF model is served from its own 4/8-bit blocks, a "
-        "safetensors folder at full precision), none (full precision), q4 (quantize a safetensors folder to "
-        "4-bit blocks at load).",
+        "safetensors folder at full precision), none (full precision), q8 / q4 (quantize a safetensors folder "
+        "to 8-bit / 4-bit blocks at load).",
     )
     kv_cache_tokens: int = Field(
         0, ge=0, description="Torch engine KV cache size in tokens (0: the context window, at least 1024 per sequence)."

@@ -62,12 +62,13 @@ def test_the_torch_path_equals_the_cpu_kernels(tmp_path):
         torch.testing.assert_close(a, b, atol=2e-4, rtol=2e-4)
 
 
-def test_q4_at_load_stays_close(tmp_path):
+@pytest.mark.parametrize("kind, bound", [("q8", 0.02), ("q4", 0.25)])
+def test_blocks_made_at_load_stay_close(kind, bound, tmp_path):
     tiny("llama").save_pretrained(tmp_path)
     full = load_decoder(str(tmp_path), quantization="none").prompt_logits(PROMPTS)
-    quantized = load_decoder(str(tmp_path), quantization="q4").prompt_logits(PROMPTS)
+    quantized = load_decoder(str(tmp_path), quantization=kind).prompt_logits(PROMPTS)
     for a, b in zip(full, quantized, strict=True):
-        assert (a - b).abs().max() < 0.25 * a.abs().max()
+        assert (a - b).abs().max() < bound * a.abs().max()
 
 
 def other(kind: str):
