@@ -1,4 +1,4 @@
-"""engine.lora on a tiny random Llama: per-row adapters in one batch equal peft's own
+"""triton_openai.models.llm.lora on a tiny random Llama: per-row adapters in one batch equal peft's own
 forward for each adapter, and adapters that do not fit are refused with a clear message."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import shutil
 import pytest
 import torch
 
-from engine.lora import LoRASet
-from engine.params import InvalidRequest
+from triton_openai.models.llm.lora import LoRASet
+from triton_openai.models.llm.params import InvalidRequest
 
 
 @pytest.fixture(scope="module")
