@@ -36,7 +36,8 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def engine(loaded):
-    from triton_openai.models.llm.torch_engine import EngineConfig, TorchEngine
+    from triton_openai.models.llm.engine_config import EngineConfig
+    from triton_openai.models.llm.torch_engine import TorchEngine
 
     engine = TorchEngine(loaded, EngineConfig(max_num_seqs=8)).start()
     yield engine

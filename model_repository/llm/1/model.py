@@ -11,10 +11,11 @@ import os
 import triton_python_backend_utils as pb_utils
 
 from triton_openai.models.llm import request_inputs
+from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
 from triton_openai.models.llm.model_loader import load_model
 from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
-from triton_openai.models.llm.torch_engine import EngineConfig, EngineStats, TorchEngine
+from triton_openai.models.llm.torch_engine import TorchEngine
 from triton_openai.models.python_backend import GenerationWriter, client_errors, input_getter
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL

@@ -15,10 +15,11 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 
+from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
 from triton_openai.models.llm.guided import GuideCompiler
 from triton_openai.models.llm.heap import release_free_memory
 from triton_openai.models.llm.kv_cache import BatchKVCache
@@ -35,24 +36,6 @@ logger = logging.getLogger(__name__)
 # Idle this long, the engine gives freed heap back (triton_openai.models.llm.heap): a trim takes ~20 ms with a
 # large heap, so it waits for a pause rather than running between back-to-back requests.
 IDLE_SECONDS_BEFORE_TRIM = 1.0
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    max_num_seqs: int = 32
-    max_queue_len: int = 256
-    prefill_chunk: int = 512
-    max_loras: int = 4  # LoRA adapters kept loaded (0: no LoRA)
-
-
-@dataclass(frozen=True)
-class EngineStats:
-    running: int = 0
-    waiting: int = 0
-    finished_total: int = 0
-    cancelled_total: int = 0
-    generated_tokens_total: int = 0
-    prompt_tokens_total: int = 0
 
 
 class _Batch:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
 from triton_openai.models.llm.logprobs import TokenLogprob
 from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest, SamplingParams
 from triton_openai.models.llm.request import (
@@ -31,7 +32,6 @@ from triton_openai.models.llm.request import (
     GenerationOutput,
     GenerationRequest,
 )
-from triton_openai.models.llm.torch_engine import EngineConfig, EngineStats
 
 logger = logging.getLogger(__name__)
 
