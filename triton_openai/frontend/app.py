@@ -48,14 +48,14 @@ from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.serving.speech import ServingSpeech
 from triton_openai.frontend.serving.transcription import ServingTranscription
 from triton_openai.frontend.settings import Settings
-from triton_openai.frontend.triton.base import Engine
+from triton_openai.frontend.triton.base import TritonClient
 from triton_openai.frontend.triton.pool import TritonPool
 from triton_openai.frontend.users import UserStore
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: TritonClient | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics(settings.resolved_triton_metrics_url())
 

@@ -1,4 +1,4 @@
-"""What the serving classes share: the engine, the model registry, ids and clocks."""
+"""What the serving classes share: the Triton client, the model registry, ids and clocks."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.sampling import SamplingFields
 from triton_openai.frontend.serving.choices import Choice, ChoiceResult, collect_choices, primed, stream_choices
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import Engine, GenerationChunk, ServedModel
+from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TritonClient
 
 
 class ServingBase:
     request_id_prefix = "req"
 
-    def __init__(self, engine: Engine, registry: ModelRegistry, metrics: Metrics, max_prompt_tokens: int = 0) -> None:
+    def __init__(
+        self, engine: TritonClient, registry: ModelRegistry, metrics: Metrics, max_prompt_tokens: int = 0
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.metrics = metrics

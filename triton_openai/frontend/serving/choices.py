@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triton_openai.frontend.metrics import GenerationTimer
-from triton_openai.frontend.triton.base import Engine, GenerationChunk, ServedModel
+from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TritonClient
 
 # One choice to generate: the prompt's token ids and the llm model's parameters.
 Choice = tuple[list[int], dict[str, Any]]
@@ -39,7 +39,7 @@ class ChoiceResult:
 
 
 async def stream_choices(
-    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str, timer: GenerationTimer
+    engine: TritonClient, model: ServedModel, choices: list[Choice], request_id: str, timer: GenerationTimer
 ) -> AsyncIterator[tuple[int, GenerationChunk]]:
     """Chunks of all choices as they come, tagged with the choice index, timed by `timer`.
 
@@ -79,7 +79,7 @@ async def stream_choices(
 
 
 async def collect_choices(
-    engine: Engine, model: ServedModel, choices: list[Choice], request_id: str, timer: GenerationTimer
+    engine: TritonClient, model: ServedModel, choices: list[Choice], request_id: str, timer: GenerationTimer
 ) -> list[ChoiceResult]:
     results = [ChoiceResult() for _ in choices]
     async for index, chunk in stream_choices(engine, model, choices, request_id, timer):

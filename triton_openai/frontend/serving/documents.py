@@ -28,7 +28,7 @@ from triton_openai.frontend.documents.index import FileNotIndexed, Hit, IndexedF
 from triton_openai.frontend.documents.parse import DocumentError, extract_text
 from triton_openai.frontend.files.store import FileNotFound, FileStore
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import Engine
+from triton_openai.frontend.triton.base import TritonClient
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def scope(owner: str, collection: str) -> Scope:
 class ServingDocuments:
     def __init__(
         self,
-        engine: Engine,
+        engine: TritonClient,
         registry: ModelRegistry,
         index: VectorIndex,
         files: FileStore,

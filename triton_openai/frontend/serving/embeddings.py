@@ -10,11 +10,11 @@ from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import Engine
+from triton_openai.frontend.triton.base import TritonClient
 
 
 class ServingEmbeddings:
-    def __init__(self, engine: Engine, registry: ModelRegistry) -> None:
+    def __init__(self, engine: TritonClient, registry: ModelRegistry) -> None:
         self.engine = engine
         self.registry = registry
 

@@ -11,11 +11,11 @@ from triton_openai import contract as t
 from triton_openai.frontend.files.generated_images import GeneratedImages
 from triton_openai.frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import Engine
+from triton_openai.frontend.triton.base import TritonClient
 
 
 class ServingImages:
-    def __init__(self, engine: Engine, registry: ModelRegistry, store: GeneratedImages) -> None:
+    def __init__(self, engine: TritonClient, registry: ModelRegistry, store: GeneratedImages) -> None:
         self.engine = engine
         self.registry = registry
         self.store = store

@@ -9,7 +9,7 @@ from dataclasses import replace
 from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.lora import Adapter, AdapterTable
-from triton_openai.frontend.triton.base import Engine, ServedModel
+from triton_openai.frontend.triton.base import ServedModel, TritonClient
 
 _REFRESH_SECONDS = 10.0
 
@@ -31,7 +31,7 @@ _KIND_NAMES = {
 
 
 class ModelRegistry:
-    def __init__(self, engine: Engine, adapters: AdapterTable | None = None) -> None:
+    def __init__(self, engine: TritonClient, adapters: AdapterTable | None = None) -> None:
         self._engine = engine
         self.adapters = adapters
         self._models: list[ServedModel] = []

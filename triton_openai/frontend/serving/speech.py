@@ -13,11 +13,11 @@ from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.audio import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
 from triton_openai.frontend.serving.choices import primed
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import AudioChunk, Engine
+from triton_openai.frontend.triton.base import AudioChunk, TritonClient
 
 
 class ServingSpeech:
-    def __init__(self, engine: Engine, registry: ModelRegistry) -> None:
+    def __init__(self, engine: TritonClient, registry: ModelRegistry) -> None:
         self.engine = engine
         self.registry = registry
 

@@ -26,14 +26,14 @@ from triton_openai.frontend.serving.choices import primed
 from triton_openai.frontend.serving.languages import language_code, language_name
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.serving.subtitles import to_srt, to_vtt
-from triton_openai.frontend.triton.base import Engine, ServedModel
+from triton_openai.frontend.triton.base import ServedModel, TritonClient
 
 # Whisper's encoder sees 1500 positions per 30 s window.
 AUDIO_TOKENS_PER_SECOND = 50
 
 
 class ServingTranscription:
-    def __init__(self, engine: Engine, registry: ModelRegistry, max_audio_bytes: int) -> None:
+    def __init__(self, engine: TritonClient, registry: ModelRegistry, max_audio_bytes: int) -> None:
         self.engine = engine
         self.registry = registry
         self.max_audio_bytes = max_audio_bytes

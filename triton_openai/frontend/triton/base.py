@@ -63,7 +63,7 @@ class AudioChunk:
     seconds: float
 
 
-class Engine(Protocol):
+class TritonClient(Protocol):
     async def ready(self) -> bool:
         """Whether the backend answers and serves every model it knows."""
 

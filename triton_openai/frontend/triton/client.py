@@ -1,4 +1,4 @@
-"""TritonEngine: the Engine protocol over tritonclient's gRPC asyncio API.
+"""GrpcTritonClient: the TritonClient protocol over tritonclient's gRPC asyncio API.
 
 This is the only module that imports tritonclient's client. Each generation is one
 bidirectional ModelStreamInfer call carrying one request; cancelling the call cancels
@@ -79,7 +79,7 @@ def _from_message(message: str) -> errors.APIError:
     return errors.ServerError(f"inference failed: {message}")
 
 
-class TritonEngine:
+class GrpcTritonClient:
     def __init__(self, url: str) -> None:
         self.url = url
         self._client = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)

@@ -1,4 +1,4 @@
-"""Several Triton servers with the same models, behind one Engine.
+"""Several Triton servers with the same models, behind one TritonClient.
 
 Each request goes to the healthy server with the fewest requests in flight from this
 frontend (least outstanding requests; ties go round the servers in turn). A server is
@@ -7,7 +7,7 @@ fails; a background check every `health_interval` seconds marks it healthy again
 answers. A request that finds its server unreachable before anything came back is tried
 on the next server, so a server that dies costs its streams in flight only.
 
-With one URL the pool is a thin wrapper; the rest of the frontend sees one Engine either way.
+With one URL the pool is a thin wrapper; the rest of the frontend sees one TritonClient either way.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triton_openai.frontend import errors
-from triton_openai.frontend.triton.base import AudioChunk, Engine, GenerationChunk, ServedModel
-from triton_openai.frontend.triton.client import TritonEngine
+from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TritonClient
+from triton_openai.frontend.triton.client import GrpcTritonClient
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ class _Member:
 
 class TritonPool:
     def __init__(
-        self, urls: list[str], health_interval: float = 2.0, engine_factory: Callable[[str], Engine] = TritonEngine
+        self,
+        urls: list[str],
+        health_interval: float = 2.0,
+        engine_factory: Callable[[str], TritonClient] = GrpcTritonClient,
     ) -> None:
         if not urls:
             raise ValueError("the pool needs at least one Triton URL")
@@ -126,7 +129,7 @@ class TritonPool:
                     raise
         raise errors.BackendUnavailable("no Triton server is available")
 
-    # -- the Engine protocol --------------------------------------------------------------
+    # -- the TritonClient protocol --------------------------------------------------------------
 
     async def ready(self) -> bool:
         self._watch()
