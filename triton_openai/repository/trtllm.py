@@ -1,4 +1,4 @@
-"""The TensorRT-LLM path of `build/`: a Hugging Face folder -> a TensorRT engine, cached.
+"""The TensorRT-LLM path of model preparation: a Hugging Face folder -> a TensorRT engine, cached.
 
 TensorRT-LLM's LLM API converts the checkpoint and builds the engine in one call
 (`LLM(model=hf_folder, build_config=...)`, then `llm.save(engine_dir)`), the same work as
