@@ -7,3 +7,12 @@ def loaded(model_dir):
     from triton_openai.models.llm.model_loader import load_model
 
     return load_model(model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def hf_model(model_dir):
+    """The same folder in transformers, the reference for the engine's decoder."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()

@@ -28,11 +28,11 @@ def engine(loaded):
     engine.shutdown()
 
 
-def test_batched_greedy_equals_hf_generate(engine, loaded, tokenizer):
+def test_batched_greedy_equals_hf_generate(engine, hf_model, tokenizer):
     prompts = [chat_ids(tokenizer, p) for p in PROMPTS]
     expected = []
     for ids in prompts:
-        out = loaded.model.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False)
+        out = hf_model.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False)
         expected.append(out[0, len(ids) :].tolist())
     collectors = []
     for ids in prompts:  # staggered: each joins a batch that is already decoding

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 class EngineConfig:
     max_num_seqs: int = 32
     max_queue_len: int = 256
-    prefill_chunk: int = 512
+    prefill_chunk: int = 512  # tokens per forward pass: decoding rows plus prompt chunks
     max_loras: int = 4  # LoRA adapters kept loaded (0: no LoRA)
+    kv_cache_tokens: int = 0  # the KV cache's size in tokens (0: max(context, 1024 per sequence))
+    block_size: int = 16  # tokens per KV block
+    prefix_caching: bool = True
 
 
 @dataclass(frozen=True)
@@ -25,3 +28,7 @@ class EngineStats:
     cancelled_total: int = 0
     generated_tokens_total: int = 0
     prompt_tokens_total: int = 0
+    cached_prompt_tokens_total: int = 0
+    kv_blocks_used: int = 0
+    kv_blocks_total: int = 0
+    preempted_total: int = 0
