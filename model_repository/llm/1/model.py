@@ -16,7 +16,7 @@ from triton_openai.models.llm.model_loader import load_model
 from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
 from triton_openai.models.llm.torch_engine import TorchEngine
-from triton_openai.models.python_backend import GenerationWriter, client_errors, input_getter
+from triton_openai.models.python_backend import GenerationWriter, SendQueue, client_errors, input_getter
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -63,6 +63,7 @@ class TritonPythonModel:
         else:
             raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
         self.token_bytes = TokenBytes(self.engine.tokenizer)
+        self.sends = SendQueue()
 
     def execute(self, requests):
         for request in requests:
@@ -80,7 +81,7 @@ class TritonPythonModel:
                 return
             params, stream = request_inputs.sampling_params(get)
             prompt_ids = request_inputs.prompt_ids(get)
-            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends)
             if request_inputs.echo_prompt(get):
                 writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
             generation = GenerationRequest(
@@ -96,6 +97,7 @@ class TritonPythonModel:
 
     def finalize(self):
         self.engine.shutdown()
+        self.sends.close()
 
 
 class _EngineMetrics:

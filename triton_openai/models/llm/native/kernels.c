@@ -19,13 +19,17 @@
 #include <string.h>
 
 #define QK 32
+/* Elementwise and row-wise steps run on several threads only from this many elements on: below
+ * it, waking a thread team costs more than the work (and a team waits at its barrier for any
+ * thread that another process has taken the core from). */
+#define PARALLEL_WORK 262144
 
 /* ---------------------------------------------------------------- activation quantization */
 
 static void quantize_rows(const float *x, int64_t M, int64_t K, int wide, void *xq, float *xd, float *xs) {
     const int64_t nb = K / QK;
     const float top = wide ? 32767.0f : 127.0f;
-#pragma omp parallel for schedule(static) if (M * K > 65536)
+#pragma omp parallel for schedule(static) if (M * K >= PARALLEL_WORK)
     for (int64_t r = 0; r < M * nb; r++) {
         const float *src = x + (r / nb) * K + (r % nb) * QK;
         float amax = 0.0f, sum = 0.0f;
@@ -152,28 +156,38 @@ __attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vn
         for (int r = 0; r < R; r++) _mm256_storeu_ps(y + r * ldy, _mm256_add_ps(acc[r], macc[r]));        \
     }
 
-#define APROD(j, F, A, ISA, xq, K, b, p)                                                \
+#define APROD(j, F, A, ISA, xq, K, b, p, q)                                             \
     {                                                                                    \
         A##_LOAD(x, (const char *)(xq) + ((j) * (K) + (b) * QK) * A##_BYTES);             \
         p[j] = F##_##A##_PRODUCT(ISA, 0, x);                                             \
+        q[j] = F##_##A##_PRODUCT(ISA, 1, x);                                             \
     }
 
-/* One weight row x 8 activation rows; xdT/xsT are the rows' scales and sums transposed to
- * [blocks][8]. Writes out[0..7], one per activation row. */
+/* Two weight rows (n, n + 1: qs and qs + stride) x 8 activation rows, each activation block
+ * loaded once for both; xdT/xsT are the rows' scales and sums transposed to [blocks][8].
+ * Writes out[0..7] for row n and out[8..15] for row n + 1. */
 #define ATILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
-    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, const float *wd, const float *wm,   \
-                                                     const void *xq, int64_t K, const float *xdT,             \
-                                                     const float *xsT, int64_t nb, float *out) {              \
-        __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                                       \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wd,    \
+                                                     const float *wm, int64_t nb, const void *xq, int64_t K,  \
+                                                     const float *xdT, const float *xsT, float *out) {        \
+        __m256 acc0 = _mm256_setzero_ps(), macc0 = _mm256_setzero_ps();                                     \
+        __m256 acc1 = _mm256_setzero_ps(), macc1 = _mm256_setzero_ps();                                     \
         for (int64_t b = 0; b < nb; b++) {                                                                  \
             F##_##A##_PREP(qs + b * F##_BYTES, 0);                                                          \
-            __m256i p[8];                                                                                   \
-            EIGHT(APROD, F, A, ISA, xq, K, b, p)                                                            \
-            const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(wd[b]), _mm256_loadu_ps(xdT + b * 8));        \
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), scale, acc);                              \
-            if (MIN) macc = _mm256_fmadd_ps(_mm256_set1_ps(wm[b]), _mm256_loadu_ps(xsT + b * 8), macc);     \
+            F##_##A##_PREP(qs + stride + b * F##_BYTES, 1);                                                 \
+            __m256i p[8], q[8];                                                                             \
+            EIGHT(APROD, F, A, ISA, xq, K, b, p, q)                                                         \
+            const __m256 xd = _mm256_loadu_ps(xdT + b * 8);                                                 \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), _mm256_mul_ps(_mm256_set1_ps(wd[b]), xd), acc0); \
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(q)), _mm256_mul_ps(_mm256_set1_ps(wd[nb + b]), xd), acc1); \
+            if (MIN) {                                                                                      \
+                const __m256 xs = _mm256_loadu_ps(xsT + b * 8);                                             \
+                macc0 = _mm256_fmadd_ps(_mm256_set1_ps(wm[b]), xs, macc0);                                  \
+                macc1 = _mm256_fmadd_ps(_mm256_set1_ps(wm[nb + b]), xs, macc1);                             \
+            }                                                                                               \
         }                                                                                                   \
-        _mm256_storeu_ps(out, _mm256_add_ps(acc, macc));                                                    \
+        _mm256_storeu_ps(out, _mm256_add_ps(acc0, macc0));                                                  \
+        _mm256_storeu_ps(out + 8, _mm256_add_ps(acc1, macc1));                                              \
     }
 
 #define AVX2 "avx2,fma"
@@ -260,8 +274,8 @@ static void transpose8(const float *src, int64_t M, int64_t nb, float *dst) {
 
 typedef void (*wtile_fn)(const uint8_t *, int64_t, const float *, const float *, const void *, int64_t,
                          const float *, const float *, int64_t, int, float *, int64_t);
-typedef void (*atile_fn)(const uint8_t *, const float *, const float *, const void *, int64_t, const float *,
-                         const float *, int64_t, float *);
+typedef void (*atile_fn)(const uint8_t *, int64_t, const float *, const float *, int64_t, const void *, int64_t,
+                         const float *, const float *, float *);
 
 /* [q4][wide][vnni] */
 static const wtile_fn WTILES[2][2][2] = {
@@ -276,8 +290,8 @@ static const atile_fn ATILES[2][2][2] = {
 /* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] with scales wd and
  * minimums wm [N, K/32] (wm NULL for Q8_0), and the same transposed by groups of 8 rows, wdT and
  * wmT [N/8][K/32][8]. Activations are quantized to int16 (`wide`) or int8 per block. Rows of x
- * are done 8 at a time where there are 8 (ATILE), the rest against 8 weight rows at a time
- * (WTILE), weight rows past a multiple of 8 in plain code. */
+ * are done 8 at a time where there are 8 (ATILE, two weight rows at a time), the rest against 8
+ * weight rows at a time (WTILE), weight rows past a multiple of 8 in plain code. */
 static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd, const float *wm,
                   const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
     if (K % QK || reserve(M, K)) return -1;
@@ -298,12 +312,15 @@ static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q
     {
         if (rows8) {
 #pragma omp for schedule(static) nowait
-            for (int64_t n = 0; n < N8; n++) {
-                float out[8];
+            for (int64_t n = 0; n < N8; n += 2) {
+                float out[16];
                 for (int64_t m = 0; m < rows8; m += 8) {
-                    atile(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xq + m * K * abytes, K, xdT + m * nb,
-                          xsT + m * nb, nb, out);
-                    for (int r = 0; r < 8; r++) y[(m + r) * ldy + n] = out[r];
+                    atile(qs + n * row_bytes, row_bytes, wd + n * nb, wm_or_wd + n * nb, nb, xq + m * K * abytes, K,
+                          xdT + m * nb, xsT + m * nb, out);
+                    for (int r = 0; r < 8; r++) {
+                        y[(m + r) * ldy + n] = out[r];
+                        y[(m + r) * ldy + n + 1] = out[8 + r];
+                    }
                 }
             }
         }
@@ -366,7 +383,10 @@ static inline float exp_neg(float x) {
         const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh, int64_t kvh, int64_t d,          \
         int64_t block, float scale, float *out) {                                                           \
         const int64_t g = nh / kvh;                                                                         \
-        _Pragma("omp parallel for schedule(dynamic)") for (int64_t task = 0; task < T * kvh; task++) {      \
+        int64_t keys = 0;                                                                                   \
+        for (int64_t t = 0; t < T; t++) keys += len_of[t];                                                  \
+        _Pragma("omp parallel for schedule(dynamic) if (keys * nh * d >= PARALLEL_WORK)")                   \
+        for (int64_t task = 0; task < T * kvh; task++) {                                                    \
             const int64_t t = task / kvh, h = task % kvh, L = len_of[t];                                    \
             const int32_t *table = tables + (int64_t)seq_of[t] * max_blocks;                                \
             float *scores = malloc(sizeof(float) * g * (L > 0 ? L : 1));                                     \
@@ -444,7 +464,8 @@ static inline float exp_any(float x) {
     __attribute__((target(TARGET))) static void NAME##_rms_norm(float *x, const float *residual,            \
                                                                 const float *weight, int64_t M, int64_t H,   \
                                                                 float eps, float *out) {                     \
-        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+        _Pragma("omp parallel for schedule(static) if (M * H >= PARALLEL_WORK)")                            \
+        for (int64_t m = 0; m < M; m++) {                                                                   \
             float *row = x + m * H;                                                                         \
             if (residual) {                                                                                 \
                 const float *add = residual + m * H;                                                        \
@@ -460,7 +481,8 @@ static inline float exp_any(float x) {
     /* out[m, i] = silu(gate_up[m, i]) * gate_up[m, I + i] */                                               \
     __attribute__((target(TARGET))) static void NAME##_silu_mul(const float *gate_up, int64_t M, int64_t I,  \
                                                                 float *out) {                                \
-        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+        _Pragma("omp parallel for schedule(static) if (M * I >= PARALLEL_WORK)")                            \
+        for (int64_t m = 0; m < M; m++) {                                                                   \
             const float *g = gate_up + m * 2 * I, *u = g + I;                                               \
             float *o = out + m * I;                                                                         \
             _Pragma("omp simd") for (int64_t i = 0; i < I; i++) o[i] = g[i] / (1.0f + exp_any(-g[i])) * u[i]; \
@@ -509,7 +531,7 @@ void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t
                          const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
                          int64_t block, float scale, float *out, int force) {
     const int64_t width = (nh + 2 * kvh) * d, half = d / 2;
-#pragma omp parallel for schedule(static) if (T > 4)
+#pragma omp parallel for schedule(static) if (T * width >= PARALLEL_WORK)
     for (int64_t t = 0; t < T; t++) {
         float *row = qkv + t * width;
         const float *c = cos_table + positions[t] * d, *s = sin_table + positions[t] * d;
