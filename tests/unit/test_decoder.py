@@ -1,4 +1,4 @@
-"""engine.decoder against transformers on the same weights, for each architecture it implements
+"""triton_openai.models.llm.decoder against transformers on the same weights, for each architecture it implements
 (tiny random models), and the GGUF's own blocks against the folder converted from it."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.decoder_loader import load_decoder
-from engine.gguf_weights import GGUFWeights, llama_rows
-from engine.native import kernels
-from engine.transformers_decoder import TransformersDecoder
+from triton_openai.models.llm.decoder_loader import load_decoder
+from triton_openai.models.llm.gguf_weights import GGUFWeights, llama_rows
+from triton_openai.models.llm.native import kernels
+from triton_openai.models.llm.transformers_decoder import TransformersDecoder
 
 PROMPTS = [[5, 9, 17, 3, 22, 40, 1, 8, 30, 2, 11], [7, 7, 12], [60]]
 
