@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from triton_openai.models.llm.kv_cache import PagedKVCache
-from triton_openai.models.llm.native import NativeKernels
-from triton_openai.models.llm.quant import Linear, Q8Linear
+from triton_openai.models.llm.native import LayerBlocks, LinearBlocks, NativeKernels
+from triton_openai.models.llm.quant import Linear, Q4Linear, Q8Linear
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ class Decoder:
         self.kernels = kernels if device.type == "cpu" else None
         self.device = device
         self.scale = shape.head_dim**-0.5
+        self._layer_table = layer_table(layers) if self.kernels is not None else None
 
     def forward(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
         """Logits [len(batch.sample_index), vocab] (float32) of the sampled tokens."""
@@ -135,6 +136,11 @@ class Decoder:
         are a few native calls (triton_openai.models.llm.native), between its four matrix products."""
         s, kernels, lora = self.shape, self.kernels, batch.lora
         x = self._embed(batch.token_ids).contiguous()
+        if lora is None and self._layer_table is not None:  # every layer in one native call
+            bits = self.layers[0].qkv.activation_bits
+            kernels.decoder_layers(self._layer_table, x, s, self.cos, self.sin, batch, cache, self.scale, bits)
+            final = x[batch.sample_index].contiguous()
+            return self.lm_head(kernels.rms_norm(final, self.final_norm, s.rms_eps)).float()
         residual = None  # the last layer's MLP output, added into x by the next norm
         for index, layer in enumerate(self.layers):
             h = kernels.rms_norm(x, layer.input_norm, s.rms_eps, residual)
@@ -203,6 +209,36 @@ class Decoder:
         if isinstance(self.embed, Q8Linear):
             return self.embed.rows(ids)
         return self.embed.weight[ids].float() if self.device.type == "cpu" else self.embed.weight[ids]
+
+
+def layer_table(layers: list[DecoderLayer]):
+    """The layers as the native decoder_layers call reads them (pointers into their tensors,
+    which the layers keep alive), or None unless every linear layer is in blocks."""
+
+    def pointer(tensor: torch.Tensor | None) -> int | None:
+        return None if tensor is None else tensor.data_ptr()
+
+    def blocks(linear: Linear) -> LinearBlocks | None:
+        if isinstance(linear, Q4Linear):
+            minimums = (pointer(linear.m), pointer(linear.m_by_eights))
+        elif isinstance(linear, Q8Linear):
+            minimums = (None, None)
+        else:
+            return None
+        return LinearBlocks(
+            int(isinstance(linear, Q4Linear)), linear.out_features, linear.in_features, pointer(linear.qs),
+            pointer(linear.d), minimums[0], pointer(linear.d_by_eights), minimums[1], pointer(linear.bias),
+        )  # fmt: skip
+
+    rows = []
+    for layer in layers:
+        linears = (layer.qkv, layer.o, layer.gate_up, layer.down)
+        parts = [blocks(linear) for linear in linears]
+        if any(part is None for part in parts) or len({linear.activation_bits for linear in linears}) != 1:
+            return None
+        norms = (layer.input_norm, layer.post_norm, layer.q_norm, layer.k_norm)
+        rows.append(LayerBlocks(*[pointer(n) for n in norms], *parts))
+    return (LayerBlocks * len(rows))(*rows) if rows else None
 
 
 def prompt_logits(decoder, sequences: list[list[int]], lora: object | None = None, block_size: int = 16):

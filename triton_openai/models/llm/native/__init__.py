@@ -23,6 +23,37 @@ _lock = threading.Lock()
 _loaded: list[NativeKernels | None] = []
 
 
+class LinearBlocks(ctypes.Structure):
+    """kernels.c's tok_linear: one linear layer in Q4_1 or Q8_0 blocks."""
+
+    _fields_ = [
+        ("q4", ctypes.c_int32),
+        ("N", ctypes.c_int64),
+        ("K", ctypes.c_int64),
+        ("qs", ctypes.c_void_p),
+        ("d", ctypes.c_void_p),
+        ("m", ctypes.c_void_p),
+        ("dT", ctypes.c_void_p),
+        ("mT", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+    ]
+
+
+class LayerBlocks(ctypes.Structure):
+    """kernels.c's tok_layer: a decoder layer's norms and its four linear layers."""
+
+    _fields_ = [
+        ("input_norm", ctypes.c_void_p),
+        ("post_norm", ctypes.c_void_p),
+        ("q_norm", ctypes.c_void_p),
+        ("k_norm", ctypes.c_void_p),
+        ("qkv", LinearBlocks),
+        ("o", LinearBlocks),
+        ("gate_up", LinearBlocks),
+        ("down", LinearBlocks),
+    ]
+
+
 class NativeKernels:
     """Typed calls into the compiled library; tensors must be contiguous CPU float32/int tensors."""
 
@@ -44,6 +75,9 @@ class NativeKernels:
         lib.tok_attention_layer.argtypes = [ptr, i64, i64, i64, i64, ptr, ptr, f32, ptr, ptr, ptr, ptr, ptr, ptr]
         lib.tok_attention_layer.argtypes += [ptr, i64, ptr, ptr, i64, f32, ptr, i32]
         lib.tok_attention_layer.restype = None
+        lib.tok_decoder_layers.argtypes = [ptr, i64, ptr, i64, i64, i64, i64, i64, i64, f32, ptr, ptr, ptr, ptr]
+        lib.tok_decoder_layers.argtypes += [ptr, i64, i64, ptr, i64, ptr, ptr, f32, i32, i32]
+        lib.tok_decoder_layers.restype = i32
 
     @property
     def simd_level(self) -> int:
@@ -191,6 +225,39 @@ class NativeKernels:
             self.force_level,
         )
         return out
+
+    def decoder_layers(self, table, x: torch.Tensor, shape, cos, sin, batch, cache, scale, activation_bits) -> None:
+        """Every layer of a step in one call (x [T, H] updated in place); `table` is the layers'
+        LayerBlocks array (engine.decoder.Decoder builds it once)."""
+        data = cache.data
+        rc = self._lib.tok_decoder_layers(
+            ctypes.addressof(table),
+            len(table),
+            x.data_ptr(),
+            x.shape[0],
+            shape.hidden,
+            shape.heads,
+            shape.kv_heads,
+            shape.head_dim,
+            shape.intermediate,
+            shape.rms_eps,
+            cos.data_ptr(),
+            sin.data_ptr(),
+            batch.positions.data_ptr(),
+            batch.slots.data_ptr(),
+            data.data_ptr(),
+            data.shape[2],
+            data.shape[3],
+            batch.block_tables.data_ptr(),
+            batch.block_tables.shape[1],
+            batch.seq_of.data_ptr(),
+            batch.len_of.data_ptr(),
+            scale,
+            activation_bits == 16,
+            self.force_level,
+        )
+        if rc:
+            raise RuntimeError("the decoder layers' kernels ran out of memory")
 
 
 def by_eights(values: torch.Tensor) -> torch.Tensor:

@@ -561,3 +561,69 @@ void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t
                         force);
     free(q);
 }
+
+/* ------------------------------------------------------------------ all the layers of a step */
+
+/* One linear layer in blocks: Q4_1 (q4 = 1) or Q8_0, as the matmul above takes them, and its
+ * optional bias [N]. */
+typedef struct {
+    int32_t q4;
+    int64_t N, K;
+    const uint8_t *qs;
+    const float *d, *m, *dT, *mT, *bias;
+} tok_linear;
+
+typedef struct {
+    const float *input_norm, *post_norm, *q_norm, *k_norm; /* q/k norms NULL when absent */
+    tok_linear qkv, o, gate_up, down;
+} tok_layer;
+
+static int linear(const tok_linear *w, const float *x, int64_t M, float *y, int wide, int force) {
+    const int rc = matmul(x, M, w->K, w->qs, w->q4, w->d, w->m, w->dT, w->mT, w->N, y, w->N, wide, force);
+    if (rc == 0 && w->bias)
+        for (int64_t r = 0; r < M; r++)
+            for (int64_t n = 0; n < w->N; n++) y[r * w->N + n] += w->bias[n];
+    return rc;
+}
+
+/* Every decoder layer of one step for the T tokens of x [T, H] (updated in place: x leaves as
+ * the last layer's residual stream, before the final norm), the same steps as the decoder's
+ * per-layer path: norm, q/k/v, attention over the paged cache (kv: [layers][2][blocks][block]
+ * [kvh][d]), o, residual + norm, gate/up, SiLU gate, down, residual. One call instead of some
+ * two hundred from Python. Returns 0, or -1 when memory ran out or a shape does not fit. */
+int tok_decoder_layers(const tok_layer *layers, int64_t n_layers, float *x, int64_t T, int64_t H, int64_t nh,
+                       int64_t kvh, int64_t d, int64_t I, float eps, const float *cos_table, const float *sin_table,
+                       const int64_t *positions, const int64_t *slots, float *kv, int64_t num_blocks, int64_t block,
+                       const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
+                       float scale, int wide, int force) {
+    const int64_t qkv_width = (nh + 2 * kvh) * d, per_cache = num_blocks * block * kvh * d;
+    float *h = malloc(sizeof(float) * T * (H > nh * d ? H : nh * d));
+    float *qkv = malloc(sizeof(float) * T * qkv_width);
+    float *attended = malloc(sizeof(float) * T * nh * d);
+    float *out = malloc(sizeof(float) * T * H);
+    float *gate_up = malloc(sizeof(float) * T * 2 * I);
+    float *act = malloc(sizeof(float) * T * I);
+    int rc = h && qkv && attended && out && gate_up && act ? 0 : -1;
+    for (int64_t l = 0; l < n_layers && rc == 0; l++) {
+        const tok_layer *layer = layers + l;
+        float *keys = kv + (2 * l) * per_cache, *values = kv + (2 * l + 1) * per_cache;
+        tok_rms_norm(x, l ? out : NULL, layer->input_norm, T, H, eps, h); /* x += the last MLP's output */
+        rc |= linear(&layer->qkv, h, T, qkv, wide, force);
+        tok_attention_layer(qkv, T, nh, kvh, d, layer->q_norm, layer->k_norm, eps, cos_table, sin_table, positions,
+                            slots, keys, values, tables, max_blocks, seq_of, len_of, block, scale, attended, force);
+        rc |= linear(&layer->o, attended, T, out, wide, force);
+        tok_rms_norm(x, out, layer->post_norm, T, H, eps, h); /* x += attention's output */
+        rc |= linear(&layer->gate_up, h, T, gate_up, wide, force);
+        tok_silu_mul(gate_up, T, I, act);
+        rc |= linear(&layer->down, act, T, out, wide, force);
+    }
+    if (rc == 0 && n_layers)
+        for (int64_t i = 0; i < T * H; i++) x[i] += out[i];
+    free(h);
+    free(qkv);
+    free(attended);
+    free(out);
+    free(gate_up);
+    free(act);
+    return rc;
+}
