@@ -12,8 +12,8 @@ from frontend import errors
 from frontend.database import postgres as pg
 from frontend.database.migrations import Migration, migrate, migrations
 from frontend.database.postgres import Database, redacted
-from frontend.stores import open_stores
 from frontend.settings import Settings
+from frontend.stores import open_stores
 
 
 def test_migrations_are_numbered_in_order():
