@@ -6,12 +6,13 @@ are replaced, not handed out). `db.connection()` lends a connection for one tran
 committed when the block ends, rolled back when it raises (so an upload cut off half-way
 leaves nothing).
 
-Outages: a connection that cannot be made or breaks raises `errors.DatabaseUnavailable`
-(503 with Retry-After in the API's envelope) and starts a probe that tries a fresh
-connection every PROBE_INTERVAL_S; while it fails, requests that need the database get the
-503 at once instead of waiting on the pool, and requests that do not (chat, embeddings)
-never notice. When the probe connects, the pool's broken connections are dropped and
-the database is used again: no restart needed.
+Outages: a connection that cannot be made or breaks (in a query, or in the pool's check)
+starts a probe that tries a fresh connection every PROBE_INTERVAL_S, and the request gets
+`errors.DatabaseUnavailable` (503 with Retry-After in the API's envelope). While the probe
+fails, requests that need the database get the 503 at once (those already waiting on the
+pool, after POOL_TIMEOUT_S at most), and requests that do not (chat, embeddings) never
+notice. When the probe connects, the pool's broken connections are dropped and the
+database is used again: no restart needed.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0  # how long a starting frontend waits for the database
 PROBE_INTERVAL_S = 0.5
-POOL_TIMEOUT_S = 5.0  # longest wait for a pooled connection
+POOL_TIMEOUT_S = 3.0  # longest wait for a pooled connection (then 503)
 CONNECT_TIMEOUT_S = 5
 # SQLSTATEs of a server going away: connection exceptions (08...), admin / crash shutdown,
 # and "the database system is starting up" (57P03).
@@ -47,9 +48,10 @@ def redacted(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, pool: AsyncConnectionPool) -> None:
+    pool: AsyncConnectionPool
+
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.pool = pool
         self._down = False
         self._probe: asyncio.Task[None] | None = None
 
@@ -57,19 +59,20 @@ class Database:
     async def open(cls, url: str, pool_size: int = 10, start_timeout: float = START_TIMEOUT_S) -> Database:
         """Connect (waiting for the server to come up), migrate, and open the pool."""
         await _migrate_when_reachable(url, start_timeout)
-        pool = AsyncConnectionPool(
+        database = cls(url)
+        database.pool = AsyncConnectionPool(
             url,
             min_size=1,
             max_size=max(1, pool_size),
             open=False,
             configure=_configure,
-            check=AsyncConnectionPool.check_connection,
+            check=database._check,
             timeout=POOL_TIMEOUT_S,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
             name="triton-openai",
         )
-        await pool.open(wait=True, timeout=start_timeout)
-        return cls(url, pool)
+        await database.pool.open(wait=True, timeout=start_timeout)
+        return database
 
     @property
     def available(self) -> bool:
@@ -94,6 +97,15 @@ class Database:
         if self._probe is not None:
             self._probe.cancel()
         await self.pool.close()
+
+    async def _check(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """The pool's check of a connection it lends: a broken one means the server may be gone,
+        which the probe finds out at once (so later requests need not wait on the pool)."""
+        try:
+            await AsyncConnectionPool.check_connection(connection)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self._suspect(exc)
+            raise
 
     def _suspect(self, exc: BaseException) -> None:
         if self._probe is None or self._probe.done():
