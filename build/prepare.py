@@ -48,6 +48,7 @@ class PreparedModel:
     name: str
     model_dir: Path
     weights_key: str  # changes when the weights change (part of system_fingerprint)
+    gguf_file: str = ""  # the GGUF the folder was converted from (its blocks can be served as they are)
 
     @property
     def config(self) -> dict:
@@ -91,7 +92,7 @@ def _from_gguf(name: str, gguf: Path, cache: Path, version: str) -> PreparedMode
             logger.info("converting %s to a Hugging Face folder in %s (once)", gguf, target)
             with building(target) as scratch:
                 convert_gguf(gguf, scratch)
-    return PreparedModel(name, target, key)
+    return PreparedModel(name, target, key, str(gguf.resolve()))
 
 
 def _folder_key(path: Path) -> str:

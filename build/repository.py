@@ -37,6 +37,9 @@ class LLMDeployment:
     max_num_seqs: int = 32
     max_queue_len: int = 256
     prefill_chunk: int = 512
+    quantization: str = "auto"  # torch engine: auto, none, q4 (engine.decoder_loader)
+    kv_cache_tokens: int = 0  # torch engine: 0 = the context window, at least 1024 per sequence
+    prefix_caching: bool = True
     num_threads: int = 0  # 0: all cores
     max_loras: int = 4  # LoRA adapters the engine keeps loaded (0: none)
     trtllm: TrtllmOptions = TrtllmOptions()  # engine "tensorrt_llm": how the engine was built and runs
@@ -55,7 +58,8 @@ class LLMDeployment:
 
     @property
     def system_fingerprint(self) -> str:
-        return "fp_" + digest(VERSION_KEY, self.model.weights_key, self.engine, self.device, self.dtype, length=10)
+        parts = (self.model.weights_key, self.engine, self.device, self.dtype, self.quantization)
+        return "fp_" + digest(VERSION_KEY, *parts, length=10)
 
 
 # OpenAI's voice names; each maps to an installed voice (the first, unless one has the name).
@@ -275,6 +279,10 @@ def render_repository(
                 "max_num_seqs": d.max_num_seqs,
                 "max_queue_len": d.max_queue_len,
                 "prefill_chunk": d.prefill_chunk,
+                "weights_file": d.model.gguf_file or "",
+                "quantization": d.quantization,
+                "kv_cache_tokens": d.kv_cache_tokens,
+                "prefix_caching": str(d.prefix_caching).lower(),
                 "num_threads": d.num_threads,
                 "max_loras": d.max_loras,
                 "engine_dir": d.engine_dir,

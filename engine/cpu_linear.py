@@ -17,7 +17,7 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 # oneDNN chooses the packed layout for an expected number of rows; 8-32 serve 1-64 well.
-_BATCH_HINT = 16
+BATCH_HINT = 16
 
 
 def available() -> bool:
@@ -30,7 +30,7 @@ class PackedLinear(nn.Module):
         self.in_features = linear.in_features
         self.out_features = linear.out_features
         weight = linear.weight.detach()
-        self.register_buffer("packed_weight", torch.ops.mkldnn._reorder_linear_weight(weight, _BATCH_HINT))
+        self.register_buffer("packed_weight", torch.ops.mkldnn._reorder_linear_weight(weight, BATCH_HINT))
         self.bias = linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,11 @@ and `...<module>.lora_B.weight` [out, r]). Loading checks that every module exis
 base model and that the shapes fit, and refuses what this engine does not apply (DoRA,
 trained biases, extra saved modules) with a message that says so.
 
-Each targeted linear layer of the base model is wrapped once (`_LoRALinear`); before a
-forward pass the engine says which adapter each row uses (`LoRASet.use`), and the wrapper
-adds `scale * (x @ A.T) @ B.T` to the rows of each adapter: requests for different
-adapters and for the base model share one decode step. At most `max_loras` adapters are
-kept; the least recently used one that no running request needs is dropped for a new one.
+Before a forward pass the engine says which adapter each token uses (`LoRASet.use`); the
+decoder (engine.decoder) then adds `scale * (x @ A.T) @ B.T` to the outputs of each adapted
+projection for that adapter's tokens: requests for different adapters and for the base model
+share one step. At most `max_loras` adapters are kept; the least recently used one that no
+running request needs is dropped for a new one.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from engine.params import InvalidRequest
 
@@ -45,10 +44,24 @@ class LoRAAdapter:
     scale: float
     weights: dict[str, tuple[torch.Tensor, torch.Tensor]]  # module path -> (A [r, in], B [out, r])
     users: int = 0  # running requests that use it
+    # The weights by (layer index, projection name), as the decoder asks for them.
+    by_layer: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_layer = {_layer_and_name(path): pair for path, pair in self.weights.items()}
 
 
-def read_adapter(name: str, path: str, model: nn.Module, dtype: torch.dtype, device: torch.device) -> LoRAAdapter:
-    """Load and check an adapter folder against `model`; InvalidRequest says what does not fit."""
+def _layer_and_name(path: str) -> tuple[int, str]:
+    """`model.layers.3.self_attn.q_proj` -> (3, "q_proj")."""
+    parts = path.split(".")
+    return int(parts[parts.index("layers") + 1]), parts[-1]
+
+
+def read_adapter(
+    name: str, path: str, shapes: dict[str, tuple[int, int]], dtype: torch.dtype, device: torch.device
+) -> LoRAAdapter:
+    """Load and check an adapter folder against the base model's adaptable modules (`shapes`:
+    path -> (in, out) features); InvalidRequest says what does not fit."""
     folder = Path(path).expanduser()
     config_file, weights_file = folder / "adapter_config.json", folder / "adapter_model.safetensors"
     if not config_file.is_file():
@@ -88,22 +101,17 @@ def read_adapter(name: str, path: str, model: nn.Module, dtype: torch.dtype, dev
         raise InvalidRequest(f"LoRA adapter {name!r}: no lora_A/lora_B weights in {weights_file.name}")
     weights = {}
     for module, pair in pairs.items():
-        weights[module] = _checked_pair(name, module, pair, rank, model, dtype, device)
+        weights[module] = _checked_pair(name, module, pair, rank, shapes, dtype, device)
     return LoRAAdapter(name=name, path=str(folder), rank=rank, scale=scale, weights=weights)
 
 
-def _checked_pair(name, module, pair, rank, model, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _checked_pair(name, module, pair, rank, shapes, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     if set(pair) != {"lora_A", "lora_B"}:
         raise InvalidRequest(f"LoRA adapter {name!r}: {module} lacks lora_A or lora_B")
-    try:
-        target = model.get_submodule(module)
-    except AttributeError:
-        raise InvalidRequest(f"LoRA adapter {name!r}: the base model has no module {module!r}") from None
-    if isinstance(target, _LoRALinear):
-        target = target.base
-    shape = (getattr(target, "in_features", None), getattr(target, "out_features", None))
-    if None in shape:
-        raise InvalidRequest(f"LoRA adapter {name!r}: {module} is not a linear layer (only linear layers are adapted)")
+    shape = shapes.get(module)
+    if shape is None:
+        adaptable = "q/k/v/o_proj, gate/up/down_proj"
+        raise InvalidRequest(f"LoRA adapter {name!r}: the base model has no adaptable module {module!r} ({adaptable})")
     a, b = pair["lora_A"], pair["lora_B"]
     if a.shape != (rank, shape[0]) or b.shape != (shape[1], rank):
         raise InvalidRequest(
@@ -113,44 +121,47 @@ def _checked_pair(name, module, pair, rank, model, dtype, device) -> tuple[torch
     return a.to(device=device, dtype=dtype).contiguous(), b.to(device=device, dtype=dtype).contiguous()
 
 
-class _Active:
-    """Which rows of the current forward use which adapter."""
+class ActiveAdapters:
+    """Which tokens of one forward pass use which adapter; adds their deltas to the fused products.
 
-    def __init__(self) -> None:
-        self.groups: list[tuple[LoRAAdapter, torch.Tensor | None]] = []  # None: every row
+    `groups` holds (adapter, token indices), the indices None when every token uses it."""
 
+    def __init__(self, groups: list[tuple[LoRAAdapter, torch.Tensor | None]]) -> None:
+        self.groups = groups
 
-class _LoRALinear(nn.Module):
-    def __init__(self, base: nn.Module, path: str, active: _Active) -> None:
-        super().__init__()
-        self.base = base
-        self.path = path
-        self.active = active
-        self.in_features, self.out_features = base.in_features, base.out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.base(x)
-        for adapter, rows in self.active.groups:
-            pair = adapter.weights.get(self.path)
+    def add(self, layer: int, module: str, x: torch.Tensor, y: torch.Tensor, offset: int = 0, width: int = 0) -> None:
+        """y[:, offset:offset + width] += scale * (x A^T) B^T for the tokens of each adapter of `module`."""
+        target = y[:, offset : offset + (width or y.shape[1])]
+        for adapter, rows in self.groups:
+            pair = adapter.by_layer.get((layer, module))
             if pair is None:
                 continue
             a, b = pair
             if rows is None:
-                y = y + (x @ a.T) @ b.T * adapter.scale
+                target += (x @ a.T) @ b.T * adapter.scale
             else:
-                y[rows] += (x[rows] @ a.T) @ b.T * adapter.scale
-        return y
+                target.index_add_(0, rows, (x[rows] @ a.T) @ b.T * adapter.scale)
+
+    def add_qkv(self, layer: int, x: torch.Tensor, y: torch.Tensor, q_size: int, kv_size: int) -> None:
+        self.add(layer, "q_proj", x, y, 0, q_size)
+        self.add(layer, "k_proj", x, y, q_size, kv_size)
+        self.add(layer, "v_proj", x, y, q_size + kv_size, kv_size)
+
+    def add_gate_up(self, layer: int, x: torch.Tensor, y: torch.Tensor, intermediate: int) -> None:
+        self.add(layer, "gate_proj", x, y, 0, intermediate)
+        self.add(layer, "up_proj", x, y, intermediate, intermediate)
 
 
 class LoRASet:
-    """The adapters loaded into one model, and which rows use which in a forward pass."""
+    """The adapters loaded for one model, and which tokens use which in a forward pass."""
 
-    def __init__(self, model: nn.Module, max_loras: int, dtype: torch.dtype, device: torch.device) -> None:
-        self.model = model
+    def __init__(
+        self, shapes: dict[str, tuple[int, int]], max_loras: int, dtype: torch.dtype, device: torch.device
+    ) -> None:
+        self.shapes = shapes  # adaptable module path -> (in, out) features
         self.max_loras = max_loras
         self.dtype, self.device = dtype, device
         self._adapters: OrderedDict[str, LoRAAdapter] = OrderedDict()
-        self._active = _Active()
         self._lock = threading.Lock()
 
     @property
@@ -161,13 +172,18 @@ class LoRASet:
         """The adapter `name` (loaded from `path` if it is not), held for one request until `release`."""
         if self.max_loras <= 0:
             raise InvalidRequest("this server was started without LoRA support (max_loras 0)")
+        if not self.shapes:
+            raise InvalidRequest(
+                "LoRA adapters need a LLaMA, Mistral, Qwen2 or Qwen3 model (the engine's own decoder); "
+                "this model runs on transformers' modules"
+            )
         with self._lock:
             adapter = self._adapters.get(name)
             if adapter is not None and adapter.path != str(Path(path).expanduser()):
                 self._drop(name)  # the name now points at another folder
                 adapter = None
             if adapter is None:
-                adapter = read_adapter(name, path, self.model, self.dtype, self.device)
+                adapter = read_adapter(name, path, self.shapes, self.dtype, self.device)
                 self._make_room()
                 self._adapters[name] = adapter
                 logger.info("LoRA adapter %s loaded from %s (rank %d)", name, path, adapter.rank)
@@ -183,27 +199,22 @@ class LoRASet:
         with self._lock:
             return self._drop(name)
 
-    def install(self, adapter: LoRAAdapter) -> None:
-        """Wrap the layers `adapter` adapts (once per layer). Call between forward passes."""
-        for path in adapter.weights:
-            parent_path, _, child = path.rpartition(".")
-            parent = self.model.get_submodule(parent_path) if parent_path else self.model
-            layer = getattr(parent, child)
-            if not isinstance(layer, _LoRALinear):
-                setattr(parent, child, _LoRALinear(layer, path, self._active))
-
-    def use(self, row_adapters: list[LoRAAdapter | None]) -> None:
-        """Set the adapter of each row for the next forward pass."""
+    def use(self, token_adapters: list[LoRAAdapter | None]) -> ActiveAdapters | None:
+        """The adapters of a forward pass's tokens (None: no token uses one)."""
         groups: dict[int, list[int]] = {}
         by_id: dict[int, LoRAAdapter] = {}
-        for row, adapter in enumerate(row_adapters):
+        for token, adapter in enumerate(token_adapters):
             if adapter is not None:
-                groups.setdefault(id(adapter), []).append(row)
+                groups.setdefault(id(adapter), []).append(token)
                 by_id[id(adapter)] = adapter
-        self._active.groups = [
-            (by_id[key], None if len(rows) == len(row_adapters) else torch.tensor(rows, device=self.device))
-            for key, rows in groups.items()
-        ]
+        if not groups:
+            return None
+        return ActiveAdapters(
+            [
+                (by_id[key], None if len(rows) == len(token_adapters) else torch.tensor(rows, device=self.device))
+                for key, rows in groups.items()
+            ]
+        )
 
     def _make_room(self) -> None:
         while len(self._adapters) >= self.max_loras:

@@ -1,4 +1,4 @@
-"""Load a Hugging Face causal-LM folder for the torch engine."""
+"""Load a model for the torch engine: its decoder, tokenizer and limits."""
 
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ from typing import Any
 
 import torch
 
-from engine.cpu_linear import pack_linears
+from engine.decoder import Decoder
+from engine.decoder_loader import load_decoder
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class LoadedModel:
-    model: Any
+    decoder: Decoder
     tokenizer: Any
     device: torch.device
     max_model_len: int
     eos_token_ids: frozenset[int]
     vocab_size: int
+    dtype: torch.dtype
 
 
 def resolve_device(device: str) -> torch.device:
@@ -38,26 +40,34 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
-def load_model(model_dir: str, device: str = "auto", dtype: str = "auto", max_model_len: int = 0) -> LoadedModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+def load_model(
+    model_dir: str,
+    device: str = "auto",
+    dtype: str = "auto",
+    max_model_len: int = 0,
+    weights_file: str = "",
+    quantization: str = "auto",
+) -> LoadedModel:
+    """`weights_file`: the GGUF the folder was converted from, served from its own blocks
+    (engine.decoder_loader) unless `quantization` is "none"."""
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     target = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype, attn_implementation="sdpa")
-    model.to(target).eval()
-    if target.type == "cpu" and torch_dtype == torch.float32:
-        logger.info("packed %d linear layers for oneDNN", pack_linears(model))
-    window = int(getattr(model.config, "max_position_embeddings", 0) or 0) or 2048
+    config = AutoConfig.from_pretrained(model_dir)
+    window = int(getattr(config, "max_position_embeddings", 0) or 0) or 2048
     limit = min(max_model_len, window) if max_model_len > 0 else window
-    logger.info("loaded %s on %s as %s, context %d", model_dir, target, torch_dtype, limit)
+    decoder = load_decoder(model_dir, weights_file, quantization, target, torch_dtype, limit)
+    logger.info("loaded %s on %s, context %d", model_dir, target, limit)
     return LoadedModel(
-        model=model,
+        decoder=decoder,
         tokenizer=tokenizer,
         device=target,
         max_model_len=limit,
         eos_token_ids=eos_token_ids(model_dir, tokenizer, GenerationConfig),
-        vocab_size=int(model.config.vocab_size),
+        vocab_size=int(config.vocab_size),
+        dtype=torch_dtype,
     )
 
 

@@ -28,6 +28,7 @@ class GenerationOutput:
     stop_reason: str | int | None = None
     error: str | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    num_cached_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
 
     @property
     def finished(self) -> bool:

@@ -2,9 +2,9 @@
 
 Every row of a decode batch brings its own temperature, top-k/top-p/min-p, penalties,
 seed (a torch.Generator per request, so a seeded request repeats whatever else shares
-its batch) and stop-token masking for `min_tokens`. The state that outlives a step
-(output-token counts and prompt-token masks for the penalties) is kept row-aligned with
-the KV cache: `append` and `select` follow the cache's `merge` and `select_rows`.
+its batch) and stop-token masking for `min_tokens`. Penalties need each row's output-token
+counts and prompt-token mask (`PenaltyState`, row-aligned with the logits), given only when
+some row uses a penalty.
 """
 
 from __future__ import annotations
@@ -67,12 +67,12 @@ class PenaltyState:
         self.counts[torch.arange(len(tokens), device=self.device), tokens] += 1
 
 
-def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyState) -> torch.Tensor:
+def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyState | None = None) -> torch.Tensor:
     """Choose the next token of every row; `logits` is [rows, vocab] (left unchanged).
-    Records the choices for the penalties."""
+    Records the choices in `penalties` when given."""
     raw = logits
     logits = logits.float().clone()
-    if any(row.params.uses_penalties for row in rows):
+    if penalties is not None and any(row.params.uses_penalties for row in rows):
         logits = _apply_penalties(logits, rows, penalties)
     _apply_masks_and_biases(logits, rows)
     matchers = [row.matcher for row in rows]
@@ -84,7 +84,8 @@ def sample(logits: torch.Tensor, rows: list[SamplingRow], penalties: PenaltyStat
     if sampled:
         index = torch.tensor(sampled, device=logits.device)
         tokens[index] = _sample_rows(logits[index], [rows[i] for i in sampled])
-    penalties.record(tokens)
+    if penalties is not None:
+        penalties.record(tokens)
     return tokens
 
 

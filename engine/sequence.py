@@ -1,4 +1,4 @@
-"""One request's life inside the engine: its tokens, text and stop conditions."""
+"""One request's life inside the engine: its tokens, text, stop conditions and KV blocks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from engine.request import (
     GenerationOutput,
     GenerationRequest,
 )
-from engine.sampler import SamplingRow
+from engine.sampler import PenaltyState, SamplingRow
 from engine.stop import StopMatcher
 
 
@@ -31,6 +31,7 @@ class Sequence:
         max_model_len: int,
         device: torch.device,
         matcher: Any = None,
+        vocab_size: int = 0,
     ) -> None:
         params = request.params
         prompt_len = len(request.prompt_ids)
@@ -49,8 +50,18 @@ class Sequence:
         self.prompt_ids = list(request.prompt_ids)
         self.output_ids: list[int] = []
         self.max_tokens = params.max_tokens if params.max_tokens is not None else room
-        self.num_prefilled = 0
         self.finished = False
+        # The KV cache: tokens whose keys and values are written, the blocks holding them (in
+        # order), the prefix-cache names of the full ones, and how many came from that cache.
+        self.num_computed = 0
+        self.blocks: list[int] = []
+        self.block_hashes: list[bytes] = []
+        self.num_cached_tokens = 0
+        self.salt = request.lora_name  # an adapter's keys and values are its own
+        # Output-token counts and the prompt's tokens, for penalties (the engine's sampler rows).
+        self.penalties = (
+            PenaltyState(vocab_size, device).new_row(self.prompt_ids) if params.uses_penalties and vocab_size else None
+        )
         self._eos = frozenset() if params.ignore_eos else eos_token_ids
         self._stop_token_ids = frozenset(params.stop_token_ids)
         self._detokenizer = IncrementalDetokenizer(tokenizer, self.prompt_ids, params.skip_special_tokens)
@@ -68,6 +79,19 @@ class Sequence:
     @property
     def last_token(self) -> int:
         return self.output_ids[-1]
+
+    @property
+    def num_pending(self) -> int:
+        """Tokens to feed the model before the next one can be sampled."""
+        return self.num_tokens - self.num_computed
+
+    def tokens(self, start: int, end: int) -> list[int]:
+        """Prompt and output tokens [start, end)."""
+        prompt = len(self.prompt_ids)
+        if end <= prompt:
+            return self.prompt_ids[start:end]
+        head = self.prompt_ids[start:] if start < prompt else []
+        return head + self.output_ids[max(start - prompt, 0) : end - prompt]
 
     def append_token(self, token_id: int, logprob: TokenLogprob | None = None) -> GenerationOutput:
         """Take the next sampled token; the output says what to send and whether we are done."""
@@ -112,6 +136,7 @@ class Sequence:
             token_ids=token_ids,
             num_prompt_tokens=len(self.prompt_ids),
             num_output_tokens=len(self.output_ids),
+            num_cached_tokens=self.num_cached_tokens,
             finish_reason=finish,
             stop_reason=stop_reason,
             error=error,

@@ -1,16 +1,17 @@
-"""The torch engine: continuous (in-flight) batching over a Hugging Face causal LM.
+"""The torch engine: continuous (in-flight) batching over the decoder (engine.decoder).
 
-One thread owns the model. Each turn of its loop it admits waiting requests, drops
-cancelled ones, runs one prefill chunk of the oldest admitted request (so a long prompt
-never stalls the running batch for more than a chunk), then one decode step for every
-running request at once. Requests join the batch when their prefill ends and leave it
-the step they finish; each keeps its own KV cache rows, sampling parameters, seed and
-stop conditions.
+One thread owns the model. Each step it admits waiting requests (their prompt's KV blocks
+reserved, the prefix cache searched for the blocks a prompt shares with earlier ones), drops
+cancelled ones, and runs ONE forward pass over every running request: one token for each that is
+decoding, and chunks of the prompts being prefilled with what is left of the step's token budget
+(`prefill_chunk`), so a long prompt never stalls the decoding rows. Keys and values live in the
+paged cache (engine.kv_cache); requests join and leave between steps without copying any. When
+the cache runs out of blocks, the newest request is preempted: its blocks are given back (full
+ones stay findable in the prefix cache) and it is computed again when room returns.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections import deque
@@ -19,9 +20,11 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from engine.block_allocator import BlockAllocator, OutOfBlocks, block_hash
+from engine.decoder import ForwardBatch
 from engine.guided import GuideCompiler
 from engine.heap import release_free_memory
-from engine.kv_cache import BatchKVCache
+from engine.kv_cache import PagedKVCache
 from engine.logprobs import token_logprobs
 from engine.lora import LoRASet
 from engine.model_loader import LoadedModel
@@ -41,8 +44,11 @@ IDLE_SECONDS_BEFORE_TRIM = 1.0
 class EngineConfig:
     max_num_seqs: int = 32
     max_queue_len: int = 256
-    prefill_chunk: int = 512
+    prefill_chunk: int = 512  # tokens per forward pass: decoding rows plus prompt chunks
     max_loras: int = 4  # LoRA adapters kept loaded (0: no LoRA)
+    kv_cache_tokens: int = 0  # the KV cache's size in tokens (0: max(context, 1024 per sequence))
+    block_size: int = 16  # tokens per KV block
+    prefix_caching: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,46 +59,21 @@ class EngineStats:
     cancelled_total: int = 0
     generated_tokens_total: int = 0
     prompt_tokens_total: int = 0
+    cached_prompt_tokens_total: int = 0
+    kv_blocks_used: int = 0
+    kv_blocks_total: int = 0
+    preempted_total: int = 0
 
 
-class _Batch:
-    """The running rows, their KV cache, penalty state and left padding, kept aligned."""
+@dataclass
+class _Scheduled:
+    seq: Sequence
+    start: int  # first token fed this step
+    count: int
 
-    def __init__(self, vocab_size: int, device: torch.device) -> None:
-        self.rows: list[Sequence] = []
-        self.cache = BatchKVCache()
-        self.penalties = PenaltyState(vocab_size, device)
-        self.pad: list[int] = []
-        self.device = device
-
-    def add(self, seqs: list[Sequence], cache: BatchKVCache, penalties: PenaltyState, pads: list[int]) -> None:
-        """Rows that finished their prefill join below the running ones."""
-        pad_rows, pad_new = self.cache.merge(cache)
-        self.pad = [p + pad_rows for p in self.pad] + [p + pad_new for p in pads]
-        self.penalties.append(penalties)
-        self.rows.extend(seqs)
-
-    def keep(self, indices: list[int]) -> None:
-        if not indices:
-            self.cache = BatchKVCache()
-            self.penalties = PenaltyState(self.penalties.vocab_size, self.device)
-            self.rows, self.pad = [], []
-            return
-        index = torch.tensor(indices, dtype=torch.long, device=self.device)
-        self.cache.select_rows(index)
-        self.penalties.select(index)
-        self.rows = [self.rows[i] for i in indices]
-        self.pad = [self.pad[i] for i in indices]
-        common = min(self.pad)
-        if common:
-            self.cache.trim_left(common)
-            self.pad = [p - common for p in self.pad]
-
-    def attention_mask(self) -> torch.Tensor:
-        """[rows, 1, 1, cache length + 1] boolean mask for a one-token decode step."""
-        columns = torch.arange(self.cache.length + 1, device=self.device).unsqueeze(0)
-        pad = torch.tensor(self.pad, device=self.device).unsqueeze(1)
-        return (columns >= pad)[:, None, None, :]
+    @property
+    def sampled(self) -> bool:
+        return self.start + self.count == self.seq.num_tokens
 
 
 class TorchEngine:
@@ -104,25 +85,36 @@ class TorchEngine:
         config: EngineConfig | None = None,
         stats_listener: Callable[[EngineStats], None] | None = None,
     ) -> None:
-        self.model = loaded.model
+        self.decoder = loaded.decoder
         self.tokenizer = loaded.tokenizer
         self.device = loaded.device
-        self.max_model_len = loaded.max_model_len
         self.eos_token_ids = loaded.eos_token_ids
         self.vocab_size = loaded.vocab_size
         self.guides = GuideCompiler(self.tokenizer, self.vocab_size)
         self.config = config or EngineConfig()
-        dtype = next(self.model.parameters()).dtype
-        self.loras = LoRASet(self.model, self.config.max_loras, dtype, self.device)
+        shape = self.decoder.shape
+        block = self.config.block_size
+        tokens = self.config.kv_cache_tokens or max(loaded.max_model_len, 1024 * self.config.max_num_seqs)
+        num_blocks = -(-tokens // block)
+        self.cache = PagedKVCache(shape.layers, shape.kv_heads, shape.head_dim, num_blocks, block, device=self.device)
+        self.blocks = BlockAllocator(num_blocks, self.config.prefix_caching)
+        self.max_model_len = min(loaded.max_model_len, num_blocks * block)
+        self.loras = LoRASet(shape.module_shapes(), self.config.max_loras, loaded.dtype, self.device)
         self._stats_listener = stats_listener
-        self._stats = EngineStats()
+        self._stats = EngineStats(kv_blocks_total=num_blocks)
         self._published = self._stats  # what the stats listener got last
         self._cond = threading.Condition()
         self._waiting: deque[Sequence] = deque()
-        self._prefilling: deque[tuple[Sequence, BatchKVCache]] = deque()
-        self._batch = _Batch(self.vocab_size, self.device)
+        self._running: list[Sequence] = []
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="torch-engine", daemon=True)
+        logger.info(
+            "KV cache: %d blocks of %d tokens (%.0f MiB), prefix caching %s",
+            num_blocks,
+            block,
+            self.cache.nbytes / 2**20,
+            "on" if self.config.prefix_caching else "off",
+        )
 
     # -- public API -------------------------------------------------------------------------
 
@@ -144,7 +136,9 @@ class TorchEngine:
             raise InvalidRequest(f"prompt token ids must be in [0, {self.vocab_size})")
         params = request.params
         matcher = self.guides.matcher(params.guide_type, params.guide) if params.guide_type else None
-        seq = Sequence(request, self.tokenizer, self.eos_token_ids, self.max_model_len, self.device, matcher)
+        seq = Sequence(
+            request, self.tokenizer, self.eos_token_ids, self.max_model_len, self.device, matcher, self.vocab_size
+        )
         if request.lora_name:  # loaded here, outside the engine thread; InvalidRequest if it does not fit
             seq.lora = self.loras.acquire(request.lora_name, request.lora_path)
         try:
@@ -174,10 +168,7 @@ class TorchEngine:
                 try:
                     self._admit()
                     self._drop_cancelled()
-                    if self._prefilling:
-                        self._prefill_step()
-                    if self._batch.rows:
-                        self._decode_step()
+                    self._step()
                 except Exception as exc:  # noqa: BLE001 - the engine must outlive any one batch
                     logger.exception("engine step failed")
                     self._fail_all(f"engine error: {exc}")
@@ -186,7 +177,7 @@ class TorchEngine:
 
     def _wait_for_work(self) -> bool:
         def woken() -> bool:
-            return self._stopping or self._has_work()
+            return self._stopping or bool(self._waiting or self._running)
 
         with self._cond:
             idle = not self._cond.wait_for(woken, timeout=IDLE_SECONDS_BEFORE_TRIM)
@@ -196,16 +187,38 @@ class TorchEngine:
             self._cond.wait_for(woken)
             return not self._stopping
 
-    def _has_work(self) -> bool:
-        return bool(self._waiting or self._prefilling or self._batch.rows)
-
     def _admit(self) -> None:
+        """Waiting requests join while there are slots and blocks for their prompts."""
         with self._cond:
-            while self._waiting and len(self._batch.rows) + len(self._prefilling) < self.config.max_num_seqs:
-                seq = self._waiting.popleft()
-                if seq.lora is not None:
-                    self.loras.install(seq.lora)  # between forward passes: safe to wrap layers
-                self._prefilling.append((seq, BatchKVCache()))
+            while self._waiting and len(self._running) < self.config.max_num_seqs:
+                if not self._reserve(self._waiting[0]):
+                    break
+                self._running.append(self._waiting.popleft())
+
+    def _reserve(self, seq: Sequence) -> bool:
+        """Blocks for all of `seq`'s tokens: those the prefix cache has, new ones for the rest."""
+        size = self.cache.block_size
+        found: list[int] = []
+        hashes: list[bytes] = []
+        # Full blocks before the last token only: at least one token is computed for its logits.
+        for i in range((seq.num_tokens - 1) // size):
+            digest = block_hash(hashes[-1] if hashes else b"", seq.tokens(i * size, (i + 1) * size), seq.salt)
+            block = self.blocks.find(digest)
+            if block is None:
+                break
+            found.append(block)
+            hashes.append(digest)
+        needed = -(-seq.num_tokens // size) - len(found)
+        if needed > self.blocks.available:
+            for block in found:
+                self.blocks.release(block)
+            return False
+        seq.blocks = found + [self.blocks.allocate() for _ in range(needed)]
+        seq.block_hashes = hashes
+        seq.num_computed = len(found) * size
+        if not seq.output_ids:  # a first admission (not the recomputation of a preempted one)
+            seq.num_cached_tokens = seq.num_computed
+        return True
 
     def _drop_cancelled(self) -> None:
         with self._cond:
@@ -214,117 +227,118 @@ class TorchEngine:
                 self._waiting.remove(seq)
         for seq in waiting:
             self._finish(seq, FINISH_CANCELLED)
-        for entry in [e for e in self._prefilling if e[0].request.is_cancelled()]:
-            self._prefilling.remove(entry)
-            self._finish(entry[0], FINISH_CANCELLED)
-        cancelled = [i for i, s in enumerate(self._batch.rows) if s.request.is_cancelled()]
-        if cancelled:
-            for i in cancelled:
-                self._finish(self._batch.rows[i], FINISH_CANCELLED)
-            self._batch.keep([i for i in range(len(self._batch.rows)) if i not in set(cancelled)])
+        for seq in [s for s in self._running if s.request.is_cancelled()]:
+            self._finish(seq, FINISH_CANCELLED)
 
-    def _prefill_step(self) -> None:
-        group = self._prefill_group()
-        if group is None:
-            self._prefill_chunk()
-        else:
-            self._prefill_together(group)
+    # -- one step -----------------------------------------------------------------------------
 
-    def _prefill_group(self) -> list[Sequence] | None:
-        """Fresh prompts at the head of the queue that fit the token budget together (padded),
-        or None when the first prompt must be chunked on its own."""
+    def _step(self) -> None:
+        plan = self._schedule()
+        if not plan:
+            return
+        batch = self._forward_batch(plan)
+        logits = self.decoder.forward(batch, self.cache)
+        for item in plan:
+            item.seq.num_computed += item.count
+            self._register_full_blocks(item.seq)
+        sampled = [item.seq for item in plan if item.sampled]
+        rows = [seq.sampling_row for seq in sampled]
+        penalties = self._penalties(sampled)
+        tokens = sample(logits, rows, penalties).tolist()
+        logprobs = token_logprobs(logits, tokens, [seq.params.logprobs for seq in sampled])
+        for seq, token, logprob in zip(sampled, tokens, logprobs, strict=True):
+            if seq.penalties is not None:
+                seq.penalties.counts[0, token] += 1
+            self._emit(seq, seq.append_token(token, logprob))
+
+    def _schedule(self) -> list[_Scheduled]:
+        """This step's tokens: one per decoding request, then prompt chunks within the budget."""
+        plan: list[_Scheduled] = []
         budget = self.config.prefill_chunk
-        first = self._prefilling[0][0]
-        if first.num_prefilled or len(first.prompt_ids) > budget:
+        for seq in list(self._running):
+            if seq.num_pending == 1 and seq in self._running and self._room_for_next_token(seq):
+                plan.append(_Scheduled(seq, seq.num_computed, 1))
+        budget -= len(plan)
+        for seq in self._running:
+            if seq.num_pending > 1 and budget > 0:
+                count = min(seq.num_pending, budget)
+                plan.append(_Scheduled(seq, seq.num_computed, count))
+                budget -= count
+        return plan
+
+    def _room_for_next_token(self, seq: Sequence) -> bool:
+        """A block for the token `seq` feeds next, preempting the newest request if the cache is
+        full; False when `seq` itself was the one preempted."""
+        if seq.num_computed < len(seq.blocks) * self.cache.block_size:
+            return True
+        while True:
+            try:
+                seq.blocks.append(self.blocks.allocate())
+                return True
+            except OutOfBlocks:
+                victim = self._running[-1]
+                self._preempt(victim)
+                if victim is seq:
+                    return False
+
+    def _preempt(self, seq: Sequence) -> None:
+        logger.info("KV cache full: request %s waits to be computed again", seq.request.request_id)
+        self._running.remove(seq)
+        self._release_blocks(seq)
+        seq.num_computed = 0
+        self._stats = replace(self._stats, preempted_total=self._stats.preempted_total + 1)
+        with self._cond:
+            self._waiting.appendleft(seq)
+
+    def _forward_batch(self, plan: list[_Scheduled]) -> ForwardBatch:
+        size = self.cache.block_size
+        ids: list[int] = []
+        positions: list[int] = []
+        slots: list[int] = []
+        seq_of: list[int] = []
+        sample_index: list[int] = []
+        adapters = []
+        for row, item in enumerate(plan):
+            seq, start, end = item.seq, item.start, item.start + item.count
+            ids += seq.tokens(start, end)
+            positions += range(start, end)
+            slots += [seq.blocks[p // size] * size + p % size for p in range(start, end)]
+            seq_of += [row] * item.count
+            adapters += [seq.lora] * item.count
+            if item.sampled:
+                sample_index.append(len(ids) - 1)
+        width = max(len(item.seq.blocks) for item in plan)
+        tables = [item.seq.blocks + [0] * (width - len(item.seq.blocks)) for item in plan]
+        device = self.device
+        position_tensor = torch.tensor(positions, dtype=torch.long, device=device)
+        return ForwardBatch(
+            token_ids=torch.tensor(ids, dtype=torch.long, device=device),
+            positions=position_tensor,
+            slots=torch.tensor(slots, dtype=torch.long, device=device),
+            seq_of=torch.tensor(seq_of, dtype=torch.int32, device=device),
+            len_of=(position_tensor + 1).to(torch.int32),
+            block_tables=torch.tensor(tables, dtype=torch.int32, device=device),
+            sample_index=torch.tensor(sample_index, dtype=torch.long, device=device),
+            lora=self.loras.use(adapters),
+        )
+
+    def _register_full_blocks(self, seq: Sequence) -> None:
+        """Name the blocks that this step filled, so later prompts can find them."""
+        size = self.cache.block_size
+        for i in range(len(seq.block_hashes), seq.num_computed // size):
+            parent = seq.block_hashes[-1] if seq.block_hashes else b""
+            digest = block_hash(parent, seq.tokens(i * size, (i + 1) * size), seq.salt)
+            seq.block_hashes.append(digest)
+            self.blocks.register(seq.blocks[i], digest)
+
+    def _penalties(self, seqs: list[Sequence]) -> PenaltyState | None:
+        """The penalty rows of `seqs`, aligned with the logits, when any of them has penalties."""
+        if all(seq.penalties is None for seq in seqs):
             return None
-        group, width = [first], len(first.prompt_ids)
-        for seq, _ in itertools.islice(self._prefilling, 1, None):
-            wider = max(width, len(seq.prompt_ids))
-            if seq.num_prefilled or wider * (len(group) + 1) > budget:
-                break
-            group.append(seq)
-            width = wider
-        return group
-
-    def _prefill_chunk(self) -> None:
-        """The next chunk of a prompt too long for one step, on its own cache."""
-        seq, cache = self._prefilling[0]
-        start = seq.num_prefilled
-        end = min(start + self.config.prefill_chunk, len(seq.prompt_ids))
-        ids = torch.tensor([seq.prompt_ids[start:end]], dtype=torch.long, device=self.device)
-        positions = torch.arange(start, end, device=self.device)
-        mask = torch.arange(end, device=self.device).unsqueeze(0) <= positions.unsqueeze(1)
-        self.loras.use([seq.lora])
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask[None, None],
-            position_ids=positions.unsqueeze(0),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        seq.num_prefilled = end
-        if end == len(seq.prompt_ids):
-            self._prefilling.popleft()
-            self._start_decoding([seq], cache, out.logits[:, -1], [0])
-
-    def _prefill_together(self, group: list[Sequence]) -> None:
-        """Whole prompts in one forward, left-padded to the longest."""
-        width = max(len(seq.prompt_ids) for seq in group)
-        pads = [width - len(seq.prompt_ids) for seq in group]
-        ids = torch.tensor([[0] * p + seq.prompt_ids for p, seq in zip(pads, group, strict=True)], device=self.device)
-        columns = torch.arange(width, device=self.device)
-        pad = torch.tensor(pads, device=self.device)
-        causal = columns.unsqueeze(0) <= columns.unsqueeze(1)  # [query, key]
-        real_key = (columns.unsqueeze(0) >= pad.unsqueeze(1)).unsqueeze(1)  # [row, 1, key]
-        # A padding query attends to itself only: no fully masked row (NaN) reaches the cache.
-        mask = (causal.unsqueeze(0) & real_key) | torch.eye(width, dtype=torch.bool, device=self.device)
-        cache = BatchKVCache()
-        self.loras.use([seq.lora for seq in group])
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask.unsqueeze(1),
-            position_ids=(columns.unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        for _ in group:
-            self._prefilling.popleft()
-        self._start_decoding(group, cache, out.logits[:, -1], pads)
-
-    def _start_decoding(self, seqs: list[Sequence], cache: BatchKVCache, logits: torch.Tensor, pads: list[int]) -> None:
-        """Sample each prefilled prompt's first token and move the survivors into the batch."""
-        penalties = PenaltyState(self.vocab_size, self.device)
+        state = PenaltyState(self.vocab_size, self.device)
         for seq in seqs:
-            penalties.append(penalties.new_row(seq.prompt_ids))
-        tokens = sample(logits, [seq.sampling_row for seq in seqs], penalties).tolist()
-        logprobs = token_logprobs(logits, tokens, [seq.params.logprobs for seq in seqs])
-        for seq, token, logprob in zip(seqs, tokens, logprobs, strict=True):
-            self._emit(seq, seq.append_token(token, logprob))
-        self._batch.add(seqs, cache, penalties, pads)
-        if any(seq.finished for seq in seqs):
-            self._batch.keep([i for i, s in enumerate(self._batch.rows) if not s.finished])
-
-    def _decode_step(self) -> None:
-        batch = self._batch
-        ids = torch.tensor([[s.last_token] for s in batch.rows], dtype=torch.long, device=self.device)
-        positions = torch.tensor([[s.num_tokens - 1] for s in batch.rows], dtype=torch.long, device=self.device)
-        self.loras.use([s.lora for s in batch.rows])
-        out = self.model(
-            input_ids=ids,
-            attention_mask=batch.attention_mask(),
-            position_ids=positions,
-            past_key_values=batch.cache,
-            use_cache=True,
-        )
-        logits = out.logits[:, -1]
-        tokens = sample(logits, [s.sampling_row for s in batch.rows], batch.penalties).tolist()
-        logprobs = token_logprobs(logits, tokens, [s.params.logprobs for s in batch.rows])
-        for seq, token, logprob in zip(batch.rows, tokens, logprobs, strict=True):
-            self._emit(seq, seq.append_token(token, logprob))
-        if any(s.finished for s in batch.rows):
-            batch.keep([i for i, s in enumerate(batch.rows) if not s.finished])
+            state.append(seq.penalties if seq.penalties is not None else state.new_row([]))
+        return state
 
     # -- outputs ----------------------------------------------------------------------------
 
@@ -335,9 +349,21 @@ class TorchEngine:
         except Exception:  # noqa: BLE001 - one client's callback must not stop the batch
             logger.exception("output callback of request %s failed", seq.request.request_id)
             seq.finished = True
-        if seq.finished and seq.lora is not None:
+        if seq.finished:
+            self._retire(seq)
+
+    def _retire(self, seq: Sequence) -> None:
+        if seq in self._running:
+            self._running.remove(seq)
+        self._release_blocks(seq)
+        if seq.lora is not None:
             self.loras.release(seq.lora)
             seq.lora = None
+
+    def _release_blocks(self, seq: Sequence) -> None:
+        for block in seq.blocks:
+            self.blocks.release(block)
+        seq.blocks = []
 
     def _finish(self, seq: Sequence, reason: str, error: str | None = None) -> None:
         if not seq.finished:
@@ -347,10 +373,8 @@ class TorchEngine:
         with self._cond:
             waiting = list(self._waiting)
             self._waiting.clear()
-        for seq in [*waiting, *(s for s, _ in self._prefilling), *self._batch.rows]:
+        for seq in [*waiting, *self._running]:
             self._finish(seq, FINISH_ERROR, message)
-        self._prefilling.clear()
-        self._batch = _Batch(self.vocab_size, self.device)
 
     def _count(self, output: GenerationOutput) -> None:
         s = self._stats
@@ -360,14 +384,16 @@ class TorchEngine:
                 finished_total=s.finished_total + 1,
                 cancelled_total=s.cancelled_total + (output.finish_reason == FINISH_CANCELLED),
                 prompt_tokens_total=s.prompt_tokens_total + output.num_prompt_tokens,
+                cached_prompt_tokens_total=s.cached_prompt_tokens_total + output.num_cached_tokens,
             )
         self._stats = replace(s, generated_tokens_total=s.generated_tokens_total + len(output.token_ids))
 
     def _update_stats(self) -> None:
         self._stats = replace(
             self._stats,
-            running=len(self._batch.rows) + len(self._prefilling),
+            running=len(self._running),
             waiting=len(self._waiting),
+            kv_blocks_used=self.blocks.used,
         )
         # Compared with what the listener last got: the counters (_count) change between
         # publications too, also in steps where running and waiting stay the same.

@@ -33,6 +33,9 @@ ENGINE_OPTIONS = (
     "max_num_seqs",
     "max_queue_len",
     "prefill_chunk",
+    "quantization",
+    "kv_cache_tokens",
+    "prefix_caching",
     "num_threads",
     "max_loras",
 )

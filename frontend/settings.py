@@ -132,7 +132,21 @@ class Settings(BaseSettings):
     max_model_len: int = Field(0, ge=0, description="Context window in tokens (0: the model's own).")
     max_num_seqs: int = Field(32, ge=1, description="Requests decoded together in one batch.")
     max_queue_len: int = Field(256, ge=1, description="Requests waiting for a batch slot before 429s.")
-    prefill_chunk: int = Field(512, ge=16, description="Prompt tokens prefilled per engine step.")
+    prefill_chunk: int = Field(
+        512, ge=16, description="Tokens per engine step: one per decoding request, the rest prompt chunks."
+    )
+    quantization: Literal["auto", "none", "q4"] = Field(
+        "auto",
+        description="Torch engine weights: auto (a GGUF model is served from its own 4/8-bit blocks, a "
+        "safetensors folder at full precision), none (full precision), q4 (quantize a safetensors folder to "
+        "4-bit blocks at load).",
+    )
+    kv_cache_tokens: int = Field(
+        0, ge=0, description="Torch engine KV cache size in tokens (0: the context window, at least 1024 per sequence)."
+    )
+    prefix_caching: bool = Field(
+        True, description="Torch engine: reuse the KV cache of prompt prefixes seen before (system prompts, history)."
+    )
     num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
     lora: list[str] = Field(
         default_factory=list,

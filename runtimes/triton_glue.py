@@ -110,6 +110,7 @@ class GenerationWriter:
             pb.Tensor(t.NUM_INPUT_TOKENS, np.array([[output.num_prompt_tokens]], dtype=np.int32)),
             pb.Tensor(t.NUM_OUTPUT_TOKENS, np.array([[output.num_output_tokens]], dtype=np.int32)),
             pb.Tensor(t.LOGPROBS, np.array([[logprobs.encode("utf-8")]], dtype=np.object_)),
+            pb.Tensor(t.NUM_CACHED_TOKENS, np.array([[output.num_cached_tokens]], dtype=np.int32)),
         ]
         flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if output.finished else 0
         self.sender.send(pb.InferenceResponse(output_tensors=tensors), flags=flags)

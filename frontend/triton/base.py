@@ -53,6 +53,7 @@ class GenerationChunk:
     num_input_tokens: int
     num_output_tokens: int
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # OpenAI chat format, per new token
+    num_cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
 
 
 @dataclass(frozen=True)

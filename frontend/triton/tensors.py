@@ -153,7 +153,14 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
         finish_reason=reason or None,
         num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),
         num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),
+        num_cached_tokens=_optional_int(result, t.NUM_CACHED_TOKENS),
     )
+
+
+def _optional_int(result: InferResult, name: str) -> int:
+    """An output an older model repository (or another engine) may not send: 0 then."""
+    value = result.as_numpy(name)
+    return 0 if value is None else int(_first(value))
 
 
 def _first(array: np.ndarray | None) -> Any:

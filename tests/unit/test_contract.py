@@ -18,7 +18,15 @@ TYPES = {
     "bool": "TYPE_BOOL",
     "bytes": "TYPE_STRING",
 }
-LLM_OUTPUTS = {t.TEXT_OUTPUT, t.OUTPUT_IDS, t.FINISH_REASON, t.NUM_INPUT_TOKENS, t.NUM_OUTPUT_TOKENS, t.LOGPROBS}
+LLM_OUTPUTS = {
+    t.TEXT_OUTPUT,
+    t.OUTPUT_IDS,
+    t.FINISH_REASON,
+    t.NUM_INPUT_TOKENS,
+    t.NUM_OUTPUT_TOKENS,
+    t.LOGPROBS,
+    t.NUM_CACHED_TOKENS,
+}
 
 
 def parse(text: str) -> model_config_pb2.ModelConfig:

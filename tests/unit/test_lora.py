@@ -1,5 +1,6 @@
-"""engine.lora on a tiny random Llama: per-row adapters in one batch equal peft's own
-forward for each adapter, and adapters that do not fit are refused with a clear message."""
+"""engine.lora on a tiny random Llama served by the engine's decoder: per-request adapters in
+one batch equal peft's own forward for each adapter, and adapters that do not fit are refused
+with a clear message."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import shutil
 import pytest
 import torch
 
+from engine.decoder_loader import load_decoder
 from engine.lora import LoRASet
 from engine.params import InvalidRequest
+
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +32,17 @@ def base():
         num_key_value_heads=2,
     )
     return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="module")
+def decoder(base, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("base")
+    base.save_pretrained(folder)
+    return load_decoder(str(folder))
+
+
+def lora_set(decoder, max_loras=2):
+    return LoRASet(decoder.shape.module_shapes(), max_loras=max_loras, dtype=torch.float32, device=CPU)
 
 
 def make_adapter(base, folder, seed, targets, **extra):
@@ -57,28 +72,24 @@ def peft_logits(base, folder, ids):
         return PeftModel.from_pretrained(copy.deepcopy(base), folder).eval()(ids).logits
 
 
-def test_rows_of_one_batch_each_get_their_adapter(base, adapters):
-    ids = torch.tensor([[5, 9, 17, 3, 22]] * 3)
-    model = copy.deepcopy(base)
-    loras = LoRASet(model, max_loras=2, dtype=torch.float32, device=torch.device("cpu"))
+def test_requests_of_one_batch_each_get_their_adapter(base, decoder, adapters):
+    ids = [5, 9, 17, 3, 22]
+    loras = lora_set(decoder)
     a, b = loras.acquire("a", adapters["a"]), loras.acquire("b", adapters["b"])
-    loras.install(a)
-    loras.install(b)
-    loras.use([a, None, b])
     with torch.no_grad():
-        mixed = model(ids).logits
-        plain = base(ids[:1]).logits
-    torch.testing.assert_close(mixed[0:1], peft_logits(base, adapters["a"], ids[:1]), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(mixed[1:2], plain, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(mixed[2:3], peft_logits(base, adapters["b"], ids[:1]), atol=1e-5, rtol=1e-5)
+        mixed = decoder.prompt_logits([ids] * 3, loras.use([a] * 5 + [None] * 5 + [b] * 5))
+        plain = base(torch.tensor([ids])).logits[0]
+    torch.testing.assert_close(mixed[0], peft_logits(base, adapters["a"], torch.tensor([ids]))[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mixed[1], plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(mixed[2], peft_logits(base, adapters["b"], torch.tensor([ids]))[0], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(mixed[0], mixed[1]) and not torch.allclose(mixed[2], mixed[1])
-    loras.use([b, b, b])  # one adapter for the whole batch
-    with torch.no_grad():
-        torch.testing.assert_close(model(ids).logits[1:2], mixed[2:3], atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # one adapter for every token of the batch
+        torch.testing.assert_close(decoder.prompt_logits([ids], loras.use([b] * 5))[0], mixed[2], atol=1e-5, rtol=1e-5)
+    assert loras.use([None] * 5) is None
 
 
-def test_least_recently_used_idle_adapter_makes_room(base, adapters):
-    loras = LoRASet(copy.deepcopy(base), max_loras=1, dtype=torch.float32, device=torch.device("cpu"))
+def test_least_recently_used_idle_adapter_makes_room(decoder, adapters):
+    loras = lora_set(decoder, max_loras=1)
     a = loras.acquire("a", adapters["a"])
     loras.release(a)
     held = loras.acquire("b", adapters["b"])
@@ -98,24 +109,24 @@ def test_least_recently_used_idle_adapter_makes_room(base, adapters):
         (lambda c: {**c, "peft_type": "IA3"}, "not LORA"),
     ],
 )
-def test_adapters_that_do_not_fit_are_refused(base, adapters, tmp_path, change, message):
+def test_adapters_that_do_not_fit_are_refused(decoder, adapters, tmp_path, change, message):
     folder = shutil.copytree(adapters["a"], tmp_path / "x")
     config = json.loads((folder / "adapter_config.json").read_text())
     (folder / "adapter_config.json").write_text(json.dumps(change(config)))
-    loras = LoRASet(copy.deepcopy(base), max_loras=2, dtype=torch.float32, device=torch.device("cpu"))
+    loras = lora_set(decoder)
     with pytest.raises(InvalidRequest, match=message):
         loras.acquire("x", str(folder))
     assert loras.names == []
 
 
-def test_an_adapter_for_another_architecture_names_the_missing_module(base, adapters, tmp_path):
+def test_an_adapter_for_another_architecture_names_the_missing_module(decoder, adapters, tmp_path):
     from safetensors.torch import load_file, save_file
 
     folder = shutil.copytree(adapters["a"], tmp_path / "y")
     weights = load_file(folder / "adapter_model.safetensors")
     save_file({k.replace("q_proj", "c_attn"): v for k, v in weights.items()}, folder / "adapter_model.safetensors")
-    loras = LoRASet(copy.deepcopy(base), max_loras=2, dtype=torch.float32, device=torch.device("cpu"))
-    with pytest.raises(InvalidRequest, match="no module .*c_attn"):
+    loras = lora_set(decoder)
+    with pytest.raises(InvalidRequest, match="no adaptable module .*c_attn"):
         loras.acquire("y", str(folder))
     with pytest.raises(InvalidRequest, match="adapter_config.json"):
         loras.acquire("z", str(tmp_path / "missing"))

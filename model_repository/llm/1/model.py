@@ -31,13 +31,22 @@ class TritonPythonModel:
             max_queue_len=int(params["max_queue_len"]),
             prefill_chunk=int(params["prefill_chunk"]),
             max_loras=int(params["max_loras"]),
+            kv_cache_tokens=int(params["kv_cache_tokens"]),
+            prefix_caching=params["prefix_caching"] == "true",
         )
         self.metrics = _EngineMetrics(args["model_name"])
         if params["engine"] == "torch":
             import torch
 
             torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
-            loaded = load_model(params["model_dir"], params["device"], params["dtype"], int(params["max_model_len"]))
+            loaded = load_model(
+                params["model_dir"],
+                params["device"],
+                params["dtype"],
+                int(params["max_model_len"]),
+                weights_file=params["weights_file"],
+                quantization=params["quantization"],
+            )
             self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
         elif params["engine"] == "tensorrt_llm":
             from engine.trtllm_engine import TensorRTLLMEngine
@@ -102,17 +111,25 @@ class _EngineMetrics:
         gauge, counter = pb_utils.MetricFamily.GAUGE, pb_utils.MetricFamily.COUNTER
         self.running = family("llm_engine_requests_running", "Requests in the running batch", gauge)
         self.waiting = family("llm_engine_requests_waiting", "Requests waiting for a batch slot", gauge)
+        self.kv_usage = family("llm_engine_kv_cache_usage", "Share of the KV cache's blocks in use (0-1)", gauge)
         self.counters = {
             "finished_total": family("llm_engine_requests_finished_total", "Requests finished", counter),
             "cancelled_total": family("llm_engine_requests_cancelled_total", "Requests cancelled", counter),
             "generated_tokens_total": family("llm_engine_generation_tokens_total", "Tokens generated", counter),
             "prompt_tokens_total": family("llm_engine_prompt_tokens_total", "Prompt tokens processed", counter),
+            "cached_prompt_tokens_total": family(
+                "llm_engine_prompt_tokens_cached_total", "Prompt tokens served from the prefix cache", counter
+            ),
+            "preempted_total": family(
+                "llm_engine_preemptions_total", "Requests preempted for KV cache room (computed again)", counter
+            ),
         }
         self.last = EngineStats()
 
     def update(self, stats):
         self.running.set(stats.running)
         self.waiting.set(stats.waiting)
+        self.kv_usage.set(stats.kv_blocks_used / stats.kv_blocks_total if stats.kv_blocks_total else 0.0)
         for name, metric in self.counters.items():
             delta = getattr(stats, name) - getattr(self.last, name)
             if delta:
