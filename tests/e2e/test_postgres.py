@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import MODEL, start_server, wait_for
+from tests.e2e.test_documents import wait_processed
 from tests.e2e.test_lora import make_adapter
 
 pytestmark = pytest.mark.slow
@@ -46,16 +47,6 @@ def client(frontend, key=KEYS[0]) -> openai.OpenAI:
     return openai.OpenAI(base_url=frontend.base_url + "/v1", api_key=key, max_retries=0, timeout=120)
 
 
-def processed(api, file_id, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stored = api.files.retrieve(file_id)
-        if stored.status != "uploaded":
-            return stored
-        time.sleep(0.3)
-    raise AssertionError(f"{file_id} still ingesting after {timeout} s")
-
-
 def sources(api, question):
     answer = api.chat.completions.create(
         model=MODEL,
@@ -72,7 +63,7 @@ def test_a_file_uploaded_through_one_frontend_is_served_by_the_other(frontends, 
     stored = a.files.create(file=("lighthouse.txt", FACT), purpose="user_data")
     assert stored.id in [f.id for f in b.files.list()]
     assert b.files.content(stored.id).content == FACT
-    assert processed(b, stored.id).status == "processed"
+    assert wait_processed(b, stored.id).status == "processed"
     question = [{"type": "text", "text": "What colour is the lighthouse?"}]
     with_file = b.chat.completions.create(
         model=MODEL,
@@ -211,7 +202,7 @@ def test_the_database_restarted_under_load(frontends, postgres, database_url):
     listed = [f.id for f in api.files.list()]
     assert len(listed) == len(set(listed)) and set(uploaded) <= set(listed)
     for file_id in uploaded:
-        assert processed(api, file_id, timeout=180).status == "processed", file_id
+        assert wait_processed(api, file_id, timeout=180).status == "processed", file_id
     rows = postgres.sql(
         database_url,
         "SELECT f.file_id, f.chunks_total, count(c.id), count(DISTINCT c.chunk_index) FROM document_files f"
