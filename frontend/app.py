@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException
 from frontend import __version__, errors
 from frontend.auth import APIKeyMiddleware, KeyStore, key_store_from, parse_keys
 from frontend.disconnect import ClientDisconnected
-from frontend.files.generated_images import GeneratedImages
 from frontend.limits import BodySizeLimit
 from frontend.lora import AdapterTable, parse_lora_flags
 from frontend.metrics import Metrics, RequestCounter
@@ -121,9 +120,8 @@ def _serve(app: FastAPI, settings: Settings, backend: Engine, stores: Stores, me
     app.state.document_chat = DocumentChat(documents, app.state.serving_chat)
     app.state.serving_files = ServingFiles(stores.files, settings.max_file_bytes, documents)
     app.state.serving_lora = ServingLoRA(backend, registry)
-    generated = GeneratedImages(settings.resolved_generated_images_dir(), settings.generated_image_ttl)
-    app.state.generated_images = generated
-    app.state.serving_images = ServingImages(backend, registry, generated)
+    app.state.generated_images = stores.images
+    app.state.serving_images = ServingImages(backend, registry, stores.images)
     app.state.public_url = settings.public_url
     return adapters
 

@@ -1,9 +1,10 @@
 """Where the frontend keeps its state, chosen by --database-url in this one place.
 
 Embedded (sqlite:///FOLDER, the default): the files store in SQLite and files, the document
-index in sqlite-vec, the runtime LoRA adapters in a JSON file, all under the files folder
-and shared by the workers of one host. PostgreSQL (postgresql://...): all three in one
-database that several frontends (pods) share, through one connection pool per process.
+index in sqlite-vec, the runtime LoRA adapters in a JSON file, generated images as files,
+all under the files folder and shared by the workers of one host. PostgreSQL
+(postgresql://...): all four in one database that several frontends (pods) share, through
+one connection pool per process.
 
 A new store takes a field here, an implementation of each kind, and for PostgreSQL one
 migration (frontend/database/migrations/).
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from frontend.database.postgres import Database
 from frontend.documents.index import SqliteVecIndex, ThreadedIndex, VectorIndex
+from frontend.files.generated_images import GeneratedImages, ImageStore
 from frontend.files.store import FileStore
 from frontend.lora import AdapterFile, RuntimeAdapters
 from frontend.settings import Settings
@@ -27,6 +29,7 @@ class Stores:
     files: FileStore
     documents: VectorIndex
     adapters: RuntimeAdapters
+    images: ImageStore
     database: Database | None  # None when embedded
 
 
@@ -38,9 +41,11 @@ async def open_stores(settings: Settings) -> AsyncIterator[Stores]:
 
         files = SQLiteFileStore(settings.resolved_files_dir(), settings.files_quota_bytes)
         index = ThreadedIndex(SqliteVecIndex(settings.resolved_documents_dir()))
-        yield Stores(files, index, AdapterFile(settings.resolved_files_dir()), None)
+        images = GeneratedImages(settings.resolved_generated_images_dir(), settings.generated_image_ttl)
+        yield Stores(files, index, AdapterFile(settings.resolved_files_dir()), images, None)
         return
     from frontend.documents.pgvector_index import PgVectorIndex
+    from frontend.files.postgres_images import PostgresImages
     from frontend.files.postgres_store import PostgresFileStore
     from frontend.lora_postgres import PostgresAdapters
 
@@ -51,6 +56,7 @@ async def open_stores(settings: Settings) -> AsyncIterator[Stores]:
             PostgresFileStore(database, settings.files_quota_bytes),
             PgVectorIndex(database),
             PostgresAdapters(database),
+            PostgresImages(database, settings.generated_image_ttl),
             database,
         )
     finally:

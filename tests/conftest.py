@@ -58,3 +58,9 @@ async def database(schema_url):
     database = await Database.open(schema_url, pool_size=4)
     yield database
     await database.close()
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def backend(request):
+    """Store tests run on both back ends: None (embedded: SQLite, files), or the PostgreSQL Database."""
+    return request.getfixturevalue("database") if request.param == "postgres" else None

@@ -11,7 +11,7 @@ starts a probe that tries a fresh connection every PROBE_INTERVAL_S, and the req
 `errors.DatabaseUnavailable` (503 with Retry-After in the API's envelope). While the probe
 fails, requests that need the database get the 503 at once (those already waiting on the
 pool, after POOL_TIMEOUT_S at most), and requests that do not (chat, embeddings) never
-notice. When the probe connects, the pool's broken connections are dropped and the
+notice. When the probe connects, a fresh pool replaces the one the outage broke and the
 database is used again: no restart needed.
 """
 
@@ -48,31 +48,34 @@ def redacted(url: str) -> str:
 
 
 class Database:
-    pool: AsyncConnectionPool
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
+        self.pool_size = pool_size
+        self.pool = self._new_pool()
         self._down = False
         self._probe: asyncio.Task[None] | None = None
+        self._retired: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, url: str, pool_size: int = 10, start_timeout: float = START_TIMEOUT_S) -> Database:
         """Connect (waiting for the server to come up), migrate, and open the pool."""
         await _migrate_when_reachable(url, start_timeout)
-        database = cls(url)
-        database.pool = AsyncConnectionPool(
-            url,
+        database = cls(url, pool_size)
+        await database.pool.open(wait=True, timeout=start_timeout)
+        return database
+
+    def _new_pool(self) -> AsyncConnectionPool:
+        return AsyncConnectionPool(
+            self.url,
             min_size=1,
-            max_size=max(1, pool_size),
+            max_size=max(1, self.pool_size),
             open=False,
             configure=_configure,
-            check=database._check,
+            check=self._check,
             timeout=POOL_TIMEOUT_S,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
             name="triton-openai",
         )
-        await database.pool.open(wait=True, timeout=start_timeout)
-        return database
 
     @property
     def available(self) -> bool:
@@ -97,6 +100,7 @@ class Database:
         if self._probe is not None:
             self._probe.cancel()
         await self.pool.close()
+        await asyncio.gather(*self._retired, return_exceptions=True)
 
     async def _check(self, connection: psycopg.AsyncConnection[Any]) -> None:
         """The pool's check of a connection it lends: a broken one means the server may be gone,
@@ -113,14 +117,22 @@ class Database:
             self._probe = asyncio.create_task(self._watch())
 
     async def _watch(self) -> None:
-        """Mark the database down until a fresh connection works, then drop the broken ones."""
+        """Mark the database down until a fresh connection works, then use a fresh pool."""
         while not await _reachable(self.url):
             self._down = True
             await asyncio.sleep(PROBE_INTERVAL_S)
-        await self.pool.check()
-        if self._down:
-            logger.warning("database reachable again")
+        if not self._down:
+            await self.pool.check()  # reachable all along: drop what broke (a quick restart)
+            return
+        # After an outage the old pool's own reconnection attempts may be backing off for
+        # seconds, and requests would wait for them: start over with a new pool.
+        old, self.pool = self.pool, self._new_pool()
+        await self.pool.open(wait=False)
+        retiring = asyncio.create_task(old.close())
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
         self._down = False
+        logger.warning("database reachable again")
 
 
 def _unavailable() -> errors.DatabaseUnavailable:

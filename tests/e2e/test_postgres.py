@@ -147,7 +147,7 @@ def test_the_database_restarted_under_load(frontends, postgres, database_url):
 
     def uploads(worker):
         number = 0
-        while not stop.is_set() and number < 60:
+        while not stop.is_set() and number < 300:  # bounded; about 15 s of load in all
             data = f"Note {worker}-{number}: the tide table of harbour {worker} lists {number} ships.".encode()
             files = {"file": (f"{worker}-{number}.txt", data)}
             response = record(
@@ -161,7 +161,7 @@ def test_the_database_restarted_under_load(frontends, postgres, database_url):
 
     def chats(worker):
         number = 0
-        while not stop.is_set() and number < 200:
+        while not stop.is_set() and number < 600:
             body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
             record("chat", https[(worker + number) % 2], "POST", "/v1/chat/completions", json=body)
             number += 1

@@ -22,13 +22,12 @@ async def _ingest(index, owner, collection, file_id, filename, texts, vectors):
     return await index.add_file(owner, collection, file_id, texts, np.stack(vectors))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_index(request, tmp_path):
+@pytest.fixture
+def new_index(backend, tmp_path):
     """A factory of indexes over one place (a folder, or a database), as each frontend has its own."""
-    if request.param == "sqlite":
+    if backend is None:
         return lambda: ThreadedIndex(SqliteVecIndex(tmp_path))
-    database = request.getfixturevalue("database")
-    return lambda: PgVectorIndex(database)
+    return lambda: PgVectorIndex(backend)
 
 
 @pytest.fixture

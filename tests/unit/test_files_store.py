@@ -14,13 +14,12 @@ from frontend.serving.file_parts import extract_text
 from tests.pdf import text_pdf
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def new_store(request, tmp_path):
+@pytest.fixture
+def new_store(backend, tmp_path):
     """A factory of stores over one place (a folder, or a database): `new_store(quota_bytes)`."""
-    if request.param == "sqlite":
+    if backend is None:
         return lambda quota: SQLiteFileStore(tmp_path, quota)
-    database = request.getfixturevalue("database")
-    return lambda quota: PostgresFileStore(database, quota)
+    return lambda quota: PostgresFileStore(backend, quota)
 
 
 async def stream(store, owner, file_id) -> bytes:

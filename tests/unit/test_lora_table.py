@@ -17,15 +17,14 @@ def test_lora_flags():
             parse_lora_flags([bad])
 
 
-@pytest.fixture(params=["file", "postgres"])
-def new_runtime(request, tmp_path, monkeypatch):
+@pytest.fixture
+def new_runtime(backend, tmp_path, monkeypatch):
     """A factory of runtime adapter stores over one place, as each worker (or frontend) has its own."""
     monkeypatch.setattr(watched_file, "RECHECK_SECONDS", 0.0)
     monkeypatch.setattr(lora_postgres, "RECHECK_SECONDS", 0.0)
-    if request.param == "file":
+    if backend is None:
         return lambda: AdapterFile(tmp_path)
-    database = request.getfixturevalue("database")
-    return lambda: PostgresAdapters(database)
+    return lambda: PostgresAdapters(backend)
 
 
 async def test_runtime_adapters_are_seen_by_every_worker(new_runtime):
