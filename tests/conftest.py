@@ -14,9 +14,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def prepared_model():
-    from build.cache import cache_root
-    from build.catalog import DEFAULT_MODEL
-    from build.prepare import ModelSpec, prepare_model
+    from triton_openai.repository.cache import cache_root
+    from triton_openai.repository.catalog import DEFAULT_MODEL
+    from triton_openai.repository.prepare import ModelSpec, prepare_model
 
     return prepare_model(ModelSpec.parse(DEFAULT_MODEL), cache_root())
 
@@ -53,7 +53,7 @@ def schema_url(postgres) -> str:
 @pytest.fixture
 async def database(schema_url):
     """The stores' database (migrated, pooled) over an empty schema."""
-    from frontend.database.postgres import Database
+    from triton_openai.frontend.database.postgres import Database
 
     database = await Database.open(schema_url, pool_size=4)
     yield database

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from frontend.tritonserver import die_with_parent, free_port
+from triton_openai.launch.tritonserver import die_with_parent, free_port
 
 UNPRIVILEGED = "nobody"
 

@@ -1,4 +1,4 @@
-"""frontend.database on a real PostgreSQL: migrations under concurrent starts, and outages."""
+"""triton_openai.frontend.database on a real PostgreSQL: migrations under concurrent starts, and outages."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import time
 import psycopg
 import pytest
 
-from frontend import errors
-from frontend.database import postgres as pg
-from frontend.database.migrations import Migration, migrate, migrations
-from frontend.database.postgres import Database, redacted
-from frontend.settings import Settings
-from frontend.stores import open_stores
+from triton_openai.frontend import errors
+from triton_openai.frontend.database import postgres as pg
+from triton_openai.frontend.database.migrations import Migration, migrate, migrations
+from triton_openai.frontend.database.postgres import Database, redacted
+from triton_openai.frontend.settings import Settings
+from triton_openai.frontend.stores import open_stores
 
 
 def test_migrations_are_numbered_in_order():

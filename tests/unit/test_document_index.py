@@ -8,8 +8,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from frontend.documents.index import FileNotIndexed, Hit, SqliteVecIndex, ThreadedIndex
-from frontend.documents.pgvector_index import PgVectorIndex
+from triton_openai.frontend.documents.index import FileNotIndexed, Hit, SqliteVecIndex, ThreadedIndex
+from triton_openai.frontend.documents.pgvector_index import PgVectorIndex
 
 
 def _unit(*values: float) -> np.ndarray:

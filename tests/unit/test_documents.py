@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from frontend.documents.chunk import Chunk, chunk_text
-from frontend.documents.parse import DocumentError, extract_text
 from tests.pdf import text_pdf
+from triton_openai.frontend.documents.chunk import Chunk, chunk_text
+from triton_openai.frontend.documents.parse import DocumentError, extract_text
 
 # --- parsing
 

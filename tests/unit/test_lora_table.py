@@ -1,12 +1,12 @@
-"""frontend.lora: the adapter table that every worker (or frontend, on PostgreSQL) shares."""
+"""triton_openai.frontend.lora: the adapter table that every worker (or frontend, on PostgreSQL) shares."""
 
 from __future__ import annotations
 
 import pytest
 
-from frontend import lora_postgres, watched_file
-from frontend.lora import Adapter, AdapterFile, AdapterTable, parse_lora_flags
-from frontend.lora_postgres import PostgresAdapters
+from triton_openai.frontend import lora_postgres, watched_file
+from triton_openai.frontend.lora import Adapter, AdapterFile, AdapterTable, parse_lora_flags
+from triton_openai.frontend.lora_postgres import PostgresAdapters
 
 
 def test_lora_flags():
