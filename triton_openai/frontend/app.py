@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,9 +15,6 @@ from triton_openai import __version__
 from triton_openai.frontend import errors
 from triton_openai.frontend.auth import APIKeyMiddleware, KeyStore, key_store_from, parse_keys
 from triton_openai.frontend.disconnect import ClientDisconnected
-from triton_openai.frontend.documents.index import SqliteVecIndex
-from triton_openai.frontend.files.generated_images import GeneratedImages
-from triton_openai.frontend.files.sqlite_store import SQLiteFileStore
 from triton_openai.frontend.limits import BodySizeLimit
 from triton_openai.frontend.lora import AdapterTable, parse_lora_flags
 from triton_openai.frontend.metrics import Metrics, RequestCounter
@@ -48,6 +45,7 @@ from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.serving.speech import ServingSpeech
 from triton_openai.frontend.serving.transcription import ServingTranscription
 from triton_openai.frontend.settings import Settings
+from triton_openai.frontend.stores import Stores, open_stores
 from triton_openai.frontend.triton.base import TritonClient
 from triton_openai.frontend.triton.pool import TritonPool
 from triton_openai.frontend.users import UserStore
@@ -61,49 +59,14 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = engine or TritonPool(_require_triton_urls(settings))
-        adapters = AdapterTable(parse_lora_flags(settings.lora), settings.resolved_files_dir())
-        registry = ModelRegistry(backend, adapters)
-        app.state.engine = backend
-        app.state.metrics = metrics
-        app.state.serving_models = ServingModels(registry)
-        loader = ImageLoader(
-            settings.max_image_bytes,
-            settings.image_fetch_timeout,
-            settings.allow_private_image_urls,
-            settings.max_images_per_prompt,
-        )
-        app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens, images=loader)
-        app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
-        app.state.request_timeout = settings.request_timeout
-        closed = settings.auth_access == "closed" and settings.users_file
-        app.state.users = UserStore(settings.users_file) if closed else None
-        app.state.serving_embeddings = ServingEmbeddings(backend, registry)
-        app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
-        app.state.serving_speech = ServingSpeech(backend, registry)
-        store = SQLiteFileStore(settings.resolved_files_dir(), settings.files_quota_bytes)
-        documents = ServingDocuments(
-            backend,
-            registry,
-            SqliteVecIndex(settings.resolved_documents_dir()),
-            store,
-            settings.document_chunk_size,
-            settings.document_chunk_overlap,
-        )
-        app.state.serving_documents = documents
-        app.state.document_chat = DocumentChat(documents, app.state.serving_chat)
-        app.state.serving_files = ServingFiles(store, settings.max_file_bytes, documents)
-        app.state.serving_lora = ServingLoRA(backend, registry)
-        generated = GeneratedImages(settings.resolved_generated_images_dir(), settings.generated_image_ttl)
-        app.state.generated_images = generated
-        app.state.serving_images = ServingImages(backend, registry, generated)
-        app.state.public_url = settings.public_url
-        for adapter in adapters.static.values():  # --lora: a bad adapter stops the start
-            await app.state.serving_lora.check(adapter)
-        try:
+        async with AsyncExitStack() as stack:
+            backend = engine or TritonPool(_require_triton_urls(settings))
+            stack.push_async_callback(backend.close)
+            stores = await stack.enter_async_context(open_stores(settings))
+            adapters = _serve(app, settings, backend, stores, metrics)
+            for adapter in adapters.static.values():  # --lora: a bad adapter stops the start
+                await app.state.serving_lora.check(adapter)
             yield
-        finally:
-            await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
     routers = (models, chat, completions, embeddings, audio, images, files, collections, lora, health, observability)
@@ -122,6 +85,46 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
     app.add_middleware(RequestCounter, metrics=metrics)  # outermost: counts the 401s too
     _add_error_handlers(app)
     return app
+
+
+def _serve(app: FastAPI, settings: Settings, backend: TritonClient, stores: Stores, metrics: Metrics) -> AdapterTable:
+    """The serving objects on app.state, over the backend and the stores; the adapter table."""
+    app.state.database = stores.database
+    adapters = AdapterTable(parse_lora_flags(settings.lora), stores.adapters)
+    registry = ModelRegistry(backend, adapters)
+    app.state.engine = backend
+    app.state.metrics = metrics
+    app.state.serving_models = ServingModels(registry)
+    loader = ImageLoader(
+        settings.max_image_bytes,
+        settings.image_fetch_timeout,
+        settings.allow_private_image_urls,
+        settings.max_images_per_prompt,
+    )
+    app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens, images=loader)
+    app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
+    app.state.request_timeout = settings.request_timeout
+    closed = settings.auth_access == "closed" and settings.users_file
+    app.state.users = UserStore(settings.users_file) if closed else None
+    app.state.serving_embeddings = ServingEmbeddings(backend, registry)
+    app.state.serving_transcription = ServingTranscription(backend, registry, settings.max_audio_bytes)
+    app.state.serving_speech = ServingSpeech(backend, registry)
+    documents = ServingDocuments(
+        backend,
+        registry,
+        stores.documents,
+        stores.files,
+        settings.document_chunk_size,
+        settings.document_chunk_overlap,
+    )
+    app.state.serving_documents = documents
+    app.state.document_chat = DocumentChat(documents, app.state.serving_chat)
+    app.state.serving_files = ServingFiles(stores.files, settings.max_file_bytes, documents)
+    app.state.serving_lora = ServingLoRA(backend, registry)
+    app.state.generated_images = stores.images
+    app.state.serving_images = ServingImages(backend, registry, stores.images)
+    app.state.public_url = settings.public_url
+    return adapters
 
 
 def app_from_environment() -> FastAPI:

@@ -10,6 +10,7 @@
     ├── Overloaded                429 rate_limit_error / server_overloaded (Retry-After)
     └── ServerError               500 server_error
         ├── BackendUnavailable    503 server_error / backend_unavailable (Retry-After)
+        ├── DatabaseUnavailable   503 server_error / database_unavailable (Retry-After)
         └── Timeout               504 server_error / timeout
 
 The envelope is `{"error": {"message", "type", "param", "code"}}`, as the OpenAI SDKs
@@ -100,6 +101,14 @@ class BackendUnavailable(ServerError):
     status_code = 503
     code = "backend_unavailable"
     headers = {"Retry-After": "5"}
+
+
+class DatabaseUnavailable(ServerError):
+    """The database server (PostgreSQL) cannot be reached; requests that do not need it go on."""
+
+    status_code = 503
+    code = "database_unavailable"
+    headers = {"Retry-After": "2"}
 
 
 class Timeout(ServerError):

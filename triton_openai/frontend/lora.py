@@ -1,6 +1,8 @@
 """Which LoRA adapters the API serves, by name: `--lora name=folder` from the start, and those
-loaded at run time (`/v1/load_lora_adapter`), kept in a JSON file beside the files store so
-that every worker serves the same adapters (triton_openai.frontend.watched_file reads it again).
+loaded at run time (`/v1/load_lora_adapter`), kept where every frontend process sees them:
+`AdapterFile`, a JSON file beside the embedded files store (the workers of one host;
+triton_openai.frontend.watched_file reads it again), or triton_openai.frontend.lora_postgres.PostgresAdapters (every
+frontend on one database).
 
 The engine loads an adapter's weights itself on first use (triton_openai.models.llm.lora); this is only the
 name -> (folder, base model) table.
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from triton_openai.frontend.watched_file import WatchedFile
 
@@ -47,19 +50,51 @@ def _parse_file(text: str) -> dict[str, Adapter]:
     return {name: Adapter(name, entry["path"], entry.get("base")) for name, entry in data.items()}
 
 
+class RuntimeAdapters(Protocol):
+    """The adapters loaded at run time, wherever they are kept."""
+
+    async def current(self, fresh: bool = False) -> dict[str, Adapter]:
+        """The adapters by name: read again when `fresh` or when the last read is a second old;
+        the last ones read while the store cannot be reached (so requests for models go on)."""
+
+    async def add(self, adapter: Adapter) -> None:
+        """Keep the adapter (replacing one of that name)."""
+
+    async def remove(self, name: str) -> None:
+        """Forget the adapter if it is there."""
+
+
 class AdapterTable:
-    def __init__(self, static: dict[str, Adapter], state_dir: str | Path) -> None:
+    """The `--lora` adapters (`static`, which stay) over the runtime ones."""
+
+    def __init__(self, static: dict[str, Adapter], runtime: RuntimeAdapters) -> None:
         self.static = static
+        self.runtime = runtime
+
+    async def all(self, fresh: bool = False) -> dict[str, Adapter]:
+        return {**await self.runtime.current(fresh), **self.static}
+
+    async def add(self, adapter: Adapter) -> None:
+        await self.runtime.add(adapter)
+
+    async def remove(self, name: str) -> None:
+        await self.runtime.remove(name)
+
+
+class AdapterFile:
+    """Runtime adapters in `lora-adapters.json` in a folder that the workers of one host share."""
+
+    def __init__(self, state_dir: str | Path) -> None:
         self._file = WatchedFile(Path(state_dir) / "lora-adapters.json", _parse_file, {}, "LoRA adapters")
 
-    def all(self) -> dict[str, Adapter]:
-        return {**self._file.current(), **self.static}
+    async def current(self, fresh: bool = False) -> dict[str, Adapter]:
+        return self._file.refresh() if fresh else self._file.current()
 
-    def add(self, adapter: Adapter) -> None:
+    async def add(self, adapter: Adapter) -> None:
         with self._editing() as adapters:
             adapters[adapter.name] = adapter
 
-    def remove(self, name: str) -> None:
+    async def remove(self, name: str) -> None:
         with self._editing() as adapters:
             adapters.pop(name, None)
 

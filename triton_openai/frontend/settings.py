@@ -62,10 +62,20 @@ class Settings(BaseSettings):
         0, ge=0, description="Most prompt tokens a request may send (400 above; 0: the context)."
     )
 
-    # Files
+    # State: files, document index, runtime LoRA adapters
+    database_url: str | None = Field(
+        None,
+        description="Where the frontend keeps its state (files, document index, runtime LoRA adapters): "
+        "sqlite:///FOLDER, embedded on this host (the default: the --files-dir folder), or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, one database that several frontends share.",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, description="Most connections each frontend process opens to the PostgreSQL database."
+    )
     files_dir: str | None = Field(
         None,
-        description="Folder of /v1/files: its SQLite database and bytes (default: $XDG_DATA_HOME/triton-openai/files).",
+        description="Folder of /v1/files with SQLite: its database and bytes "
+        "(default: $XDG_DATA_HOME/triton-openai/files).",
     )
     max_file_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest file upload in bytes (413 above).")
     files_quota_bytes: int = Field(1024**3, ge=1, description="Bytes of files each key (or user) may keep.")
@@ -205,6 +215,20 @@ class Settings(BaseSettings):
             return [url.strip() for item in values for url in str(item).split(",") if url.strip()]
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("--database-url takes sqlite:///FOLDER or postgresql://USER:PASSWORD@HOST/DATABASE")
+        return value
+
+    @model_validator(mode="after")
+    def _one_files_folder(self) -> Settings:
+        folder = self._sqlite_folder()
+        if folder and self.files_dir and os.path.abspath(folder) != os.path.abspath(self.files_dir):
+            raise ValueError("--database-url sqlite:///FOLDER and --files-dir name two folders: give one")
+        return self
+
     @model_validator(mode="after")
     def _closed_access_needs_users(self) -> Settings:
         if self.auth_access == "closed" and not self.users_file:
@@ -220,9 +244,20 @@ class Settings(BaseSettings):
     def resolved_max_request_bytes(self) -> int:
         return self.max_request_bytes or max(self.max_file_bytes, self.max_audio_bytes) + 1024 * 1024
 
+    def uses_postgres(self) -> bool:
+        return (self.database_url or "").startswith(("postgresql://", "postgres://"))
+
+    def _sqlite_folder(self) -> str | None:
+        """FOLDER of sqlite:///FOLDER (sqlite:////abs/folder and sqlite:///rel/folder, as SQLAlchemy writes them)."""
+        url = self.database_url or ""
+        if not url.startswith("sqlite:///"):
+            return None
+        return url[len("sqlite:///") :] or None
+
     def resolved_files_dir(self) -> str:
-        if self.files_dir:
-            return self.files_dir
+        folder = self.files_dir or self._sqlite_folder()
+        if folder:
+            return folder
         base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
         return os.path.join(base, "triton-openai", "files")
 

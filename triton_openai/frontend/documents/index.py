@@ -14,12 +14,15 @@ A file's ingestion is a small state machine that a caller can show as progress:
 `fail_file` (error, with the message). So a file's chunks are searchable exactly while it
 is processed, never half of them.
 
-The methods block (SQLite, numpy) and each opens its own connection: async code calls
-them through `asyncio.to_thread`, from as many threads as it likes.
+`SqliteVecIndex`'s methods block (SQLite, numpy) and each opens its own connection, so
+threads may call it at once; `ThreadedIndex` puts it behind the async `VectorIndex`, each
+call on a thread. `triton_openai.frontend.documents.pgvector_index.PgVectorIndex` is the same index on
+PostgreSQL, shared by several frontends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
@@ -91,40 +94,44 @@ class Hit:
 class VectorIndex(Protocol):
     """What a document index does, whatever keeps the vectors. Every method is scoped to one owner."""
 
-    def start_file(self, owner: str, collection: str, file_id: str, filename: str, chunks_total: int) -> IndexedFile:
+    async def start_file(
+        self, owner: str, collection: str, file_id: str, filename: str, chunks_total: int
+    ) -> IndexedFile:
         """Mark the file in_progress with 0 of chunks_total done, dropping chunks it had in the collection."""
 
-    def set_progress(self, owner: str, collection: str, file_id: str, chunks_done: int) -> IndexedFile:
+    async def set_progress(self, owner: str, collection: str, file_id: str, chunks_done: int) -> IndexedFile:
         """Record how many chunks are embedded; FileNotIndexed if the file is not in progress (deleted meanwhile)."""
 
-    def add_file(self, owner: str, collection: str, file_id: str, texts: Sequence[str], vectors: Any) -> IndexedFile:
+    async def add_file(
+        self, owner: str, collection: str, file_id: str, texts: Sequence[str], vectors: Any
+    ) -> IndexedFile:
         """Store the started file's chunks with their vectors (n x dimension float32) and mark it processed.
 
         FileNotIndexed if the file is not in progress; ValueError if the vectors do not fit the
         texts or the collection's dimension.
         """
 
-    def fail_file(self, owner: str, collection: str, file_id: str, message: str) -> None:
+    async def fail_file(self, owner: str, collection: str, file_id: str, message: str) -> None:
         """Mark an in-progress file as failed with the message (nothing happens if it is gone)."""
 
-    def get_file(self, owner: str, collection: str, file_id: str) -> IndexedFile:
+    async def get_file(self, owner: str, collection: str, file_id: str) -> IndexedFile:
         """The file's status; FileNotIndexed unless the owner has it in that collection."""
 
-    def list_files(self, owner: str, collection: str) -> list[IndexedFile]:
+    async def list_files(self, owner: str, collection: str) -> list[IndexedFile]:
         """The owner's files in the collection, by filename, whatever their status."""
 
-    def delete_file(self, owner: str, file_id: str) -> bool:
+    async def delete_file(self, owner: str, file_id: str) -> bool:
         """Remove the file and its chunks from all the owner's collections; whether it was in any."""
 
-    def remove_file(self, owner: str, collection: str, file_id: str) -> bool:
+    async def remove_file(self, owner: str, collection: str, file_id: str) -> bool:
         """Remove the file and its chunks from one collection; whether it was there."""
 
-    def file_chunks(
+    async def file_chunks(
         self, owner: str, collection: str, file_ids: Sequence[str] | None = None, limit: int = 10_000
     ) -> list[Hit]:
         """The processed files' chunks in reading order (file by file), distance 0: what a summary reads."""
 
-    def search(
+    async def search(
         self, owner: str, collection: str, vector: Any, top_k: int, file_ids: Sequence[str] | None = None
     ) -> list[Hit]:
         """The top_k chunks nearest the vector, nearest first, among the collection's (or these) files."""
@@ -195,9 +202,7 @@ class SqliteVecIndex:
             return _file(db, owner, collection, file_id)
 
     def add_file(self, owner: str, collection: str, file_id: str, texts: Sequence[str], vectors: Any) -> IndexedFile:
-        matrix = _vectors(vectors)
-        if not texts or matrix.shape[0] != len(texts):
-            raise ValueError(f"{len(texts)} chunks need as many vectors (one a row); got {matrix.shape[0]}")
+        matrix = chunk_vectors(texts, vectors)
         dimension = matrix.shape[1]
         with self._write() as db:
             _in_progress(db, owner, collection, file_id)
@@ -205,11 +210,8 @@ class SqliteVecIndex:
                 "SELECT dimension FROM files WHERE owner = ? AND collection = ? AND dimension IS NOT NULL LIMIT 1",
                 (owner, collection),
             ).fetchone()
-            if other is not None and other[0] != dimension:
-                raise ValueError(
-                    f"collection {collection!r} holds vectors of dimension {other[0]}, these have {dimension}: "
-                    "a collection takes the embeddings of one model"
-                )
+            if other is not None:
+                check_dimension(collection, other[0], dimension)
             table = _vector_table(db, dimension)
             for index, (text, row) in enumerate(zip(texts, matrix, strict=True)):
                 chunk_id = db.execute(
@@ -290,11 +292,7 @@ class SqliteVecIndex:
     def search(
         self, owner: str, collection: str, vector: Any, top_k: int, file_ids: Sequence[str] | None = None
     ) -> list[Hit]:
-        query = _vectors([vector] if np.ndim(vector) == 1 else vector)
-        if query.shape[0] != 1:
-            raise ValueError("search takes one vector")
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}")
+        query = query_vector(vector, top_k)
         if file_ids is not None and not file_ids:
             return []
         with self._connect() as db:
@@ -304,11 +302,8 @@ class SqliteVecIndex:
             ).fetchone()
             if row is None:
                 return []  # nothing processed in this collection yet
-            if row[0] != query.shape[1]:
-                raise ValueError(
-                    f"collection {collection!r} holds vectors of dimension {row[0]}; the query has {query.shape[1]}"
-                )
-            only, values = "", [query[0].tobytes(), top_k, owner, collection]
+            check_dimension(collection, row[0], query.shape[0], query=True)
+            only, values = "", [query.tobytes(), top_k, owner, collection]
             if file_ids is not None:
                 only = f" AND file_id IN ({', '.join('?' * len(file_ids))})"
                 values.extend(file_ids)
@@ -338,6 +333,59 @@ def _sqlite_module() -> Any:
             "or use a Python built with --enable-loadable-sqlite-extensions"
         ) from None
     return dbapi2
+
+
+class ThreadedIndex:
+    """A blocking index (SqliteVecIndex) as the async VectorIndex: each call runs on a thread."""
+
+    def __init__(self, blocking: SqliteVecIndex) -> None:
+        self.blocking = blocking
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _INDEX_METHODS:
+            raise AttributeError(name)
+        method = getattr(self.blocking, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        return call
+
+
+_INDEX_METHODS = frozenset(name for name in vars(VectorIndex) if not name.startswith("_"))
+
+
+# -- what every index checks the same way ------------------------------------------------------
+
+
+def chunk_vectors(texts: Sequence[str], vectors: Any) -> np.ndarray:
+    """The chunks' vectors as float32 rows, one per text; ValueError if they do not fit."""
+    matrix = _vectors(vectors)
+    if not texts or matrix.shape[0] != len(texts):
+        raise ValueError(f"{len(texts)} chunks need as many vectors (one a row); got {matrix.shape[0]}")
+    return matrix
+
+
+def query_vector(vector: Any, top_k: int) -> np.ndarray:
+    """A search's one vector (float32) after checking it and top_k."""
+    query = _vectors([vector] if np.ndim(vector) == 1 else vector)
+    if query.shape[0] != 1:
+        raise ValueError("search takes one vector")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}")
+    return query[0]
+
+
+def check_dimension(collection: str, held: int, given: int, query: bool = False) -> None:
+    """ValueError unless vectors of `given` dimensions fit a collection holding `held`."""
+    if held == given:
+        return
+    if query:
+        raise ValueError(f"collection {collection!r} holds vectors of dimension {held}; the query has {given}")
+    raise ValueError(
+        f"collection {collection!r} holds vectors of dimension {held}, these have {given}: "
+        "a collection takes the embeddings of one model"
+    )
 
 
 def _vectors(vectors: Any) -> np.ndarray:

@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, seq);
 """
 _COLUMNS = "id, owner, filename, purpose, bytes, created_at"
+READ_BYTES = 1024 * 1024  # a download's parts
 
 
 class SQLiteFileStore:
@@ -63,10 +65,7 @@ class SQLiteFileStore:
                 used = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM files WHERE owner = ?", (owner,)).fetchone()[0]
                 if used + len(data) > self.quota_bytes:
                     db.execute("ROLLBACK")
-                    raise QuotaExceeded(
-                        f"this upload would take your files to {used + len(data)} bytes; the quota is "
-                        f"{self.quota_bytes} bytes. Delete files to make room."
-                    )
+                    raise QuotaExceeded.over(used, len(data), self.quota_bytes)
                 seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM files").fetchone()[0]
                 db.execute(
                     f"INSERT INTO files ({_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -129,8 +128,18 @@ class SQLiteFileStore:
         return StoredFile(*row)
 
     async def path(self, owner: str, file_id: str) -> Path:
+        """Where the bytes are (this store's own; FileStore users read or stream them)."""
         stored = await self.get(owner, file_id)
         return self.blobs / stored.id  # a validated, generated id: no path can be smuggled in
+
+    async def read(self, owner: str, file_id: str) -> bytes:
+        return await asyncio.to_thread((await self.path(owner, file_id)).read_bytes)
+
+    async def stream(self, owner: str, file_id: str) -> AsyncIterator[bytes]:
+        path = await self.path(owner, file_id)
+        with await asyncio.to_thread(path.open, "rb") as blob:
+            while part := await asyncio.to_thread(blob.read, READ_BYTES):
+                yield part
 
     async def delete(self, owner: str, file_id: str) -> None:
         await asyncio.to_thread(self._delete, owner, file_id)

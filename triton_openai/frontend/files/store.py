@@ -1,10 +1,15 @@
-"""What a files store does, whatever keeps the data (the interface serving code uses)."""
+"""What a files store does, whatever keeps the data (the interface serving code uses).
+
+Two stores implement it: SQLiteFileStore (embedded: SQLite and files on this host) and
+PostgresFileStore (a database server that several frontends share); --database-url picks one
+(triton_openai.frontend.stores).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, Protocol
 
 FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
@@ -16,6 +21,13 @@ class FileNotFound(LookupError):
 
 class QuotaExceeded(RuntimeError):
     """The owner's files would take more than their quota."""
+
+    @classmethod
+    def over(cls, used: int, adding: int, quota: int) -> QuotaExceeded:
+        return cls(
+            f"this upload would take your files to {used + adding} bytes; the quota is {quota} bytes. "
+            "Delete files to make room."
+        )
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,11 @@ class FileStore(Protocol):
     async def get(self, owner: str, file_id: str) -> StoredFile:
         """FileNotFound unless the owner has it."""
 
-    async def path(self, owner: str, file_id: str) -> Path:
-        """Where the bytes are; FileNotFound unless the owner has it."""
+    async def read(self, owner: str, file_id: str) -> bytes:
+        """All the file's bytes; FileNotFound unless the owner has it."""
+
+    def stream(self, owner: str, file_id: str) -> AsyncIterator[bytes]:
+        """The file's bytes in parts (for downloads); FileNotFound (on the first step) unless the owner has it."""
 
     async def delete(self, owner: str, file_id: str) -> None:
         """FileNotFound unless the owner has it."""

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.common import dump
@@ -49,6 +50,15 @@ async def delete_file(file_id: str, request: Request, user: str | None = None) -
 
 
 @router.get("/v1/files/{file_id}/content")
-async def file_content(file_id: str, request: Request, user: str | None = None) -> FileResponse:
-    stored, path = await request.app.state.serving_files.content(await caller(request, user), file_id)
-    return FileResponse(path, media_type="application/octet-stream", filename=stored.filename)
+async def file_content(file_id: str, request: Request, user: str | None = None) -> StreamingResponse:
+    stored, parts = await request.app.state.serving_files.content(await caller(request, user), file_id)
+    headers = {"content-length": str(stored.bytes), "content-disposition": attachment(stored.filename)}
+    return StreamingResponse(parts, media_type="application/octet-stream", headers=headers)
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition naming the download (RFC 6266; UTF-8 names percent-encoded)."""
+    quoted = quote(filename)
+    if quoted == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename*=utf-8''{quoted}"

@@ -11,10 +11,16 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
-    """200 when Triton is ready to serve, 503 otherwise (for load balancers and probes)."""
+    """200 when Triton is ready to serve, 503 otherwise (for load balancers and probes).
+
+    A database outage does not fail it: chat and embeddings keep serving, so every pod
+    stays in the Service; the body says whether the database is reachable."""
     if not await request.app.state.engine.ready():
         raise BackendUnavailable("Triton is not ready")
-    return JSONResponse({"status": "ok"})
+    body = {"status": "ok"}
+    if request.app.state.database is not None:
+        body["database"] = "ok" if request.app.state.database.available else "unavailable"
+    return JSONResponse(body)
 
 
 @router.get("/version")

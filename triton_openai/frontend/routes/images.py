@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from triton_openai.frontend import errors
 from triton_openai.frontend.disconnect import cancel_on_disconnect
@@ -28,7 +26,7 @@ async def create_image(body: ImageGenerationRequest, request: Request) -> Respon
 @router.get("/v1/images/{name}")
 async def generated_image(name: str, request: Request) -> Response:
     try:
-        path, media_type, seconds_left = await asyncio.to_thread(request.app.state.generated_images.path, name)
+        data, media_type, seconds_left = await request.app.state.generated_images.get(name)
     except FileNotFound:
         raise errors.ObjectNotFound(f"No image named {name!r} (image URLs expire).") from None
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": f"private, max-age={seconds_left}"})
+    return Response(data, media_type=media_type, headers={"Cache-Control": f"private, max-age={seconds_left}"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Literal
 
 from triton_openai.frontend import errors
@@ -36,7 +36,7 @@ class ServingFiles:
             raise errors.InvalidRequest(str(exc), code="quota_exceeded") from None
         if self.documents is None or purpose not in INGEST_PURPOSES:
             return _object(stored)
-        return _object(stored, await self.documents.ingest(owner, stored.id))
+        return _object(stored, await self.documents.ingest(owner, stored.id, stored=stored))
 
     async def list(
         self, owner: str, purpose: str | None, limit: int, after: str | None, order: Literal["asc", "desc"]
@@ -61,20 +61,25 @@ class ServingFiles:
     async def _status(self, owner: str) -> dict[str, IndexedFile]:
         return await self.documents.status(owner) if self.documents is not None else {}
 
-    async def content(self, owner: str, file_id: str) -> tuple[StoredFile, Path]:
+    async def content(self, owner: str, file_id: str) -> tuple[StoredFile, AsyncIterator[bytes]]:
+        """The file's metadata (404 now, before a response starts) and its bytes, in parts."""
         with _not_found(file_id):
-            return await self.store.get(owner, file_id), await self.store.path(owner, file_id)
+            return await self.store.get(owner, file_id), self.store.stream(owner, file_id)
 
     async def read(self, owner: str, file_id: str) -> tuple[StoredFile, bytes]:
         """A file's metadata and bytes (files used inside other requests)."""
-        stored, path = await self.content(owner, file_id)
-        return stored, path.read_bytes()
+        with _not_found(file_id):
+            return await self.store.get(owner, file_id), await self.store.read(owner, file_id)
 
     async def delete(self, owner: str, file_id: str) -> FileDeleted:
         with _not_found(file_id):
-            await self.store.delete(owner, file_id)
+            await self.store.get(owner, file_id)
+        # Its chunks go first: if the database fails in between, the file is still there
+        # (deleted on a retry), never chunks that outlive their file.
         if self.documents is not None:
             await self.documents.forget(owner, file_id)
+        with _not_found(file_id):
+            await self.store.delete(owner, file_id)
         return FileDeleted(id=file_id)
 
 

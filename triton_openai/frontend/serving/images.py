@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 import uuid
 
 from triton_openai import contract as t
-from triton_openai.frontend.files.generated_images import GeneratedImages
+from triton_openai.frontend.files.generated_images import ImageStore
 from triton_openai.frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.triton.base import TritonClient
 
 
 class ServingImages:
-    def __init__(self, engine: TritonClient, registry: ModelRegistry, store: GeneratedImages) -> None:
+    def __init__(self, engine: TritonClient, registry: ModelRegistry, store: ImageStore) -> None:
         self.engine = engine
         self.registry = registry
         self.store = store
@@ -37,7 +36,7 @@ class ServingImages:
         }
         images = [image async for image in self.engine.generate_images(model, options, f"img-{uuid.uuid4().hex}")]
         if request.response_format == "url":
-            names = [await asyncio.to_thread(self.store.save, image, request.output_format) for image in images]
+            names = [await self.store.put(image, request.output_format) for image in images]
             data = [ImageData(url=f"{base_url}/v1/images/{name}") for name in names]
         else:
             data = [ImageData(b64_json=base64.b64encode(image).decode("ascii")) for image in images]

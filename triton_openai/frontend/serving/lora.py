@@ -39,12 +39,12 @@ class ServingLoRA:
             raise errors.InvalidRequest(f"The model or LoRA adapter {name!r} is already loaded.", param="lora_name")
         adapter = Adapter(name, path, base)
         await self.check(adapter)
-        table.add(adapter)
+        await table.add(adapter)
         return f"Success: LoRA adapter '{name}' added successfully."
 
     async def unload(self, name: str) -> str:
         table = self._table()
-        adapter = table.all().get(name)
+        adapter = (await table.all()).get(name)
         if adapter is None:
             raise errors.ObjectNotFound(f"The LoRA adapter {name!r} is not loaded.", param="lora_name")
         if name in table.static:
@@ -52,7 +52,7 @@ class ServingLoRA:
                 f"The LoRA adapter {name!r} was given with --lora; it stays.", param="lora_name"
             )
         model = self.registry.adapter_model(adapter, await self._base_models())
-        table.remove(name)
+        await table.remove(name)
         if model is not None:
             await self.engine.unload_lora(model, name)
         return f"Success: LoRA adapter '{name}' removed successfully."

@@ -44,7 +44,7 @@ class ModelRegistry:
             await self.refresh()
         if self.adapters is None:
             return self._models
-        served = [self.adapter_model(a, self._models) for a in self.adapters.all().values()]
+        served = [self.adapter_model(a, self._models) for a in (await self.adapters.all()).values()]
         return self._models + [m for m in served if m is not None]
 
     @staticmethod
@@ -57,9 +57,12 @@ class ModelRegistry:
         return replace(base, name=adapter.name, parent=base.name, lora_path=adapter.path)
 
     async def refresh(self) -> None:
+        """Ask the backend for its models again, and read the adapters again (another frontend may have added one)."""
         async with self._lock:
             self._models = await self._engine.models()
             self._fetched_at = time.monotonic()
+        if self.adapters is not None:
+            await self.adapters.all(fresh=True)
 
     async def get(self, name: str) -> ServedModel:
         model = self._find(await self.list(), name)
