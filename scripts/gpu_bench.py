@@ -1,0 +1,74 @@
+"""The GPU check's bench: one server (the LLM alone, on the check's device), then
+bench/llm_throughput.py (the stack through the OpenAI SDK, and HF generate on the same device)
+and bench/triton_direct.py (the same requests straight to its Triton), level by level.
+
+    python3 scripts/gpu_bench.py STAGE OUT/bench.json --device cuda [--dry-run]
+
+Writes the figures of both, the GPU memory at each stage (STAGE/memory.csv) and the server's
+engine metrics after the load (STAGE/logs/bench-metrics.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from gpu_report import memory
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from frontend.process import ServerProcess  # noqa: E402
+
+# (levels, requests per level): a high level gets one or two full waves of requests.
+FULL = [([1, 8, 32], 32), ([64, 128], 128)]
+DRY = [([1, 2], 4)]
+
+
+def run_bench(script: str, target: list[str], levels: list[int], requests: int, args, json_file: Path) -> list:
+    command = [sys.executable, str(REPO / "bench" / script), *target, "--concurrency", *map(str, levels)]
+    command += ["--requests", str(requests), "--single-requests", "8", "--max-tokens", str(args.max_tokens)]
+    if script == "llm_throughput.py":
+        command += ["--hf-device", args.device, "--hf-dtype", "auto"]
+    subprocess.run([*command, "--json", str(json_file)], check=True)
+    return json.loads(json_file.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", type=Path)
+    parser.add_argument("json", type=Path)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dry-run", action="store_true", help="two low levels, short answers (the CPU)")
+    args = parser.parse_args()
+    plan = DRY if args.dry_run else FULL
+    args.max_tokens = 16 if args.dry_run else 128
+    logs = args.stage / "logs" / "bench"
+    figures: dict[str, list] = {"stack": [], "triton": []}
+    max_seqs = max(level for levels, _ in plan for level in levels)
+    server = ServerProcess.start(logs, "--max-num-seqs", str(max_seqs), "--device", args.device, timeout=300)
+    try:
+        memory(args.stage, "bench-server-up")
+        for levels, requests in plan:
+            figures["stack"] += run_bench(
+                "llm_throughput.py", ["--url", server.base_url], levels, requests, args, logs / "stack.json"
+            )
+        memory(args.stage, "after-stack-bench")
+        for levels, requests in plan:
+            figures["triton"] += run_bench(
+                "triton_direct.py", ["--grpc-url", server.grpc_url], levels, requests, args, logs / "triton.json"
+            )
+        memory(args.stage, "after-bench")
+        url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+        (args.stage / "logs" / "bench-metrics.txt").write_text(urllib.request.urlopen(url, timeout=10).read().decode())
+    finally:
+        args.json.write_text(json.dumps(figures, indent=1))
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
