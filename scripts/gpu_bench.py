@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +29,35 @@ from frontend.process import ServerProcess  # noqa: E402
 # (levels, requests per level): a high level gets one or two full waves of requests.
 FULL = [([1, 8, 32], 32), ([64, 128], 128)]
 DRY = [([1, 2], 4)]
+
+
+# The engine's gauges on Triton's metrics port, sampled while a bench runs (their peaks).
+_GAUGES = re.compile(r"^(llm_engine_(?:kv_cache_usage|requests_running|requests_waiting))\{.*\} (\S+)$")
+
+
+class GaugePeaks(threading.Thread):
+    """The highest value of each engine gauge, sampled every 0.2 s until `stop()`."""
+
+    def __init__(self, metrics_url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.peaks, self._done = metrics_url, {}, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self._done.wait(0.2):
+            try:
+                text = urllib.request.urlopen(self.url, timeout=2).read().decode()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                found = _GAUGES.match(line)
+                if found:
+                    self.peaks[found[1]] = max(self.peaks.get(found[1], 0.0), float(found[2]))
+
+    def stop(self) -> dict[str, float]:
+        self._done.set()
+        self.join()
+        return self.peaks
 
 
 def run_bench(script: str, target: list[str], levels: list[int], requests: int, args, json_file: Path) -> list:
@@ -48,22 +79,21 @@ def main() -> None:
     plan = DRY if args.dry_run else FULL
     args.max_tokens = 16 if args.dry_run else 128
     logs = args.stage / "logs" / "bench"
-    figures: dict[str, list] = {"stack": [], "triton": []}
+    figures: dict = {"stack": [], "triton": [], "engine_peaks": {}}
     max_seqs = max(level for levels, _ in plan for level in levels)
     server = ServerProcess.start(logs, "--max-num-seqs", str(max_seqs), "--device", args.device, timeout=300)
     try:
         memory(args.stage, "bench-server-up")
-        for levels, requests in plan:
-            figures["stack"] += run_bench(
-                "llm_throughput.py", ["--url", server.base_url], levels, requests, args, logs / "stack.json"
-            )
-        memory(args.stage, "after-stack-bench")
-        for levels, requests in plan:
-            figures["triton"] += run_bench(
-                "triton_direct.py", ["--grpc-url", server.grpc_url], levels, requests, args, logs / "triton.json"
-            )
-        memory(args.stage, "after-bench")
         url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+        for key, script, target in (
+            ("stack", "llm_throughput.py", ["--url", server.base_url]),
+            ("triton", "triton_direct.py", ["--grpc-url", server.grpc_url]),
+        ):
+            for levels, requests in plan:
+                peaks = GaugePeaks(url)
+                figures[key] += run_bench(script, target, levels, requests, args, logs / f"{key}.json")
+                figures["engine_peaks"][f"{key} {levels}"] = peaks.stop()
+            memory(args.stage, f"after-{key}-bench")
         (args.stage / "logs" / "bench-metrics.txt").write_text(urllib.request.urlopen(url, timeout=10).read().decode())
     finally:
         args.json.write_text(json.dumps(figures, indent=1))

@@ -134,7 +134,8 @@ grep -h "string_value" "$STAGE"/repository/*_llm/config.pbtxt > "$STAGE/logs/llm
 if [ $DRY = 1 ]; then
     tests=(tests/e2e/test_gpu.py tests/e2e/test_chat.py::test_non_streaming_answer
         tests/e2e/test_chat.py::test_temperature_zero_stream_equals_non_stream
-        tests/e2e/test_structured.py::test_json_object_mode tests/e2e/test_cancellation.py)
+        tests/e2e/test_structured.py::test_chat_logprobs tests/e2e/test_structured.py::test_bad_structured_requests_are_400
+        tests/e2e/test_cancellation.py)
 else
     tests=(tests/e2e/test_gpu.py tests/e2e/test_chat.py tests/e2e/test_structured.py tests/e2e/test_lora.py
         tests/e2e/test_cancellation.py)

@@ -47,7 +47,8 @@ def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 
 
 def machine() -> str:
     release = Path("/etc/os-release")
-    name = next((x for x in release.read_text().splitlines() if x.startswith("PRETTY_NAME")), "") if release.exists() else ""
+    lines = release.read_text().splitlines() if release.exists() else []
+    name = next((line for line in lines if line.startswith("PRETTY_NAME")), "")
     glibc = run(["ldd", "--version"]).splitlines()[:1]
     return "\n".join([run(["uname", "-a"]), name, *glibc, f"cpus: {os.cpu_count()}", run(["nvidia-smi"])])
 

@@ -72,12 +72,17 @@ def bench(out: Path) -> list[str]:
     ]
     for level in figures.get("stack", []):
         direct = triton.get(level["concurrency"], {})
+        ttft, itl = direct.get("ttft", []), direct.get("itl", [])
         lines.append(
-            f"| {level['concurrency']} | {level['stack_tok_s']:.1f} | {_ms(level['ttft'], 50)} / {_ms(level['ttft'], 99)}"
-            f" | {_ms(level['itl'], 50)} / {_ms(level['itl'], 99)} | {level['hf_tok_s']:.1f}"
-            f" | {direct.get('triton_tok_s', float('nan')):.1f}"
-            f" | {_ms(direct.get('ttft', []), 50)} / {_ms(direct.get('ttft', []), 99)} | {_ms(direct.get('itl', []), 50)} |"
+            f"| {level['concurrency']} | {level['stack_tok_s']:.1f}"
+            f" | {_ms(level['ttft'], 50)} / {_ms(level['ttft'], 99)}"
+            f" | {_ms(level['itl'], 50)} / {_ms(level['itl'], 99)}"
+            f" | {level['hf_tok_s']:.1f} | {direct.get('triton_tok_s', float('nan')):.1f}"
+            f" | {_ms(ttft, 50)} / {_ms(ttft, 99)} | {_ms(itl, 50)} |"
         )
+    for phase, peaks in figures.get("engine_peaks", {}).items():
+        shown = ", ".join(f"{name.removeprefix('llm_engine_')} {value:g}" for name, value in sorted(peaks.items()))
+        lines.append(f"\npeaks during {phase}: {shown or 'none sampled'}")
     return lines
 
 
