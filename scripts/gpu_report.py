@@ -1,7 +1,7 @@
 """The GPU check's figures: GPU memory snapshots, and the summary of the tests and the bench.
 
-    python3 scripts/gpu_report.py memory STAGE LABEL   # one line of STAGE/memory.csv
-    python3 scripts/gpu_report.py summary STAGE OUT    # markdown: tests, bench, memory, KV cache
+python3 scripts/gpu_report.py memory STAGE LABEL   # one line of STAGE/memory.csv
+python3 scripts/gpu_report.py summary STAGE OUT    # markdown: tests, bench, memory, KV cache
 """
 
 from __future__ import annotations
