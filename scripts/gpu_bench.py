@@ -26,9 +26,12 @@ sys.path.insert(0, str(REPO))
 
 from frontend.process import ServerProcess  # noqa: E402
 
-# (levels, requests per level): a high level gets one or two full waves of requests.
-FULL = [([1, 8, 32], 32), ([64, 128], 128)]
-DRY = [([1, 2], 4)]
+# (what, concurrency, requests), in the order they run: the stack (and HF generate) at every
+# level first, then Triton direct at three; a high level gets one full wave of requests. Each
+# is its own bench run, so a run stopped at its time limit keeps the levels done before.
+FULL = [("stack", c, max(32, c)) for c in (1, 8, 32, 64, 128)] + [("triton", c, max(32, c)) for c in (1, 32, 128)]
+DRY = [("stack", 1, 4), ("stack", 2, 4), ("triton", 1, 4), ("triton", 2, 4)]
+SCRIPTS = {"stack": "llm_throughput.py", "triton": "triton_direct.py"}
 
 
 # The engine's gauges on Triton's metrics port, sampled while a bench runs (their peaks).
@@ -60,10 +63,10 @@ class GaugePeaks(threading.Thread):
         return self.peaks
 
 
-def run_bench(script: str, target: list[str], levels: list[int], requests: int, args, json_file: Path) -> list:
-    command = [sys.executable, str(REPO / "bench" / script), *target, "--concurrency", *map(str, levels)]
+def run_bench(key: str, target: list[str], concurrency: int, requests: int, args, json_file: Path) -> list:
+    command = [sys.executable, str(REPO / "bench" / SCRIPTS[key]), *target, "--concurrency", str(concurrency)]
     command += ["--requests", str(requests), "--single-requests", "8", "--max-tokens", str(args.max_tokens)]
-    if script == "llm_throughput.py":
+    if key == "stack":
         command += ["--hf-device", args.device, "--hf-dtype", "auto"]
     subprocess.run([*command, "--json", str(json_file)], check=True)
     return json.loads(json_file.read_text())
@@ -80,22 +83,21 @@ def main() -> None:
     args.max_tokens = 16 if args.dry_run else 128
     logs = args.stage / "logs" / "bench"
     figures: dict = {"stack": [], "triton": [], "engine_peaks": {}}
-    max_seqs = max(level for levels, _ in plan for level in levels)
+    max_seqs = max(concurrency for _, concurrency, _ in plan)
     server = ServerProcess.start(logs, "--max-num-seqs", str(max_seqs), "--device", args.device, timeout=300)
+    targets = {"stack": ["--url", server.base_url], "triton": ["--grpc-url", server.grpc_url]}
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
     try:
         memory(args.stage, "bench-server-up")
-        url = f"http://127.0.0.1:{server.metrics_port}/metrics"
-        for key, script, target in (
-            ("stack", "llm_throughput.py", ["--url", server.base_url]),
-            ("triton", "triton_direct.py", ["--grpc-url", server.grpc_url]),
-        ):
-            for levels, requests in plan:
-                peaks = GaugePeaks(url)
-                figures[key] += run_bench(script, target, levels, requests, args, logs / f"{key}.json")
-                figures["engine_peaks"][f"{key} {levels}"] = peaks.stop()
-            memory(args.stage, f"after-{key}-bench")
+        for key, concurrency, requests in plan:
+            peaks = GaugePeaks(url)
+            figures[key] += run_bench(key, targets[key], concurrency, requests, args, logs / f"{key}.json")
+            figures["engine_peaks"][f"{key} at {concurrency}"] = peaks.stop()
+            args.json.write_text(json.dumps(figures, indent=1))
+            if concurrency == max_seqs:
+                memory(args.stage, f"after {key} at {concurrency}")
         (args.stage / "logs" / "bench-metrics.txt").write_text(urllib.request.urlopen(url, timeout=10).read().decode())
-    finally:
+    finally:  # also on SIGINT (the check's time limit): the levels done so far are kept
         args.json.write_text(json.dumps(figures, indent=1))
         server.stop()
 
