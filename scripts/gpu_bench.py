@@ -26,11 +26,15 @@ sys.path.insert(0, str(REPO))
 
 from frontend.process import ServerProcess  # noqa: E402
 
-# (what, concurrency, requests), in the order they run: the stack (and HF generate) at every
-# level first, then Triton direct at three; a high level gets one full wave of requests. Each
-# is its own bench run, so a run stopped at its time limit keeps the levels done before.
-FULL = [("stack", c, max(32, c)) for c in (1, 8, 32, 64, 128)] + [("triton", c, max(32, c)) for c in (1, 32, 128)]
-DRY = [("stack", 1, 4), ("stack", 2, 4), ("triton", 1, 4), ("triton", 2, 4)]
+# (what, concurrency, requests), in the order they run: the stack (with HF generate) and Triton
+# direct side by side at 1, 32 and 128 first, then the stack at 8 and 64; one wave of requests
+# (two at 8). Each is its own bench run, so a run stopped at its time limit keeps the levels
+# done before it.
+FULL = [
+    ("stack", 1, 4), ("triton", 1, 4), ("stack", 32, 32), ("triton", 32, 32), ("stack", 128, 128),
+    ("triton", 128, 128), ("stack", 8, 16), ("stack", 64, 64),
+]  # fmt: skip
+DRY = [("stack", 2, 4), ("triton", 2, 4)]
 SCRIPTS = {"stack": "llm_throughput.py", "triton": "triton_direct.py"}
 
 
@@ -65,7 +69,7 @@ class GaugePeaks(threading.Thread):
 
 def run_bench(key: str, target: list[str], concurrency: int, requests: int, args, json_file: Path) -> list:
     command = [sys.executable, str(REPO / "bench" / SCRIPTS[key]), *target, "--concurrency", str(concurrency)]
-    command += ["--requests", str(requests), "--single-requests", "8", "--max-tokens", str(args.max_tokens)]
+    command += ["--requests", str(requests), "--single-requests", str(requests), "--max-tokens", str(args.max_tokens)]
     if key == "stack":
         command += ["--hf-device", args.device, "--hf-dtype", "auto"]
     subprocess.run([*command, "--json", str(json_file)], check=True)

@@ -70,7 +70,7 @@ def bench(out: Path) -> list[str]:
         "| Triton TTFT p50/p99 ms | Triton ITL p50 ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for level in figures.get("stack", []):
+    for level in sorted(figures.get("stack", []), key=lambda level: level["concurrency"]):
         direct = triton.get(level["concurrency"], {})
         ttft, itl = direct.get("ttft", []), direct.get("itl", [])
         lines.append(
