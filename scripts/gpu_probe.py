@@ -99,7 +99,7 @@ def imports() -> str:
             importlib.import_module(module)
             lines.append(f"{module}: ok")
         except Exception as exc:  # noqa: BLE001 - every failure is a finding
-            lines.append(f"{module}: {type(exc).__name__}: {exc}")
+            lines.append(f"{module}: FAILED {type(exc).__name__}: {exc}")
     return "\n".join(lines)
 
 
