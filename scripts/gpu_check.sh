@@ -29,7 +29,8 @@ STARTED=$SECONDS
 # Every step gets at most what is left of this budget: 5 minutes on the GPU, so that a second
 # try after a fix (a fresh machine, the three calls again) still fits the session's 15 minutes
 # of device time. The dry run, on two shared cores, is slower.
-BUDGET=${GPU_CHECK_BUDGET:-$([ $DRY = 1 ] && echo 1200 || echo 300)}
+BUDGET=${GPU_CHECK_BUDGET:-$([ $DRY = 1 ] && echo 1500 || echo 300)}
+SLOWER=$([ $DRY = 1 ] && echo 4 || echo 1)  # the steps' own limits, times this
 exec > >(tee "$OUT/check.log") 2>&1
 exec 3>&1  # the step notes reach the output even from steps whose output goes to a file
 
@@ -86,7 +87,7 @@ note() { echo "$*" | tee -a "$SUMMARY" >&3; }
 left() { echo $((BUDGET - (SECONDS - STARTED))); }
 # step NAME SECONDS COMMAND...: runs COMMAND with at most SECONDS (or what is left), notes its result.
 step() {
-    local name=$1 limit=$2 began=$SECONDS rc
+    local name=$1 limit=$(($2 * SLOWER)) began=$SECONDS rc
     shift 2
     [ "$(left)" -lt "$limit" ] && limit=$(left)
     if [ "$limit" -le 5 ]; then
