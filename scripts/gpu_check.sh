@@ -7,11 +7,12 @@
 # The carry set (scripts/gpu_wheels.sh) travels in parts, one per device call; each call runs
 # this script with its part carried. It keeps the part in $GPU_CHECK_STAGE (/tmp/gpu-check:
 # a warm machine keeps it for the next call), installs the wheels that are complete into a
-# target folder (a virtual environment over the image's Python) and probes the machine; once every part is there it also renders the
-# repository with the torch engine on cuda, starts the stack (our launcher, the carried
-# tritonserver), runs tests/e2e/test_gpu.py and the chat, structured, LoRA and cancellation
-# e2e tests on CUDA, and the throughput bench (the stack, HF generate on the same GPU, Triton
-# direct) at concurrency 1 to 128, with GPU memory and the engine's KV-cache figures.
+# target folder (a virtual environment over the image's Python) and probes the machine; once
+# every part is there it also renders the repository with the torch engine on cuda, starts
+# the stack (our launcher, the carried tritonserver), runs tests/e2e/test_gpu.py and the chat,
+# structured, LoRA and cancellation e2e tests on CUDA, and the throughput bench (the stack, HF
+# generate on the same GPU, Triton direct) at concurrency 1 to 128, with GPU memory and the
+# engine's KV-cache figures.
 # OUTDIR gets at most 8 files (the device tool returns no more): summary.md, env.txt,
 # check.log, tests.xml, tests.log, bench.json, bench.log, logs.tar.gz.
 #
@@ -57,7 +58,7 @@ mkdir -p "$STAGE/logs"
 # (isolated); it runs the first python3 on PATH, this one (the launcher puts it first).
 VENV=$STAGE/venv
 if [ ! -x "$VENV/bin/python" ]; then
-    "$PY" -m venv --without-pip "$VENV" || "$PY" - "$VENV" <<'PY' || exit 1
+    "$PY" -m venv --without-pip "$VENV" || { rm -rf "$VENV" && "$PY" - "$VENV"; } <<'PY' || exit 1
 # No venv module (Debian splits it off): the same layout by hand.
 import os, sys, sysconfig
 venv, base = sys.argv[1], getattr(sys, "_base_executable", sys.executable)
