@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 LIMIT = 64 * 2**20  # bytes one device call may carry, the working tree included
-MARGIN = 2**20  # room for files the tree gains between packing and the calls
+MARGIN = 2**20  # room for the manifest (~20 kB), and for files the tree gains before the calls
 # Files smaller than this move whole to the next part rather than being split.
 SPLIT_OVER = 32 * 2**20
 MANIFEST = "manifest.json"
