@@ -4,7 +4,8 @@ No adapters for our models ship on our registries, so the test makes two with pe
 default base model (non-zero weights, save_pretrained) and checks that an adapter changes
 the greedy output, that the output equals peft's own in-process generation, that base and
 adapters mixed in concurrent requests each get their own output, and the load/unload
-admin routes (admin keys when keys are on).
+admin routes (admin keys when keys are on). The server serves the base model at full precision
+(--quantization none), the weights peft's reference runs with.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def adapters(tmp_path_factory, model_dir):
 def lora_server(tmp_path_factory, adapters):
     running = start_server(
         tmp_path_factory.mktemp("lora"),
-        *("--lora", f"alpha={adapters['alpha']}", "--max-loras", "2"),
+        *("--lora", f"alpha={adapters['alpha']}", "--max-loras", "2", "--quantization", "none"),
         *("--api-keys", API_KEY, "--admin-api-keys", ADMIN_KEY),
     )
     yield running
