@@ -3,8 +3,9 @@
 For each concurrency, `--requests` chat requests (the prompts of bench/prompts.py, in
 order) go through the OpenAI SDK to a server this script starts (or `--url`), streamed,
 at temperature 0 with `--max-tokens`; the clients keep `concurrency` requests in flight.
-Then the same model runs the same prompts in transformers' `generate` (fp32, static
-batches of `concurrency`, greedy, same token cap) in this process. Both count the tokens
+Then the same model runs the same prompts in transformers' `generate` (fp32 on the CPU, or
+`--hf-device cuda --hf-dtype auto`: bf16 on the GPU; static batches of `concurrency`, greedy,
+same token cap) in this process. Both count the tokens
 actually generated (up to and including end-of-turn), so the ratio is like for like.
 
     .venv/bin/python bench/llm_throughput.py --concurrency 1 4 8 16
