@@ -145,8 +145,8 @@ def _hf_model(model_dir, auto_model, torch, device="cpu", dtype="float32"):
 
 
 def default_model_dir() -> str:
-    from build.cache import cache_root
-    from build.prepare import ModelSpec, prepare_model
+    from triton_openai.repository.cache import cache_root
+    from triton_openai.repository.prepare import ModelSpec, prepare_model
 
     return str(prepare_model(ModelSpec.parse(MODEL), cache_root()).model_dir)
 
@@ -209,7 +209,7 @@ def main() -> None:
     if args.url:
         results = measure(args, args.url)
     else:
-        from frontend.process import ServerProcess
+        from tests.server_process import ServerProcess
 
         max_seqs = str(max(args.concurrency))
         log_dir = Path(tempfile.mkdtemp(prefix="bench-"))

@@ -12,9 +12,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def prepared_model():
-    from build.cache import cache_root
-    from build.catalog import DEFAULT_MODEL
-    from build.prepare import ModelSpec, prepare_model
+    from triton_openai.repository.cache import cache_root
+    from triton_openai.repository.catalog import DEFAULT_MODEL
+    from triton_openai.repository.prepare import ModelSpec, prepare_model
 
     return prepare_model(ModelSpec.parse(DEFAULT_MODEL), cache_root())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from frontend.settings import Settings
+from triton_openai.frontend.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.triton"
@@ -69,7 +69,7 @@ def test_dockerfile_builds_on_the_ngc_trtllm_image_and_copies_the_package():
     assert any(a.startswith("TRITON_VERSION=") for a in arguments("ARG"))
     assert arguments("FROM") == ["nvcr.io/nvidia/tritonserver:${TRITON_VERSION}-trtllm-python-py3"]
     copied = {a.split()[0].rstrip("/") for a in arguments("COPY")}
-    assert {"frontend", "engine", "build", "runtimes", "model_repository", "pyproject.toml"} <= copied
+    assert {"triton_openai", "model_repository", "pyproject.toml"} <= copied
 
 
 def test_dockerfile_keeps_the_base_images_torch_and_the_default_models_pin():

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from frontend.documents.chunk import Chunk, chunk_text
-from frontend.documents.index import FileNotIndexed, Hit, SqliteVecIndex
-from frontend.documents.parse import DocumentError, extract_text
 from tests.pdf import text_pdf
+from triton_openai.frontend.documents.chunk import Chunk, chunk_text
+from triton_openai.frontend.documents.index import FileNotIndexed, Hit, SqliteVecIndex
+from triton_openai.frontend.documents.parse import DocumentError, extract_text
 
 # --- parsing
 

@@ -4,11 +4,11 @@ import asyncio
 
 import pytest
 
-from frontend import errors
-from frontend.files.sqlite_store import SQLiteFileStore
-from frontend.files.store import FileNotFound, QuotaExceeded, valid_id
-from frontend.serving.file_parts import extract_text
 from tests.pdf import text_pdf
+from triton_openai.frontend import errors
+from triton_openai.frontend.files.sqlite_store import SQLiteFileStore
+from triton_openai.frontend.files.store import FileNotFound, QuotaExceeded, valid_id
+from triton_openai.frontend.serving.file_parts import extract_text
 
 
 def run(coroutine):

@@ -8,11 +8,11 @@ import openai.types as sdk
 import pytest
 from pydantic import ValidationError
 
-from frontend.files.generated_images import GeneratedImages
-from frontend.files.store import FileNotFound
-from frontend.protocol.chat import ChatCompletionRequest
-from frontend.protocol.common import dump
-from frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
+from triton_openai.frontend.files.generated_images import GeneratedImages
+from triton_openai.frontend.files.store import FileNotFound
+from triton_openai.frontend.protocol.chat import ChatCompletionRequest
+from triton_openai.frontend.protocol.common import dump
+from triton_openai.frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
 
 
 def test_image_types_carry_the_sdk_names():

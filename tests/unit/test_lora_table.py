@@ -1,11 +1,11 @@
-"""frontend.lora: the adapter table that every worker shares."""
+"""triton_openai.frontend.lora: the adapter table that every worker shares."""
 
 from __future__ import annotations
 
 import pytest
 
-from frontend import watched_file
-from frontend.lora import Adapter, AdapterTable, parse_lora_flags
+from triton_openai.frontend import watched_file
+from triton_openai.frontend.lora import Adapter, AdapterTable, parse_lora_flags
 
 
 def test_lora_flags():
