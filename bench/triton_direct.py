@@ -3,8 +3,8 @@
 The same prompts, token cap and concurrency levels, as the very Triton requests the frontend
 makes for them (the request is the frontend's own ChatCompletionRequest: its messages rendered by
 `<model>_preprocessing`, then one stream from `<model>_llm` with its generation inputs), through
-the frontend's own Triton client (frontend.triton.client), with no HTTP, SSE or JSON between.
-Compare its tok/s, TTFT and inter-token latency with llm_throughput's stack figures at the same
+the frontend's own Triton client (triton_openai.frontend.triton.client), with no HTTP, SSE or
+JSON between. Compare its tok/s, TTFT and inter-token latency with llm_throughput's stack figures at the same
 levels, against the same server:
 
     .venv/bin/python bench/triton_direct.py --grpc-url 127.0.0.1:8001 --concurrency 1 8 32
@@ -29,8 +29,8 @@ from bench.prompts import PROMPTS  # noqa: E402
 
 
 async def one_request(engine, model, prompt: str, max_tokens: int, index: int) -> RequestTiming:
-    from engine import tensors as t
-    from frontend.protocol.chat import ChatCompletionRequest
+    from triton_openai import contract as t
+    from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 
     request = ChatCompletionRequest.model_validate(
         {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "temperature": 0}
@@ -48,7 +48,7 @@ async def one_request(engine, model, prompt: str, max_tokens: int, index: int) -
 
 
 async def run_level(grpc_url: str, prompts: list[str], concurrency: int, max_tokens: int) -> tuple[float, list]:
-    from frontend.triton.client import TritonEngine
+    from triton_openai.frontend.triton.client import TritonEngine
 
     engine = TritonEngine(grpc_url)
     model = next(m for m in await engine.models() if m.name == MODEL)

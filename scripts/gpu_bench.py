@@ -24,7 +24,7 @@ from gpu_report import memory
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from frontend.process import ServerProcess  # noqa: E402
+from tests.server_process import ServerProcess  # noqa: E402
 
 # (what, concurrency, requests), in the order they run: the stack (with HF generate) and Triton
 # direct side by side at 1, 32 and 128 first, then the stack at 8 and 64; one wave of requests

@@ -147,7 +147,7 @@ fi
 # 2. The repository, rendered as the launcher renders it (the model converted once, cached).
 gpu_memory before
 step "render the repository on $DEVICE (converts the model once)" 120 \
-    "$PY" -m frontend build --output "$STAGE/repository" --device "$DEVICE" --embedding-model none \
+    "$PY" -m triton_openai build --output "$STAGE/repository" --device "$DEVICE" --embedding-model none \
     --transcription-model none --speech-voice none --log-level info > "$STAGE/logs/render.log" 2>&1
 grep -h "string_value" "$STAGE"/repository/*_llm/config.pbtxt > "$STAGE/logs/llm-parameters.txt" 2> /dev/null
 

