@@ -28,7 +28,7 @@ from bench.llm_throughput import MODEL, LevelResult, RequestTiming, percentile  
 from bench.prompts import PROMPTS  # noqa: E402
 
 
-async def one_request(engine, model, prompt: str, max_tokens: int, index: int) -> RequestTiming:
+async def one_request(client, model, prompt: str, max_tokens: int, index: int) -> RequestTiming:
     from triton_openai import contract as t
     from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 
@@ -36,10 +36,10 @@ async def one_request(engine, model, prompt: str, max_tokens: int, index: int) -
         {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "temperature": 0}
     )
     start = time.perf_counter()
-    ids = await engine.tokenize(model, {t.MESSAGES: request.messages_json()})
+    ids = await client.tokenize(model, {t.MESSAGES: request.messages_json()})
     parameters = {**request.generation_inputs(), t.SEED: request.choice_seeds()[0]}
     times, tokens = [], 0
-    async for chunk in engine.generate(model, ids, parameters, f"bench-{index}"):
+    async for chunk in client.generate(model, ids, parameters, f"bench-{index}"):
         if chunk.text:
             times.append(time.perf_counter())
         tokens = chunk.num_output_tokens
@@ -48,10 +48,10 @@ async def one_request(engine, model, prompt: str, max_tokens: int, index: int) -
 
 
 async def run_level(grpc_url: str, prompts: list[str], concurrency: int, max_tokens: int) -> tuple[float, list]:
-    from triton_openai.frontend.triton.client import TritonEngine
+    from triton_openai.frontend.triton.client import GrpcTritonClient
 
-    engine = TritonEngine(grpc_url)
-    model = next(m for m in await engine.models() if m.name == MODEL)
+    client = GrpcTritonClient(grpc_url)
+    model = next(m for m in await client.models() if m.name == MODEL)
     queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for item in enumerate(prompts):
         queue.put_nowait(item)
@@ -60,12 +60,12 @@ async def run_level(grpc_url: str, prompts: list[str], concurrency: int, max_tok
     async def worker() -> None:
         while not queue.empty():
             index, prompt = queue.get_nowait()
-            timings.append(await one_request(engine, model, prompt, max_tokens, index))
+            timings.append(await one_request(client, model, prompt, max_tokens, index))
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    await engine.close()
+    await client.close()
     return elapsed, timings
 
 
