@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.metadata
+import importlib.util
 import logging
 import os
 import shutil
@@ -45,11 +46,13 @@ class TritonStartError(RuntimeError):
 
 
 def _pytriton_dirs() -> tuple[Path, Path]:
-    import pytriton
-
-    dist = Path(pytriton.__file__).parent / "tritonserver"
-    libs = Path(pytriton.__file__).parent.parent / "nvidia_pytriton.libs"
-    return dist, libs
+    # Found, not imported: the package's __init__ loads pytriton's Python API (pyzmq, sh, ...),
+    # which serving never uses (the GPU check carries the wheel without those dependencies).
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise TritonStartError("nvidia-pytriton is not installed (it provides the embedded tritonserver)")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    return package / "tritonserver", package.parent / "nvidia_pytriton.libs"
 
 
 def prepare_backends(cache: Path) -> Path:

@@ -169,7 +169,9 @@ class Decoder:
         """PyTorch operators throughout (GPUs, or CPUs without the kernels)."""
         s = self.shape
         x = self._embed(batch.token_ids)
-        cos, sin = self.cos[batch.positions], self.sin[batch.positions]
+        # In the activations' dtype, as transformers' rotary embedding returns them: float32
+        # tables would make q and k float32 under bf16 weights (GPUs), and o_proj refuse them.
+        cos, sin = self.cos[batch.positions].to(x.dtype), self.sin[batch.positions].to(x.dtype)
         lora = batch.lora
         for index, layer in enumerate(self.layers):
             h = F.rms_norm(x, (s.hidden,), layer.input_norm, s.rms_eps)
