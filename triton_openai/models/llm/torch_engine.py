@@ -145,6 +145,8 @@ class TorchEngine:
     # -- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.config.num_threads and self.device.type == "cpu":
+            torch.set_num_threads(self.config.num_threads)  # this thread's OpenMP team (EngineConfig)
         with torch.inference_mode():
             while self._wait_for_work():
                 try:
