@@ -32,6 +32,7 @@ from frontend.routes import (
     lora,
     models,
     observability,
+    tokenize,
 )
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
@@ -45,6 +46,7 @@ from frontend.serving.lora import ServingLoRA
 from frontend.serving.models import ServingModels
 from frontend.serving.registry import ModelRegistry
 from frontend.serving.speech import ServingSpeech
+from frontend.serving.tokenize import ServingTokenize
 from frontend.serving.transcription import ServingTranscription
 from frontend.settings import Settings
 from frontend.triton.base import Engine
@@ -72,7 +74,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             settings.allow_private_image_urls,
             settings.max_images_per_prompt,
         )
-        app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens, images=loader)
+        app.state.serving_chat = ServingChat(
+            backend,
+            registry,
+            metrics,
+            settings.max_prompt_tokens,
+            images=loader,
+            reasoning_parser=settings.reasoning_parser,
+        )
+        app.state.serving_tokenize = ServingTokenize(backend, registry)
         app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
         app.state.request_timeout = settings.request_timeout
         closed = settings.auth_access == "closed" and settings.users_file
@@ -105,7 +115,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    routers = (models, chat, completions, embeddings, audio, images, files, collections, lora, health, observability)
+    routers = (
+        models,
+        tokenize,  # before chat: /v1/chat/completions/render
+        chat,
+        completions,
+        embeddings,
+        audio,
+        images,
+        files,
+        collections,
+        lora,
+        health,
+        observability,
+    )
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)

@@ -55,17 +55,26 @@ def test_llm_is_decoupled_and_outputs_the_contract():
     assert set(io(config, "output")) == LLM_OUTPUTS
 
 
-def test_preprocessing_turns_text_or_messages_into_ids():
+PROMPT_INPUTS = {
+    t.TEXT_INPUT: "TYPE_STRING",
+    t.MESSAGES: "TYPE_STRING",
+    t.TOOLS: "TYPE_STRING",
+    t.ADD_SPECIAL_TOKENS: "TYPE_BOOL",
+    t.ADD_GENERATION_PROMPT: "TYPE_BOOL",
+    t.CONTINUE_FINAL_MESSAGE: "TYPE_BOOL",
+    t.CHAT_TEMPLATE_KWARGS: "TYPE_STRING",
+}
+
+
+def test_preprocessing_turns_text_or_messages_into_ids_and_ids_into_text():
     config = template("preprocessing")
-    assert set(io(config, "input")) == {t.TEXT_INPUT, t.MESSAGES, t.TOOLS}
-    assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS}
+    assert io(config, "input") == PROMPT_INPUTS | {t.RETURN_TOKEN_STRS: "TYPE_BOOL", t.OUTPUT_IDS: "TYPE_INT32"}
+    assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS, t.RENDERED_PROMPT, t.TOKEN_STRS, t.TEXT_OUTPUT}
 
 
-def test_ensemble_exposes_preprocessing_and_llm_inputs():
+def test_ensemble_exposes_the_prompt_and_llm_inputs():
     ensemble, llm = template("ensemble"), template("llm")
-    expected = io(template("preprocessing"), "input") | {
-        k: v for k, v in io(llm, "input").items() if k not in (t.INPUT_IDS, t.INPUT_LENGTHS)
-    }
+    expected = PROMPT_INPUTS | {k: v for k, v in io(llm, "input").items() if k not in (t.INPUT_IDS, t.INPUT_LENGTHS)}
     assert io(ensemble, "input") == expected
     assert io(ensemble, "output") == io(llm, "output")
     assert all(tensor.optional for tensor in ensemble.input)
@@ -81,6 +90,8 @@ def test_ensemble_carries_the_frontend_parameters():
         t.PARAM_HAS_CHAT_TEMPLATE,
         t.PARAM_MAX_MODEL_LEN,
         t.PARAM_SYSTEM_FINGERPRINT,
+        t.PARAM_MAX_CHARS_PER_TOKEN,
+        t.PARAM_REASONING_PARSER,
     } <= keys
 
 
