@@ -123,6 +123,41 @@ class Decoder:
 
     def forward(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
         """Logits [len(batch.sample_index), vocab] (float32) of the sampled tokens."""
+        if self.kernels is not None and cache.data.dtype == torch.float32:
+            return self._forward_native(batch, cache)
+        return self._forward_torch(batch, cache)
+
+    def _forward_native(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
+        """The CPU kernels' path: each layer's norms, rotary embedding, cache writes and attention
+        are a few native calls (engine.native), between its four matrix products."""
+        s, kernels, lora = self.shape, self.kernels, batch.lora
+        x = self._embed(batch.token_ids).contiguous()
+        residual = None  # the last layer's MLP output, added into x by the next norm
+        for index, layer in enumerate(self.layers):
+            h = kernels.rms_norm(x, layer.input_norm, s.rms_eps, residual)
+            qkv = layer.qkv(h)
+            if lora is not None:
+                lora.add_qkv(index, h, qkv, s.q_size, s.kv_size)
+            keys, values = cache.layer(index)
+            attended = kernels.attention_layer(
+                qkv, s, layer.q_norm, layer.k_norm, self.cos, self.sin, batch, keys, values, self.scale
+            ).view(-1, s.q_size)
+            out = layer.o(attended)
+            if lora is not None:
+                lora.add(index, "o_proj", attended, out)
+            h = kernels.rms_norm(x, layer.post_norm, s.rms_eps, out)
+            gate_up = layer.gate_up(h)
+            if lora is not None:
+                lora.add_gate_up(index, h, gate_up, s.intermediate)
+            act = kernels.silu_mul(gate_up)
+            residual = layer.down(act)
+            if lora is not None:
+                lora.add(index, "down_proj", act, residual)
+        x = (x + residual)[batch.sample_index]
+        return self.lm_head(kernels.rms_norm(x.contiguous(), self.final_norm, s.rms_eps)).float()
+
+    def _forward_torch(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
+        """PyTorch operators throughout (GPUs, or CPUs without the kernels)."""
         s = self.shape
         x = self._embed(batch.token_ids)
         cos, sin = self.cos[batch.positions], self.sin[batch.positions]
@@ -140,7 +175,8 @@ class Decoder:
                 k = F.rms_norm(k, (s.head_dim,), layer.k_norm, s.rms_eps)
             q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
             cache.write(index, batch.slots, k, v)
-            attended = self._attention(index, q, batch, cache).view(-1, s.q_size)
+            keys, values = cache.layer(index)
+            attended = paged_attention_torch(q, keys, values, batch, self.scale).view(-1, s.q_size)
             out = layer.o(attended)
             if lora is not None:
                 lora.add(index, "o_proj", attended, out)
@@ -190,14 +226,6 @@ class Decoder:
         if isinstance(self.embed, Q8Linear):
             return self.embed.rows(ids)
         return self.embed.weight[ids].float() if self.device.type == "cpu" else self.embed.weight[ids]
-
-    def _attention(self, layer: int, q: torch.Tensor, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
-        keys, values = cache.layer(layer)
-        if self.kernels is not None and keys.dtype == torch.float32:
-            return self.kernels.paged_attention(
-                q.contiguous(), keys, values, batch.block_tables, batch.seq_of, batch.len_of, self.scale
-            )
-        return paged_attention_torch(q, keys, values, batch, self.scale)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
