@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from frontend.disconnect import ClientDisconnected
 from frontend.documents.index import SqliteVecIndex
 from frontend.files.generated_images import GeneratedImages
 from frontend.files.sqlite_store import SQLiteFileStore
-from frontend.limits import BodySizeLimit
+from frontend.limits import BodySizeLimit, JsonBodyLimit
 from frontend.lora import AdapterTable, parse_lora_flags
 from frontend.metrics import Metrics, RequestCounter
 from frontend.routes import (
@@ -59,12 +60,16 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics(settings.resolved_triton_metrics_url())
+    json_limit = JsonBodyLimit(settings.max_json_bytes, settings.max_images_per_prompt, settings.max_image_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend = engine or TritonPool(_require_triton_urls(settings))
         adapters = AdapterTable(parse_lora_flags(settings.lora), settings.resolved_files_dir())
         registry = ModelRegistry(backend, adapters)
+        json_limit.models = registry.cached
+        with contextlib.suppress(errors.APIError):  # a Triton not up yet: the limit waits for the models
+            await registry.refresh()
         app.state.engine = backend
         app.state.metrics = metrics
         app.state.serving_models = ServingModels(registry)
@@ -133,7 +138,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)
     admin = KeyStore(parse_keys(settings.admin_api_keys))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.resolved_max_request_bytes())
+    app.add_middleware(BodySizeLimit, max_bytes=settings.resolved_max_request_bytes(), json_limit=json_limit)
     app.add_middleware(
         APIKeyMiddleware,
         store=store,

@@ -40,6 +40,7 @@ ENGINE_OPTIONS = (
     "max_loras",
     "generation_config",
     "override_generation_config",
+    "preprocessing_instances",
 )
 # Setting -> keyword of build_repository, for the embedding, audio, vision and image models.
 OTHER_MODEL_OPTIONS = {

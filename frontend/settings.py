@@ -150,6 +150,9 @@ class Settings(BaseSettings):
         True, description="Torch engine: reuse the KV cache of prompt prefixes seen before (system prompts, history)."
     )
     num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
+    preprocessing_instances: int = Field(
+        2, ge=1, description="Tokenizer instances per LLM: a long prompt being tokenized holds up one of them."
+    )
     lora: list[str] = Field(
         default_factory=list,
         description="LoRA adapter served by name: name=folder (peft's save_pretrained). Repeat for several.",

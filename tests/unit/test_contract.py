@@ -100,7 +100,9 @@ def fake_model(tmp_path):
     folder = tmp_path / "weights"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
-    (folder / "chat_template.jinja").write_text("{{ messages }}")
+    (folder / "chat_template.jinja").write_text("{{ messages }}<think>")
+    (folder / "generation_config.json").write_text(json.dumps({"temperature": 0.2, "max_new_tokens": 64}))
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"vocab": {"hello": 0}}, "added_tokens": []}))
     return PreparedModel("tiny", folder, "key")
 
 
@@ -113,11 +115,20 @@ def test_render_repository(tmp_path, fake_model):
     assert params[t.PARAM_HAS_CHAT_TEMPLATE] == "true"
     assert params[t.PARAM_MAX_MODEL_LEN] == "1024"
     assert params[t.PARAM_SYSTEM_FINGERPRINT].startswith("fp_")
+    assert params[t.PARAM_MAX_CHARS_PER_TOKEN] == "5" and params[t.PARAM_REASONING_PARSER] == "think"
     assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["tiny_preprocessing", "tiny_llm"]
     llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
     assert llm.parameters["model_dir"].string_value == str(fake_model.model_dir)
+    assert json.loads(llm.parameters["generation_defaults"].string_value) == {"temperature": 0.2, "max_tokens": 64}
     assert (out / "tiny_llm" / "1" / "model.py").is_file()
     assert (out / "tiny" / "1").is_dir()
+
+
+def test_generation_config_none_and_overrides_reach_the_llm_config(tmp_path, fake_model):
+    deployment = LLMDeployment(fake_model, generation_config="none", override_generation_config='{"top_p": 0.5}')
+    out = render_repository([deployment], tmp_path / "repo")
+    llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
+    assert json.loads(llm.parameters["generation_defaults"].string_value) == {"top_p": 0.5}
 
 
 def test_fingerprint_changes_with_engine_settings(fake_model):
