@@ -70,7 +70,7 @@ class SamplingFields(RequestModel):
     @classmethod
     def _check_logit_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for key, bias in (value or {}).items():
-            if not key.strip().isdigit():
+            if not (key.strip().isascii() and key.strip().isdigit()) or int(key) >= 2**31:
                 raise ValueError(f"keys must be token ids (non-negative integers), not {key!r}")
             if not -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS:
                 raise ValueError(f"the bias of token {key} must be in [-100, 100], not {bias}")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, NonNegativeInt, model_validator
+from pydantic import Field, model_validator
 
 from frontend.protocol.chat import ChatMessage
 from frontend.protocol.common import RequestModel, ResponseModel
@@ -24,6 +24,7 @@ class TokenizeRequest(RequestModel):
     add_special_tokens: bool | None = None  # default: true for a prompt; false for messages (the template adds them)
     return_token_strs: bool = False
     chat_template_kwargs: dict[str, Any] | None = None
+    user: str | None = None
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> TokenizeRequest:
@@ -53,9 +54,13 @@ class TokenizeResponse(ResponseModel):
     token_strs: list[str] | None = None
 
 
+TokenId = Annotated[int, Field(ge=0, lt=2**31)]
+
+
 class DetokenizeRequest(RequestModel):
     model: str | None = None
-    tokens: list[NonNegativeInt]
+    tokens: list[TokenId]
+    user: str | None = None
 
 
 class DetokenizeResponse(ResponseModel):

@@ -16,13 +16,13 @@ router = APIRouter()
 
 @router.post("/tokenize")
 async def tokenize(body: TokenizeRequest, request: Request) -> JSONResponse:
-    await caller(request)
+    await caller(request, body.user)
     return JSONResponse(dump(await request.app.state.serving_tokenize.tokenize(body)))
 
 
 @router.post("/detokenize")
 async def detokenize(body: DetokenizeRequest, request: Request) -> JSONResponse:
-    await caller(request)
+    await caller(request, body.user)
     return JSONResponse(dump(await request.app.state.serving_tokenize.detokenize(body)))
 
 

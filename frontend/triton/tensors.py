@@ -144,7 +144,7 @@ def unpack_tokenized(result: InferResult) -> TokenizedPrompt:
     rendered = result.as_numpy(t.RENDERED_PROMPT)
     strs = result.as_numpy(t.TOKEN_STRS)
     return TokenizedPrompt(
-        token_ids=[] if ids is None else [int(i) for i in ids.reshape(-1)],
+        token_ids=[] if ids is None else ids.reshape(-1).tolist(),  # tolist: fast on the event loop
         text="" if rendered is None else _first(rendered).decode("utf-8"),
         token_strs=[] if strs is None else [s.decode("utf-8") for s in strs.reshape(-1)],
     )
@@ -167,7 +167,7 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
     return GenerationChunk(
         text=_first(text).decode("utf-8"),
         logprobs=json.loads(logprobs_json) if logprobs_json else [],
-        token_ids=[] if ids is None else [int(i) for i in ids.reshape(-1)],
+        token_ids=[] if ids is None else ids.reshape(-1).tolist(),  # tolist: fast on the event loop
         finish_reason=reason or None,
         num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),
         num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),
