@@ -41,6 +41,7 @@ class DecoderShape:
     intermediate: int
     vocab: int
     rms_eps: float
+    adaptable: bool = True  # whether LoRA adapters apply (engine.transformers_decoder: no)
 
     @property
     def q_size(self) -> int:
@@ -52,6 +53,8 @@ class DecoderShape:
 
     def module_shapes(self) -> dict[str, tuple[int, int]]:
         """(in, out) features of every adaptable module, by its Hugging Face path."""
+        if not self.adaptable:
+            return {}
         sizes = {
             "q_proj": (self.hidden, self.q_size),
             "k_proj": (self.hidden, self.kv_size),
@@ -193,39 +196,40 @@ class Decoder:
         x = F.rms_norm(x[batch.sample_index], (s.hidden,), self.final_norm, s.rms_eps)
         return self.lm_head(x).float()
 
-    def prompt_logits(
-        self, sequences: list[list[int]], lora: object | None = None, block_size: int = 16
-    ) -> list[torch.Tensor]:
-        """Logits [len(ids), vocab] at every position of each token sequence, in one forward over
-        a cache of their own (for scoring: tests, perplexity)."""
-        counts = [-(-len(ids) // block_size) for ids in sequences]
-        cache = PagedKVCache(
-            self.shape.layers, self.shape.kv_heads, self.shape.head_dim, sum(counts), block_size, device=self.device
-        )
-        tables = torch.zeros((len(sequences), max(counts)), dtype=torch.int32)
-        first = 0
-        for row, count in enumerate(counts):
-            tables[row, :count] = torch.arange(first, first + count)
-            first += count
-        positions = torch.cat([torch.arange(len(ids)) for ids in sequences])
-        seq_of = torch.cat([torch.full((len(ids),), row, dtype=torch.int32) for row, ids in enumerate(sequences)])
-        slots = tables[seq_of.long(), positions // block_size].long() * block_size + positions % block_size
-        batch = ForwardBatch(
-            token_ids=torch.tensor([t for ids in sequences for t in ids], device=self.device),
-            positions=positions.to(self.device),
-            slots=slots.to(self.device),
-            seq_of=seq_of.to(self.device),
-            len_of=(positions + 1).to(torch.int32).to(self.device),
-            block_tables=tables.to(self.device),
-            sample_index=torch.arange(len(positions), device=self.device),
-            lora=lora,
-        )
-        return list(self.forward(batch, cache).split([len(ids) for ids in sequences]))
+    def prompt_logits(self, sequences: list[list[int]], lora: object | None = None) -> list[torch.Tensor]:
+        return prompt_logits(self, sequences, lora)
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         if isinstance(self.embed, Q8Linear):
             return self.embed.rows(ids)
         return self.embed.weight[ids].float() if self.device.type == "cpu" else self.embed.weight[ids]
+
+
+def prompt_logits(decoder, sequences: list[list[int]], lora: object | None = None, block_size: int = 16):
+    """Logits [len(ids), vocab] at every position of each token sequence, in one forward of
+    `decoder` over a cache of their own (for scoring: tests, perplexity)."""
+    shape, device = decoder.shape, decoder.device
+    counts = [-(-len(ids) // block_size) for ids in sequences]
+    cache = PagedKVCache(shape.layers, shape.kv_heads, shape.head_dim, sum(counts), block_size, device=device)
+    tables = torch.zeros((len(sequences), max(counts)), dtype=torch.int32)
+    first = 0
+    for row, count in enumerate(counts):
+        tables[row, :count] = torch.arange(first, first + count)
+        first += count
+    positions = torch.cat([torch.arange(len(ids)) for ids in sequences])
+    seq_of = torch.cat([torch.full((len(ids),), row, dtype=torch.int32) for row, ids in enumerate(sequences)])
+    slots = tables[seq_of.long(), positions // block_size].long() * block_size + positions % block_size
+    batch = ForwardBatch(
+        token_ids=torch.tensor([t for ids in sequences for t in ids], device=device),
+        positions=positions.to(device),
+        slots=slots.to(device),
+        seq_of=seq_of.to(device),
+        len_of=(positions + 1).to(torch.int32).to(device),
+        block_tables=tables.to(device),
+        sample_index=torch.arange(len(positions), device=device),
+        lora=lora,
+    )
+    return list(decoder.forward(batch, cache).split([len(ids) for ids in sequences]))
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -236,11 +240,18 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 def paged_attention_torch(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, batch: ForwardBatch, scale: float
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    batch: ForwardBatch,
+    scale: float,
+    window: int | None = None,
+    softcap: float | None = None,
 ) -> torch.Tensor:
     """The paged attention in PyTorch operators: per sequence, its blocks gathered and one
-    scaled_dot_product_attention over its query tokens (the CPU kernel's reference, and the
-    path on GPUs)."""
+    attention over its query tokens (the CPU kernel's reference, and the path on GPUs). A query
+    sees its sequence's first len_of keys, the last `window` of them with a sliding window; scores
+    are soft-capped at `softcap` (softcap * tanh(score / softcap)) when given."""
     tokens, heads, dim = q.shape
     block, kv_heads = keys.shape[1], keys.shape[2]
     out = torch.empty_like(q)
@@ -257,15 +268,21 @@ def paged_attention_torch(
         k = keys[table].reshape(-1, kv_heads, dim)[:length]
         v = values[table].reshape(-1, kv_heads, dim)[:length]
         limits = batch.len_of[start:end].to(q.device)
-        mask = torch.arange(length, device=q.device).unsqueeze(0) < limits.unsqueeze(1)  # [queries, keys]
-        attended = F.scaled_dot_product_attention(
-            q[start:end].transpose(0, 1).unsqueeze(0),
-            k.transpose(0, 1).unsqueeze(0).to(q.dtype),
-            v.transpose(0, 1).unsqueeze(0).to(q.dtype),
-            attn_mask=mask,
-            scale=scale,
-            enable_gqa=heads != kv_heads,
-        )
-        out[start:end] = attended[0].transpose(0, 1)
+        columns = torch.arange(length, device=q.device).unsqueeze(0)
+        mask = columns < limits.unsqueeze(1)  # [queries, keys]
+        if window:
+            mask &= columns >= (limits - window).unsqueeze(1)
+        query = q[start:end].transpose(0, 1)  # [heads, queries, dim]
+        k, v = k.transpose(0, 1).to(q.dtype), v.transpose(0, 1).to(q.dtype)  # [kv heads, keys, dim]
+        if softcap:
+            k, v = k.repeat_interleave(heads // kv_heads, 0), v.repeat_interleave(heads // kv_heads, 0)
+            scores = softcap * torch.tanh(query @ k.transpose(1, 2) * scale / softcap)
+            attended = torch.softmax(scores.masked_fill(~mask, float("-inf")).float(), -1).to(q.dtype) @ v
+        else:
+            attended = F.scaled_dot_product_attention(
+                query.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), attn_mask=mask, scale=scale,
+                enable_gqa=heads != kv_heads,
+            )[0]  # fmt: skip
+        out[start:end] = attended.transpose(0, 1)
         start = end
     return out

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.decoder_loader import UnsupportedModel, load_decoder
+from engine.decoder_loader import load_decoder
 from engine.gguf_weights import GGUFWeights, llama_rows
 from engine.native import kernels
+from engine.transformers_decoder import TransformersDecoder
 
 PROMPTS = [[5, 9, 17, 3, 22, 40, 1, 8, 30, 2, 11], [7, 7, 12], [60]]
 
@@ -69,13 +70,29 @@ def test_q4_at_load_stays_close(tmp_path):
         assert (a - b).abs().max() < 0.25 * a.abs().max()
 
 
-def test_an_architecture_it_does_not_implement_is_named(tmp_path):
+def other(kind: str):
     import transformers
 
-    config = transformers.GPT2Config(vocab_size=64, n_embd=32, n_layer=1, n_head=2)
-    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path)
-    with pytest.raises(UnsupportedModel, match="gpt2"):
-        load_decoder(str(tmp_path))
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        return transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=64, n_embd=32, n_layer=2, n_head=2))
+    # Gemma 2: sliding-window layers (window 4, shorter than the prompts) and soft-capped scores
+    config = transformers.Gemma2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=2, head_dim=8, sliding_window=4,
+                                       max_position_embeddings=64)  # fmt: skip
+    return transformers.Gemma2ForCausalLM(config)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "gemma2"])
+def test_other_architectures_run_on_transformers_modules_with_the_paged_cache(kind, tmp_path):
+    model = other(kind).eval()
+    model.save_pretrained(tmp_path)
+    decoder = load_decoder(str(tmp_path))
+    assert isinstance(decoder, TransformersDecoder) and decoder.shape.module_shapes() == {}
+    with torch.no_grad():
+        reference = type(model).from_pretrained(tmp_path, attn_implementation="eager").eval()
+        for ids, logits in zip(PROMPTS, decoder.prompt_logits(PROMPTS), strict=True):
+            torch.testing.assert_close(logits, reference(torch.tensor([ids])).logits[0], atol=2e-4, rtol=2e-4)
 
 
 def test_gguf_blocks_dequantize_to_the_converted_folder(prepared_model):

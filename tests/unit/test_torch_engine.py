@@ -172,8 +172,9 @@ def test_concurrent_requests_get_what_they_get_alone(engine, tokenizer):
         assert (collector.ids, collector.text, collector.last.finish_reason) == expected
 
 
-def test_the_stats_listener_hears_every_counted_token(loaded, tokenizer):
-    """Counters are published as they change, not only when running or waiting do."""
+def test_the_stats_listener_hears_the_counters_while_they_change(loaded, tokenizer):
+    """Counters are published as they change (at most every STATS_SECONDS), not only when
+    running or waiting do, and exactly once the engine is idle."""
     heard = []
     engine = TorchEngine(loaded, EngineConfig(max_num_seqs=2), stats_listener=heard.append).start()
     try:
@@ -185,7 +186,7 @@ def test_the_stats_listener_hears_every_counted_token(loaded, tokenizer):
     finally:
         engine.shutdown()
     while_running = {s.generated_tokens_total for s in heard if s.running == 1}
-    assert len(while_running) >= 20  # one publication per decoded token, with running steady at 1
+    assert len(while_running) >= 2  # published as tokens were counted, with running steady at 1
     assert heard[-1].finished_total == 1 and heard[-1].generated_tokens_total == 24 and heard[-1].running == 0
 
 
