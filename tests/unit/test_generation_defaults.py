@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from build.tokenizer_facts import max_chars_per_token, reasoning_parser
-from engine.generation_defaults import GenerationConfigError, read_defaults, resolve_defaults
+from triton_openai.models.llm.generation_defaults import GenerationConfigError, read_defaults, resolve_defaults
+from triton_openai.repository.tokenizer_facts import max_chars_per_token, reasoning_parser
 
 
 @pytest.fixture

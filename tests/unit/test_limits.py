@@ -2,11 +2,11 @@
 
 import pytest
 
-from engine import tensors as t
-from frontend import errors
-from frontend.limits import JsonBodyLimit
-from frontend.serving.prompt_limits import PromptLimit
-from frontend.triton.base import ServedModel
+from triton_openai import contract as t
+from triton_openai.frontend import errors
+from triton_openai.frontend.limits import JsonBodyLimit
+from triton_openai.frontend.serving.prompt_limits import PromptLimit
+from triton_openai.frontend.triton.base import ServedModel
 
 
 def llm(context=8192, per_token="81", images=False):

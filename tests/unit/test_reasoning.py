@@ -2,7 +2,7 @@
 
 import pytest
 
-from frontend.serving.reasoning import ReasoningSplitter, prompt_opens_reasoning, split_reasoning
+from triton_openai.frontend.serving.reasoning import ReasoningSplitter, prompt_opens_reasoning, split_reasoning
 
 CASES = [
     # (output, starts in reasoning, reasoning, answer)

@@ -1,4 +1,4 @@
-"""Triton glue for tokenization, chat-template rendering and detokenization (logic in engine.prompts).
+"""Triton glue for tokenization, chat-template rendering and detokenization (logic in triton_openai.models.llm.prompts).
 
 A request carries one of: `text_input` (tokenized as is), `messages` (+ `tools`, rendered
 with the chat template first) or `output_ids` (decoded into `text_output`, for /detokenize).
@@ -11,9 +11,9 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from engine import tensors as t
-from engine.params import InvalidRequest
-from engine.prompts import PromptTokenizer
+from triton_openai import contract as t
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.prompts import PromptTokenizer
 
 
 class TritonPythonModel:
