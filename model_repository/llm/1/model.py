@@ -38,6 +38,7 @@ class TritonPythonModel:
             prefix_caching=params["prefix_caching"] == "true",
         )
         self.metrics = _EngineMetrics(args["model_name"])
+        self.generation_defaults = json.loads(params.get("generation_defaults") or "{}")
         if params["engine"] == "torch":
             import torch
 
@@ -82,7 +83,7 @@ class TritonPythonModel:
                 self.engine.loras.unload(lora_name)
                 sender.send(flags=FINAL)
                 return
-            params, stream = request_inputs.sampling_params(get)
+            params, stream = request_inputs.sampling_params(get, self.generation_defaults)
             prompt_ids = request_inputs.prompt_ids(get)
             writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends)
             if request_inputs.echo_prompt(get):

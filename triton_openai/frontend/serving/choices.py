@@ -20,9 +20,12 @@ class ChoiceResult:
     """What one choice produced, accumulated from its chunks."""
 
     text: list[str] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)  # tokens of each piece of text
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
+    reasoning_tokens: int = 0  # set by the chat answer when it splits reasoning out
     logprobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -31,9 +34,11 @@ class ChoiceResult:
 
     def add(self, chunk: GenerationChunk) -> None:
         self.text.append(chunk.text)
+        self.token_counts.append(len(chunk.token_ids))
         self.logprobs.extend(chunk.logprobs)
         self.prompt_tokens = chunk.num_input_tokens
         self.completion_tokens = chunk.num_output_tokens
+        self.cached_tokens = chunk.num_cached_tokens
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
 
