@@ -1,5 +1,6 @@
 """The config.pbtxt templates and triton_openai.contract describe the same contract."""
 
+import argparse
 import json
 
 import pytest
@@ -7,6 +8,15 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from triton_openai import contract as t
+from triton_openai.model_settings import (
+    ImageParameters,
+    ImageSettings,
+    LLMEngineSettings,
+    LLMParameters,
+    LLMSettings,
+    VisionSettings,
+    read_parameters,
+)
 from triton_openai.repository.fill_template import fill_template, placeholders
 from triton_openai.repository.prepare import PreparedModel
 from triton_openai.repository.render import TEMPLATES, LLMDeployment, render_repository
@@ -107,7 +117,7 @@ def fake_model(tmp_path):
 
 
 def test_render_repository(tmp_path, fake_model):
-    out = render_repository([LLMDeployment(fake_model, max_model_len=1024)], tmp_path / "repo")
+    out = render_repository([LLMDeployment(fake_model, LLMSettings(max_model_len=1024))], tmp_path / "repo")
     assert sorted(p.name for p in out.iterdir()) == ["tiny", "tiny_llm", "tiny_preprocessing"]
     ensemble = parse((out / "tiny" / "config.pbtxt").read_text())
     params = {k: v.string_value for k, v in ensemble.parameters.items()}
@@ -120,19 +130,45 @@ def test_render_repository(tmp_path, fake_model):
     llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
     assert llm.parameters["model_dir"].string_value == str(fake_model.model_dir)
     assert json.loads(llm.parameters["generation_defaults"].string_value) == {"temperature": 0.2, "max_tokens": 64}
+    read = read_parameters(LLMParameters, {k: v.string_value for k, v in llm.parameters.items()})
+    assert read.max_model_len == 1024 and read.max_num_seqs == 32 and read.prefix_caching is True
+    assert read.generation_defaults == {"temperature": 0.2, "max_tokens": 64} and read.trtllm_args
     assert (out / "tiny_llm" / "1" / "model.py").is_file()
     assert (out / "tiny" / "1").is_dir()
 
 
 def test_generation_config_none_and_overrides_reach_the_llm_config(tmp_path, fake_model):
-    deployment = LLMDeployment(fake_model, generation_config="none", override_generation_config='{"top_p": 0.5}')
+    settings = LLMSettings(generation_config="none", override_generation_config='{"top_p": 0.5}')
+    deployment = LLMDeployment(fake_model, settings)
     out = render_repository([deployment], tmp_path / "repo")
     llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
     assert json.loads(llm.parameters["generation_defaults"].string_value) == {"top_p": 0.5}
 
 
+def test_engine_flags_reach_the_llm_model_by_their_names(tmp_path, fake_model):
+    """CLI -> Settings -> the llm model's config.pbtxt -> what its model.py reads, with no rename."""
+    from triton_openai.frontend.settings import Settings, add_arguments, from_arguments
+    from triton_openai.model_settings import pick
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = ["--max-num-seqs", "7", "--no-prefix-caching", "--quantization", "q8", "--max-queue-len", "9"]
+    settings = from_arguments(parser.parse_args(flags))
+    assert isinstance(settings, Settings)
+    out = render_repository([LLMDeployment(fake_model, pick(LLMSettings, settings))], tmp_path / "repo")
+    llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
+    read = read_parameters(LLMParameters, {k: v.string_value for k, v in llm.parameters.items()})
+    assert (read.max_num_seqs, read.prefix_caching, read.quantization, read.max_queue_len) == (7, False, "q8", 9)
+    assert read.max_model_len == 4096  # resolved: the model's window
+    engine_fields = LLMEngineSettings.model_fields.keys() - {"max_model_len"}
+    assert {name: getattr(read, name) for name in engine_fields} == {
+        name: getattr(settings, name) for name in engine_fields
+    }
+
+
 def test_fingerprint_changes_with_engine_settings(fake_model):
-    assert LLMDeployment(fake_model).system_fingerprint != LLMDeployment(fake_model, dtype="float32").system_fingerprint
+    float32 = LLMDeployment(fake_model, LLMSettings(dtype="float32"))
+    assert LLMDeployment(fake_model).system_fingerprint != float32.system_fingerprint
     assert LLMDeployment(fake_model).system_fingerprint == LLMDeployment(fake_model).system_fingerprint
 
 
@@ -219,8 +255,8 @@ def test_render_vision_and_image_models(tmp_path):
     (sd / "vae" / "config.json").write_text(json.dumps({"block_out_channels": [128, 256, 512, 512]}))
     assert image_default_size(sd) == (512, 512)
     others = [
-        VisionDeployment(PreparedAsset("see", VISION, vlm), max_model_len=4096),
-        ImageDeployment(PreparedAsset("draw", IMAGE, sd), default_steps=4),
+        VisionDeployment(PreparedAsset("see", VISION, vlm), VisionSettings(max_model_len=4096)),
+        ImageDeployment(PreparedAsset("draw", IMAGE, sd), ImageSettings(image_default_steps=4)),
     ]
     out = render_repository([], tmp_path / "repo", others)
     vision = parse((out / "see" / "config.pbtxt").read_text())
@@ -229,4 +265,6 @@ def test_render_vision_and_image_models(tmp_path):
     assert params[t.PARAM_LLM_MODEL] == "see" and t.PARAM_PREPROCESSING_MODEL not in params
     image = parse((out / "draw" / "config.pbtxt").read_text())
     assert image.parameters[t.PARAM_DEFAULT_SIZE].string_value == "512x512"
-    assert image.parameters["default_steps"].string_value == "4"
+    assert read_parameters(ImageParameters, {k: v.string_value for k, v in image.parameters.items()}) == (
+        ImageParameters(model_dir=str(sd), image_default_steps=4)
+    )

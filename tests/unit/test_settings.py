@@ -49,12 +49,9 @@ def test_serve_is_the_default_command():
 
 
 def test_embedding_and_audio_models_can_be_turned_off():
-    from triton_openai.launch.launcher import build_options
     from triton_openai.repository.pipeline import _enabled
 
     settings = parse(["--embedding-model", "none", "--speech-voice", "joe", "--speech-voice", "x=/v.onnx"])
-    options = build_options(settings)
-    assert _enabled(options["embedding_models"]) == []
-    assert options["transcription_models"] == ["whisper-tiny.en"]
-    assert options["speech_voices"] == ["joe", "x=/v.onnx"]
-    assert {"device", "num_threads", "audio_workers", "whisper_beam_size"} <= options.keys()
+    assert _enabled(settings.embedding_model) == []
+    assert settings.transcription_model == ["whisper-tiny.en"]
+    assert settings.speech_voice == ["joe", "x=/v.onnx"]

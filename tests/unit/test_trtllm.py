@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.unit.test_contract import parse
+from triton_openai.model_settings import LLMSettings
 from triton_openai.models.llm.params import InvalidRequest, SamplingParams
 from triton_openai.models.llm.request import FINISH_LENGTH
 from triton_openai.models.llm.trtllm_engine import (
@@ -190,7 +191,7 @@ def test_the_engine_choice_is_rendered_into_the_llm_config(tmp_path):
     (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
     model = PreparedModel("tiny", folder, "key")
     deployment = LLMDeployment(
-        model, engine="tensorrt_llm", engine_dir="/cache/engine", trtllm=TrtllmOptions(max_loras=2)
+        model, LLMSettings(engine="tensorrt_llm"), engine_dir="/cache/engine", trtllm=TrtllmOptions(max_loras=2)
     )
     out = render_repository([deployment], tmp_path / "repo")
     params = {

@@ -16,11 +16,15 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from triton_openai.repository.settings import RepositorySettings
+
 ENV_PREFIX = "TRITON_OPENAI_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+class Settings(RepositorySettings, BaseSettings):
+    """The frontend's fields here; the models and their settings from RepositorySettings."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=False)
 
     # HTTP frontend
     host: str = Field("0.0.0.0", description="Address the OpenAI API listens on.")
@@ -122,99 +126,13 @@ class Settings(BaseSettings):
         "/opt/tritonserver/bin/tritonserver in NGC images); default: the nvidia-pytriton wheel's.",
     )
 
-    # What the embedded Triton serves
-    model: list[str] = Field(
-        default_factory=lambda: ["smollm2-135m-instruct"],
-        description="Model to serve: [name=]catalog-name | HF folder | file.gguf. Repeat for several.",
-    )
-    cache_dir: str | None = Field(
-        None, description="Cache for converted models (default: $XDG_CACHE_HOME/triton-openai)."
-    )
-    engine: Literal["torch", "tensorrt_llm"] = Field(
-        "torch",
-        description="LLM engine: torch (CPU or CUDA), or tensorrt_llm (NVIDIA GPUs; builds and caches a "
-        "TensorRT engine on first start).",
-    )
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model for the tensorrt_llm engine.")
-    kv_cache_free_gpu_memory_fraction: float = Field(
-        0.9, gt=0, le=1, description="Share of free GPU memory the tensorrt_llm engine's paged KV cache takes."
-    )
-    device: str = Field("auto", description="Torch engine device: auto, cpu, cuda, cuda:N.")
-    dtype: str = Field("auto", description="Torch engine dtype: auto, float32, bfloat16, float16.")
-    max_model_len: int = Field(0, ge=0, description="Context window in tokens (0: the model's own).")
-    max_num_seqs: int = Field(32, ge=1, description="Requests decoded together in one batch.")
-    max_queue_len: int = Field(256, ge=1, description="Requests waiting for a batch slot before 429s.")
-    prefill_chunk: int = Field(
-        512, ge=16, description="Tokens per engine step: one per decoding request, the rest prompt chunks."
-    )
-    quantization: Literal["auto", "none", "q8", "q4"] = Field(
-        "auto",
-        description="Torch engine weights: auto (a GGUF model is served from its own 4/8-bit blocks, a "
-        "safetensors folder at full precision), none (full precision), q8 / q4 (quantize a safetensors folder "
-        "to 8-bit / 4-bit blocks at load).",
-    )
-    kv_cache_tokens: int = Field(
-        0, ge=0, description="Torch engine KV cache size in tokens (0: the context window, at least 1024 per sequence)."
-    )
-    prefix_caching: bool = Field(
-        True, description="Torch engine: reuse the KV cache of prompt prefixes seen before (system prompts, history)."
-    )
-    num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
-    preprocessing_instances: int = Field(
-        2, ge=1, description="Tokenizer instances per LLM: a long prompt being tokenized holds up one of them."
-    )
+    # What the embedded Triton serves is RepositorySettings (the models, each kind's settings); here the
+    # frontend's own limits on what requests bring
     lora: list[str] = Field(
         default_factory=list,
         description="LoRA adapter served by name: name=folder (peft's save_pretrained). Repeat for several.",
     )
-    max_loras: int = Field(4, ge=0, description="LoRA adapters kept loaded in the engine (least recently used go).")
-    generation_config: Literal["auto", "none"] = Field(
-        "auto",
-        description="Default sampling of requests that leave it out: auto (the model folder's "
-        "generation_config.json: temperature, top_p, top_k, min_p, repetition_penalty, max_new_tokens), or "
-        "none (temperature 1, no filters, up to the context window).",
-    )
-    override_generation_config: str = Field(
-        "",
-        description="JSON object of defaults over those, with generation_config.json's names (e.g. "
-        '{"temperature": 0.7, "max_new_tokens": 512}); null removes one.',
-    )
-
-    # Embedding and audio models ("none" turns a kind off)
-    embedding_model: list[str] = Field(
-        default_factory=lambda: ["all-minilm-l6-v2"],
-        description="Embedding model: [name=]catalog-name | sentence-transformers folder. Repeat for several.",
-    )
-    transcription_model: list[str] = Field(
-        default_factory=lambda: ["whisper-tiny.en"],
-        description="Speech-to-text model: [name=]catalog-name (whisper-tiny.en, whisper-base) | "
-        "CTranslate2 Whisper folder. Repeat for several.",
-    )
-    speech_voice: list[str] = Field(
-        default_factory=lambda: ["joe"],
-        description="Text-to-speech voice: [name=]catalog-name | piper .onnx file. Repeat for several; "
-        "OpenAI's voice names map to the first. Needs the tts extra (piper-tts, GPL-3.0).",
-    )
-    speech_model_name: str = Field("tts", description="Model name of the text-to-speech model.")
-    audio_workers: int = Field(2, ge=1, description="Transcriptions / syntheses run at once per audio model.")
-    whisper_beam_size: int = Field(5, ge=1, description="Beam size of Whisper decoding (1: greedy, fastest).")
     max_audio_bytes: int = Field(25 * 1024 * 1024, ge=1, description="Largest audio upload in bytes (413 above).")
-
-    # Vision (chat with images) and image generation: model folders the user brings
-    vision_model: list[str] = Field(
-        default_factory=list,
-        description="Vision-language model for chat with images: [name=]folder (transformers "
-        "image-text-to-text: SmolVLM, Qwen2-VL, LLaVA, ...). Repeat for several.",
-    )
-    image_model: list[str] = Field(
-        default_factory=list,
-        description="Image generation model: [name=]folder (a diffusers pipeline: SD-Turbo, SDXL, FLUX, ...). "
-        "Repeat for several.",
-    )
-    image_default_steps: int = Field(
-        20, ge=1, le=200, description="Denoising steps when a request sets none (turbo models want 1-4)."
-    )
-    max_images_per_prompt: int = Field(8, ge=0, description="Images one chat request may carry.")
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest image in a chat request, in bytes.")
     image_fetch_timeout: float = Field(10.0, gt=0, description="Seconds to fetch an image URL of a chat request.")
     allow_private_image_urls: bool = Field(

@@ -10,8 +10,9 @@ from pathlib import Path
 from triton_openai import __version__
 from triton_openai.frontend.settings import add_arguments, from_arguments
 from triton_openai.launch import launcher
+from triton_openai.repository.settings import RepositorySettings
 
-BUILD_FIELDS = ("model", "cache_dir", "log_level", *launcher.BUILD_FIELDS)
+BUILD_FIELDS = ("log_level", *RepositorySettings.model_fields)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,9 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         from triton_openai.repository.cache import cache_root
         from triton_openai.repository.pipeline import build_repository
 
-        out = build_repository(
-            settings.model, args.output, cache_root(settings.cache_dir), **launcher.build_options(settings)
-        )
+        out = build_repository(settings, args.output, cache_root(settings.cache_dir))
         print(out)  # noqa: T201 - the command's result
         return
     try:

@@ -25,47 +25,6 @@ from triton_openai.repository.pipeline import build_repository
 
 logger = logging.getLogger(__name__)
 
-ENGINE_OPTIONS = (
-    "engine",
-    "device",
-    "dtype",
-    "max_model_len",
-    "max_num_seqs",
-    "max_queue_len",
-    "prefill_chunk",
-    "quantization",
-    "kv_cache_tokens",
-    "prefix_caching",
-    "num_threads",
-    "max_loras",
-    "generation_config",
-    "override_generation_config",
-    "preprocessing_instances",
-)
-# Setting -> keyword of build_repository, for the embedding, audio, vision and image models.
-OTHER_MODEL_OPTIONS = {
-    "embedding_model": "embedding_models",
-    "transcription_model": "transcription_models",
-    "speech_voice": "speech_voices",
-    "speech_model_name": "speech_model_name",
-    "audio_workers": "audio_workers",
-    "whisper_beam_size": "whisper_beam_size",
-    "vision_model": "vision_models",
-    "image_model": "image_models",
-    "image_default_steps": "image_default_steps",
-    "max_images_per_prompt": "max_images_per_prompt",
-    "tensor_parallel_size": "tensor_parallel_size",
-    "kv_cache_free_gpu_memory_fraction": "kv_cache_free_gpu_memory_fraction",
-}
-BUILD_FIELDS = (*ENGINE_OPTIONS, *OTHER_MODEL_OPTIONS)
-
-
-def build_options(settings: Settings) -> dict[str, object]:
-    """The settings `triton_openai.repository.pipeline.build_repository` takes, by its keyword names."""
-    values = {name: getattr(settings, name) for name in ENGINE_OPTIONS}
-    values.update({keyword: getattr(settings, name) for name, keyword in OTHER_MODEL_OPTIONS.items()})
-    return values
-
 
 def serve(settings: Settings) -> None:
     # SIGTERM, while starting or after uvicorn's graceful shutdown (which re-raises it),
@@ -78,7 +37,7 @@ def serve(settings: Settings) -> None:
     work = Path(tempfile.mkdtemp(prefix="triton-openai-"))
     triton: EmbeddedTriton | None = None
     try:
-        repository = build_repository(settings.model, work / "model_repository", cache, **build_options(settings))
+        repository = build_repository(settings, work / "model_repository", cache)
         log_path = (
             Path(settings.triton_log) if settings.triton_log else cache / "logs" / f"tritonserver-{os.getpid()}.log"
         )

@@ -13,19 +13,27 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from triton_openai import contract as t
+from triton_openai.model_settings import read_parameters
 from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest
 from triton_openai.models.llm.request import FINISH_CANCELLED
 
 logger = logging.getLogger(__name__)
 
+_Settings = TypeVar("_Settings", bound=BaseModel)
 
-def model_parameters(config: dict[str, Any]) -> dict[str, str]:
-    return {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+
+def model_settings(args: dict[str, Any], cls: type[_Settings]) -> _Settings:
+    """The model's settings (a triton_openai.model_settings `*Parameters` class), typed, from the
+    `parameters` of its config.pbtxt (`args` of `initialize`)."""
+    config = json.loads(args["model_config"])
+    parameters = {key: value["string_value"] for key, value in config.get("parameters", {}).items()}
+    return read_parameters(cls, parameters)
 
 
 def input_array(pb_utils: Any, request: Any, name: str) -> np.ndarray | None:

@@ -30,6 +30,11 @@ class TranscriptionOptions:
     word_timestamps: bool = False
 
 
+def ctranslate2_device(device: str) -> str:
+    """Our device names (auto, cpu, cuda, cuda:N) as CTranslate2's (auto, cpu, cuda)."""
+    return "cpu" if device.startswith("cpu") else "auto" if device == "auto" else "cuda"
+
+
 class Transcriber:
     def __init__(
         self,
@@ -44,7 +49,7 @@ class Transcriber:
 
         self.model = WhisperModel(
             model_dir,
-            device=device,
+            device=ctranslate2_device(device),
             compute_type=compute_type,
             cpu_threads=threads,
             num_workers=workers,

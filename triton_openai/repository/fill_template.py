@@ -31,3 +31,11 @@ def fill_template(template: str, values: Mapping[str, object], *, allow_unused: 
 def _pbtxt_string(value: object) -> str:
     # Values land inside pbtxt string literals: escape what would end or break them.
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def parameter_entries(values: Mapping[str, str]) -> str:
+    """config.pbtxt `parameters` entries, one line each, for string values."""
+    return "".join(
+        f'parameters {{ key: "{key}" value: {{ string_value: "{_pbtxt_string(value)}" }} }}\n'
+        for key, value in values.items()
+    )

@@ -14,11 +14,31 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel
+
+from triton_openai.model_settings import (
+    EmbeddingParameters,
+    EmbeddingSettings,
+    GenerationDefaultsSettings,
+    ImageParameters,
+    ImageSettings,
+    LLMParameters,
+    LLMSettings,
+    SpeechParameters,
+    SpeechSettings,
+    TranscriptionParameters,
+    TranscriptionSettings,
+    VisionParameters,
+    VisionSettings,
+    pick,
+    to_parameters,
+)
 from triton_openai.models.llm.generation_defaults import resolve_defaults
 from triton_openai.repository.assets import PreparedAsset, embedding_info, image_default_size, whisper_languages
 from triton_openai.repository.cache import digest
-from triton_openai.repository.fill_template import fill_template
+from triton_openai.repository.fill_template import fill_template, parameter_entries
 from triton_openai.repository.prepare import PreparedModel
 from triton_openai.repository.tokenizer_facts import max_chars_per_token, reasoning_parser
 from triton_openai.repository.trtllm import TrtllmOptions, runtime_args
@@ -32,48 +52,47 @@ class LLMDeployment:
     """How one LLM is served: its engine and the engine's limits."""
 
     model: PreparedModel
-    engine: str = "torch"
-    device: str = "auto"
-    dtype: str = "auto"
-    max_model_len: int = 0  # 0: the model's own context window
-    max_num_seqs: int = 32
-    max_queue_len: int = 256
-    prefill_chunk: int = 512
-    quantization: str = "auto"  # torch engine: auto, none, q4 (triton_openai.models.llm.decoder_loader)
-    kv_cache_tokens: int = 0  # torch engine: 0 = the context window, at least 1024 per sequence
-    prefix_caching: bool = True
-    num_threads: int = 0  # 0: all cores
-    max_loras: int = 4  # LoRA adapters the engine keeps loaded (0: none)
+    settings: LLMSettings = LLMSettings()
     trtllm: TrtllmOptions = TrtllmOptions()  # engine "tensorrt_llm": how the engine was built and runs
     engine_dir: str = ""  # engine "tensorrt_llm": the built engine (triton_openai.repository.trtllm.build_engine)
     max_batch_size: int = 64  # Triton's batch dimension; the engine batches on its own
-    preprocessing_instances: int = 2  # a long prompt being tokenized holds up one, not all
-    generation_config: str = "auto"  # default sampling: the folder's generation_config.json, or none
-    override_generation_config: str = ""  # JSON object over those defaults
 
     @property
     def name(self) -> str:
         return self.model.name
 
     @property
-    def generation_defaults(self) -> str:
-        return generation_defaults_json(self.model.model_dir, self.generation_config, self.override_generation_config)
-
-    @property
     def context_length(self) -> int:
         window = int(self.model.config.get("max_position_embeddings") or 2048)
-        return min(self.max_model_len, window) if self.max_model_len > 0 else window
+        limit = self.settings.max_model_len
+        return min(limit, window) if limit > 0 else window
 
     @property
     def system_fingerprint(self) -> str:
-        parts = (self.model.weights_key, self.engine, self.device, self.dtype, self.quantization)
+        s = self.settings
+        parts = (self.model.weights_key, s.engine, s.device, s.dtype, s.quantization)
         return "fp_" + digest(VERSION_KEY, *parts, length=10)
 
+    @property
+    def parameters(self) -> LLMParameters:
+        """The llm model's config.pbtxt parameters."""
+        return pick(
+            LLMParameters,
+            self.settings,
+            model_dir=str(self.model.model_dir),
+            max_model_len=self.context_length,
+            weights_file=self.model.gguf_file or "",
+            generation_defaults=generation_defaults(self.model.model_dir, self.settings),
+            engine_dir=self.engine_dir,
+            trtllm_args=runtime_args(self.trtllm),
+        )
 
-def generation_defaults_json(model_dir: Path, source: str, overrides: str) -> str:
+
+def generation_defaults(model_dir: Path, settings: GenerationDefaultsSettings) -> dict[str, Any]:
     """The `generation_defaults` parameter of a model that generates text
     (triton_openai.models.llm.generation_defaults)."""
-    return json.dumps(resolve_defaults(model_dir, source, json.loads(overrides) if overrides else {}))
+    overrides = settings.override_generation_config
+    return resolve_defaults(model_dir, settings.generation_config, json.loads(overrides) if overrides else {})
 
 
 # OpenAI's voice names; each maps to an installed voice (the first, unless one has the name).
@@ -97,8 +116,7 @@ OPENAI_VOICES = (
 @dataclass(frozen=True)
 class EmbeddingDeployment:
     model: PreparedAsset
-    device: str = "auto"
-    num_threads: int = 0
+    settings: EmbeddingSettings = EmbeddingSettings()
     max_batch_size: int = 2048  # OpenAI's limit on inputs per request: one Triton request each
     max_queue_delay_us: int = 1000
 
@@ -108,50 +126,30 @@ class EmbeddingDeployment:
 
     def render(self, out_dir: Path) -> None:
         dimension, max_tokens = embedding_info(self.model.path)
-        _render(
-            "embeddings",
-            out_dir / self.name,
-            {
-                "max_batch_size": self.max_batch_size,
-                "max_queue_delay_us": self.max_queue_delay_us,
-                "created": self.model.created,
-                "model_dir": self.model.path,
-                "device": self.device,
-                "num_threads": self.num_threads,
-                "embedding_dim": dimension,
-                "max_input_tokens": max_tokens,
-            },
-        )
+        facts = {
+            "max_batch_size": self.max_batch_size,
+            "max_queue_delay_us": self.max_queue_delay_us,
+            "created": self.model.created,
+            "embedding_dim": dimension,
+            "max_input_tokens": max_tokens,
+        }
+        parameters = pick(EmbeddingParameters, self.settings, model_dir=str(self.model.path))
+        _render("embeddings", out_dir / self.name, facts, parameters)
 
 
 @dataclass(frozen=True)
 class TranscriptionDeployment:
     model: PreparedAsset
-    device: str = "auto"
-    num_threads: int = 0
-    workers: int = 2
-    beam_size: int = 5
+    settings: TranscriptionSettings = TranscriptionSettings()
 
     @property
     def name(self) -> str:
         return self.model.name
 
     def render(self, out_dir: Path) -> None:
-        device = "cpu" if self.device.startswith("cpu") else "auto" if self.device == "auto" else "cuda"
-        _render(
-            "whisper",
-            out_dir / self.name,
-            {
-                "created": self.model.created,
-                "model_dir": self.model.path,
-                "device": device,
-                "compute_type": "default",
-                "num_threads": self.num_threads,
-                "workers": self.workers,
-                "beam_size": self.beam_size,
-                "languages": ",".join(whisper_languages(self.model.path)),
-            },
-        )
+        facts = {"created": self.model.created, "languages": ",".join(whisper_languages(self.model.path))}
+        parameters = pick(TranscriptionParameters, self.settings, model_dir=str(self.model.path))
+        _render("whisper", out_dir / self.name, facts, parameters)
 
 
 @dataclass(frozen=True)
@@ -160,24 +158,14 @@ class SpeechDeployment:
 
     name: str
     voices: tuple[PreparedAsset, ...]
-    device: str = "auto"
-    workers: int = 2
+    settings: SpeechSettings = SpeechSettings()
 
     def render(self, out_dir: Path) -> None:
         files = {voice.name: str(voice.path) for voice in self.voices}
         aliases = {alias: self.voices[0].name for alias in OPENAI_VOICES if alias not in files}
-        _render(
-            "tts",
-            out_dir / self.name,
-            {
-                "created": max(voice.created for voice in self.voices),
-                "device": "cuda" if self.device.startswith("cuda") else "cpu",
-                "workers": self.workers,
-                "voice_files": json.dumps(files),
-                "voice_aliases": json.dumps(aliases),
-                "voices": ",".join([*files, *aliases]),
-            },
-        )
+        facts = {"created": max(voice.created for voice in self.voices), "voices": ",".join([*files, *aliases])}
+        parameters = pick(SpeechParameters, self.settings, voice_files=files, voice_aliases=aliases)
+        _render("tts", out_dir / self.name, facts, parameters)
 
 
 @dataclass(frozen=True)
@@ -185,14 +173,8 @@ class VisionDeployment:
     """A vision-language model folder, served for chat with images (triton_openai.models.llm.vision_engine)."""
 
     model: PreparedAsset
-    device: str = "auto"
-    dtype: str = "auto"
-    num_threads: int = 0
-    max_model_len: int = 0
-    max_queue_len: int = 64
-    max_images: int = 8
-    generation_config: str = "auto"
-    override_generation_config: str = ""
+    settings: VisionSettings = VisionSettings()
+    generation: GenerationDefaultsSettings = GenerationDefaultsSettings()
 
     @property
     def name(self) -> str:
@@ -202,32 +184,27 @@ class VisionDeployment:
         config = json.loads((self.model.path / "config.json").read_text())
         text = config.get("text_config") or {}
         window = int(text.get("max_position_embeddings") or config.get("max_position_embeddings") or 4096)
-        context = min(self.max_model_len, window) if self.max_model_len > 0 else window
+        limit = self.settings.max_model_len
         folder = self.model.path
         has_template = any((folder / f).is_file() for f in ("chat_template.jinja", "chat_template.json")) or bool(
             _json_field(folder / "processor_config.json", "chat_template")
             or _json_field(folder / "tokenizer_config.json", "chat_template")
         )
-        _render(
-            "vision",
-            out_dir / self.name,
-            {
-                "served_model_name": self.name,
-                "has_chat_template": str(has_template).lower(),
-                "max_model_len": context,
-                "system_fingerprint": "fp_" + digest(VERSION_KEY, str(folder), self.device, self.dtype, length=10),
-                "created": self.model.created,
-                "model_dir": folder,
-                "device": self.device,
-                "dtype": self.dtype,
-                "num_threads": self.num_threads,
-                "max_queue_len": self.max_queue_len,
-                "max_images": self.max_images,
-                "generation_defaults": generation_defaults_json(
-                    folder, self.generation_config, self.override_generation_config
-                ),
-            },
+        s = self.settings
+        facts = {
+            "served_model_name": self.name,
+            "has_chat_template": str(has_template).lower(),
+            "system_fingerprint": "fp_" + digest(VERSION_KEY, str(folder), s.device, s.dtype, length=10),
+            "created": self.model.created,
+        }
+        parameters = pick(
+            VisionParameters,
+            s,
+            model_dir=str(folder),
+            max_model_len=min(limit, window) if limit > 0 else window,
+            generation_defaults=generation_defaults(folder, self.generation),
         )
+        _render("vision", out_dir / self.name, facts, parameters)
 
 
 @dataclass(frozen=True)
@@ -235,10 +212,7 @@ class ImageDeployment:
     """A diffusers pipeline folder, served for /v1/images/generations."""
 
     model: PreparedAsset
-    device: str = "auto"
-    dtype: str = "auto"
-    num_threads: int = 0
-    default_steps: int = 20
+    settings: ImageSettings = ImageSettings()
 
     @property
     def name(self) -> str:
@@ -246,19 +220,9 @@ class ImageDeployment:
 
     def render(self, out_dir: Path) -> None:
         width, height = image_default_size(self.model.path)
-        _render(
-            "image",
-            out_dir / self.name,
-            {
-                "created": self.model.created,
-                "default_size": f"{width}x{height}",
-                "model_dir": self.model.path,
-                "device": self.device,
-                "dtype": self.dtype,
-                "num_threads": self.num_threads,
-                "default_steps": self.default_steps,
-            },
-        )
+        facts = {"created": self.model.created, "default_size": f"{width}x{height}"}
+        parameters = pick(ImageParameters, self.settings, model_dir=str(self.model.path))
+        _render("image", out_dir / self.name, facts, parameters)
 
 
 def _json_field(path: Path, key: str) -> object:
@@ -280,35 +244,16 @@ def render_repository(
     for other in others:
         other.render(out_dir)
     for d in deployments:
-        common = {"max_batch_size": d.max_batch_size, "model_dir": d.model.model_dir}
         _render(
             "preprocessing",
             out_dir / f"{d.name}_preprocessing",
-            {**common, "preprocessing_instances": d.preprocessing_instances},
-        )
-        _render(
-            "llm",
-            out_dir / f"{d.name}_llm",
             {
-                **common,
-                "engine": d.engine,
-                "device": d.device,
-                "dtype": d.dtype,
-                "max_model_len": d.context_length,
-                "max_num_seqs": d.max_num_seqs,
-                "max_queue_len": d.max_queue_len,
-                "prefill_chunk": d.prefill_chunk,
-                "weights_file": d.model.gguf_file or "",
-                "quantization": d.quantization,
-                "kv_cache_tokens": d.kv_cache_tokens,
-                "prefix_caching": str(d.prefix_caching).lower(),
-                "num_threads": d.num_threads,
-                "max_loras": d.max_loras,
-                "generation_defaults": d.generation_defaults,
-                "engine_dir": d.engine_dir,
-                "trtllm_args": json.dumps(runtime_args(d.trtllm)),
+                "max_batch_size": d.max_batch_size,
+                "model_dir": d.model.model_dir,
+                "preprocessing_instances": d.settings.preprocessing_instances,
             },
         )
+        _render("llm", out_dir / f"{d.name}_llm", {"max_batch_size": d.max_batch_size}, d.parameters)
         _render(
             "ensemble",
             out_dir / d.name,
@@ -329,8 +274,12 @@ def render_repository(
     return out_dir
 
 
-def _render(template: str, target: Path, values: dict[str, object]) -> None:
+def _render(template: str, target: Path, values: dict[str, object], parameters: BaseModel | None = None) -> None:
+    """Copy a template, fill its placeholders with `values` and append `parameters`, field by field."""
     source = TEMPLATES / template
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".gitkeep"))
     config = target / "config.pbtxt"
-    config.write_text(fill_template(config.read_text(), values))
+    text = fill_template(config.read_text(), values)
+    if parameters is not None:
+        text += parameter_entries(to_parameters(parameters))
+    config.write_text(text)

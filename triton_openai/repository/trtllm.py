@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from triton_openai.model_settings import TrtllmSettings
 from triton_openai.repository.cache import digest
 
 logger = logging.getLogger(__name__)
@@ -24,15 +24,14 @@ logger = logging.getLogger(__name__)
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
 
-@dataclass(frozen=True)
-class TrtllmOptions:
+class TrtllmOptions(TrtllmSettings):
+    """How an engine is built and run: the user's TrtllmSettings and what the LLM's settings imply."""
+
     max_batch_size: int = 64
     max_input_len: int = 0  # 0: the context length
     max_seq_len: int = 0  # 0: the context length
     dtype: str = "auto"
-    tensor_parallel_size: int = 1
     paged_kv_cache: bool = True
-    kv_cache_free_gpu_memory_fraction: float = 0.9
     max_loras: int = 0  # LoRA slots on the GPU (0: no LoRA)
     max_lora_rank: int = 64
 
@@ -81,7 +80,7 @@ def runtime_args(options: TrtllmOptions) -> dict[str, Any]:
 
 
 def engine_dir(cache: Path, weights_key: str, options: TrtllmOptions, trtllm_version: str) -> Path:
-    key = digest(weights_key, json.dumps(asdict(options), sort_keys=True), trtllm_version)
+    key = digest(weights_key, json.dumps(options.model_dump(), sort_keys=True), trtllm_version)
     return cache / "trtllm-engines" / key
 
 

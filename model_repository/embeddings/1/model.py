@@ -4,26 +4,25 @@ All rows of all requests that the dynamic batcher hands over go through one
 `embed` call, so concurrent clients share forward passes.
 """
 
-import json
-
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_openai import contract as t
+from triton_openai.model_settings import EmbeddingParameters
 from triton_openai.models.embeddings import EmbeddingInput, EmbeddingModel
 from triton_openai.models.llm.params import InvalidRequest
-from triton_openai.models.python_backend import error_response, input_array, model_parameters
+from triton_openai.models.python_backend import error_response, input_array, model_settings
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = model_parameters(json.loads(args["model_config"]))
+        params = model_settings(args, EmbeddingParameters)
         import torch
 
-        device = params["device"]
+        device = params.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = EmbeddingModel(params["model_dir"], device=device, threads=int(params["num_threads"]))
+        self.model = EmbeddingModel(params.model_dir, device=device, threads=params.num_threads)
 
     def execute(self, requests):
         prepared = []  # per request: (ids of its rows, dimensions per row) or an error

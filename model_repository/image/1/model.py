@@ -1,23 +1,23 @@
 """Triton glue for image generation (logic in triton_openai.models.image_generation)."""
 
-import json
 import os
 
 import triton_python_backend_utils as pb_utils
 
 from triton_openai import contract as t
+from triton_openai.model_settings import ImageParameters
 from triton_openai.models.image_generation import ImageGenerator, ImageRequest
-from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_scalar, model_parameters
+from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_scalar, model_settings
 
 
 class TritonPythonModel:
     def initialize(self, args):
         import torch
 
-        params = model_parameters(json.loads(args["model_config"]))
-        torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
+        params = model_settings(args, ImageParameters)
+        torch.set_num_threads(params.num_threads or os.cpu_count() or 1)
         self.generator = ImageGenerator(
-            params["model_dir"], params["device"], params["dtype"], default_steps=int(params["default_steps"])
+            params.model_dir, params.device, params.dtype, default_steps=params.image_default_steps
         )
         self.pool = DecoupledPool(pb_utils, 1)  # the pipeline runs one call at a time
 

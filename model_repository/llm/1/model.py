@@ -10,62 +10,52 @@ import os
 
 import triton_python_backend_utils as pb_utils
 
+from triton_openai.model_settings import LLMParameters
 from triton_openai.models.llm import request_inputs
-from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
+from triton_openai.models.llm.engine_config import EngineStats
 from triton_openai.models.llm.model_loader import load_model
 from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
 from triton_openai.models.llm.torch_engine import TorchEngine
-from triton_openai.models.python_backend import GenerationWriter, SendQueue, client_errors, input_getter
+from triton_openai.models.python_backend import GenerationWriter, SendQueue, client_errors, input_getter, model_settings
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        if not pb_utils.using_decoupled_model_transaction_policy(config):
+        if not pb_utils.using_decoupled_model_transaction_policy(json.loads(args["model_config"])):
             raise pb_utils.TritonModelException("the llm model must be decoupled")
-        params = {key: value["string_value"] for key, value in config["parameters"].items()}
-        threads = int(params["num_threads"]) or os.cpu_count() or 1
-        engine_config = EngineConfig(
-            num_threads=threads,
-            max_num_seqs=int(params["max_num_seqs"]),
-            max_queue_len=int(params["max_queue_len"]),
-            prefill_chunk=int(params["prefill_chunk"]),
-            max_loras=int(params["max_loras"]),
-            kv_cache_tokens=int(params["kv_cache_tokens"]),
-            prefix_caching=params["prefix_caching"] == "true",
-        )
+        params = model_settings(args, LLMParameters)
+        # 0: all cores, for the engine's thread (EngineConfig.num_threads)
+        params = params.model_copy(update={"num_threads": params.num_threads or os.cpu_count() or 1})
         self.metrics = _EngineMetrics(args["model_name"])
-        self.generation_defaults = json.loads(params.get("generation_defaults") or "{}")
-        if params["engine"] == "torch":
+        self.generation_defaults = params.generation_defaults
+        if params.engine == "torch":
             import torch
 
             torch.set_num_threads(1)  # the engine's thread owns the only thread team (EngineConfig.num_threads)
             torch.get_num_threads()  # and this thread keeps one, whatever the engine's sets later
             loaded = load_model(
-                params["model_dir"],
-                params["device"],
-                params["dtype"],
-                int(params["max_model_len"]),
-                weights_file=params["weights_file"],
-                quantization=params["quantization"],
+                params.model_dir,
+                params.device,
+                params.dtype,
+                params.max_model_len,
+                weights_file=params.weights_file,
+                quantization=params.quantization,
             )
-            self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
-        elif params["engine"] == "tensorrt_llm":
+            self.engine = TorchEngine(loaded, params, self.metrics.update).start()
+        else:
             from triton_openai.models.llm.trtllm_engine import TensorRTLLMEngine
 
             self.engine = TensorRTLLMEngine(
-                params["engine_dir"],
-                params["model_dir"],
-                int(params["max_model_len"]),
-                engine_config,
+                params.engine_dir,
+                params.model_dir,
+                params.max_model_len,
+                params,
                 self.metrics.update,
-                **json.loads(params["trtllm_args"]),
+                **params.trtllm_args,
             ).start()
-        else:
-            raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
         self.token_bytes = TokenBytes(self.engine.tokenizer)
         self.sends = SendQueue()
 

@@ -1,24 +1,21 @@
 """Triton glue for text to speech (logic in triton_openai.models.speech, encoding in .audio_codec)."""
 
-import json
-
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from triton_openai import contract as t
+from triton_openai.model_settings import SpeechParameters
 from triton_openai.models.audio_codec import FORMATS, StreamingEncoder
 from triton_openai.models.llm.params import InvalidRequest
-from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_scalar, model_parameters
+from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_scalar, model_settings
 from triton_openai.models.speech import Speaker
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = model_parameters(json.loads(args["model_config"]))
-        self.speaker = Speaker(
-            json.loads(params["voice_files"]), json.loads(params["voice_aliases"]), device=params["device"]
-        )
-        self.pool = DecoupledPool(pb_utils, int(params["workers"]))
+        params = model_settings(args, SpeechParameters)
+        self.speaker = Speaker(params.voice_files, params.voice_aliases, device=params.device)
+        self.pool = DecoupledPool(pb_utils, params.audio_workers)
 
     def execute(self, requests):
         for request in requests:

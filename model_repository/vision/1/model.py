@@ -5,34 +5,27 @@ rendered) and queues it; the engine's thread streams the outputs through the req
 response sender and stops a request whose client went away.
 """
 
-import json
 import os
 
 import triton_python_backend_utils as pb_utils
 
+from triton_openai.model_settings import VisionParameters
 from triton_openai.models.llm import request_inputs
 from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
 from triton_openai.models.llm.vision_engine import VisionEngine
-from triton_openai.models.python_backend import GenerationWriter, client_errors, input_getter, model_parameters
+from triton_openai.models.python_backend import GenerationWriter, client_errors, input_getter, model_settings
 
 
 class TritonPythonModel:
     def initialize(self, args):
         import torch
 
-        params = model_parameters(json.loads(args["model_config"]))
-        torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
-        self.engine = VisionEngine(
-            params["model_dir"],
-            device=params["device"],
-            dtype=params["dtype"],
-            max_model_len=int(params["max_model_len"]),
-            max_queue_len=int(params["max_queue_len"]),
-            max_images=int(params["max_images"]),
-        ).start()
+        params = model_settings(args, VisionParameters)
+        torch.set_num_threads(params.num_threads or os.cpu_count() or 1)
+        self.engine = VisionEngine(params.model_dir, params).start()
         self.token_bytes = TokenBytes(self.engine.tokenizer)
-        self.generation_defaults = json.loads(params.get("generation_defaults") or "{}")
+        self.generation_defaults = params.generation_defaults
 
     def execute(self, requests):
         for request in requests:

@@ -5,23 +5,22 @@ import json
 import triton_python_backend_utils as pb_utils
 
 from triton_openai import contract as t
-from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_array, input_scalar, model_parameters
+from triton_openai.model_settings import TranscriptionParameters
+from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_array, input_scalar, model_settings
 from triton_openai.models.transcription import Transcriber, TranscriptionOptions
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        params = model_parameters(json.loads(args["model_config"]))
-        workers = int(params["workers"])
+        params = model_settings(args, TranscriptionParameters)
         self.transcriber = Transcriber(
-            params["model_dir"],
-            device=params["device"],
-            compute_type=params["compute_type"],
-            threads=int(params["num_threads"]),
-            workers=workers,
-            beam_size=int(params["beam_size"]),
+            params.model_dir,
+            device=params.device,
+            threads=params.num_threads,
+            workers=params.audio_workers,
+            beam_size=params.whisper_beam_size,
         )
-        self.pool = DecoupledPool(pb_utils, workers)
+        self.pool = DecoupledPool(pb_utils, params.audio_workers)
 
     def execute(self, requests):
         for request in requests:

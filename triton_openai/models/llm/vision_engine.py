@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from triton_openai.model_settings import VisionSettings
 from triton_openai.models.llm.guided import GuideCompiler
 from triton_openai.models.llm.logprobs import token_logprobs
 from triton_openai.models.llm.model_loader import eos_token_ids, resolve_device, resolve_dtype
@@ -40,19 +41,12 @@ MAX_IMAGE_PIXELS = 50_000_000  # larger images are refused before decoding (deco
 
 
 class VisionEngine:
-    def __init__(
-        self,
-        model_dir: str,
-        device: str = "auto",
-        dtype: str = "auto",
-        max_model_len: int = 0,
-        max_queue_len: int = 64,
-        max_images: int = 8,
-    ) -> None:
+    def __init__(self, model_dir: str, settings: VisionSettings | None = None) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 
-        self.device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, self.device)
+        settings = settings or VisionSettings()
+        self.device = resolve_device(settings.device)
+        torch_dtype = resolve_dtype(settings.dtype, self.device)
         self.processor = AutoProcessor.from_pretrained(model_dir)
         self.model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch_dtype).to(self.device).eval()
         # Processors may return inputs their model does not take (transformers 4.57 adds
@@ -63,12 +57,13 @@ class VisionEngine:
         self.tokenizer = self.prompts.tokenizer
         text_config = self.model.config.get_text_config()
         window = int(getattr(text_config, "max_position_embeddings", 0) or 0) or 4096
-        self.max_model_len = min(max_model_len, window) if max_model_len > 0 else window
+        limit = settings.max_model_len
+        self.max_model_len = min(limit, window) if limit > 0 else window
         self.vocab_size = int(text_config.vocab_size)
         self.eos_token_ids = eos_token_ids(model_dir, self.tokenizer, GenerationConfig)
         self.guides = GuideCompiler(self.tokenizer, self.vocab_size)
-        self.max_queue_len = max_queue_len
-        self.max_images = max_images
+        self.max_queue_len = settings.max_queue_len
+        self.max_images = settings.max_images_per_prompt
         self._queue: queue.Queue[tuple[Sequence, dict[str, Any]] | None] = queue.Queue()
         self._waiting = 0
         self._lock = threading.Lock()
