@@ -1,5 +1,8 @@
 """/v1/files through the openai package, and files used in chat and transcription."""
 
+import base64
+import io
+
 import httpx
 import openai
 import pytest
@@ -92,6 +95,41 @@ def test_file_parts_with_a_missing_file_or_binary_bytes_are_errors(client):
         client.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": binary.id}}]}]
         )
+
+
+def _docx(*paragraphs):
+    import docx
+
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_a_docx_file_part_reaches_the_prompt_and_a_broken_one_is_a_400(http, client):
+    """One extractor for chat and document Q&A: a Word file works in a chat file part too."""
+
+    def file_part(name, data):
+        url = "data:application/octet-stream;base64," + base64.b64encode(data).decode()
+        return {"type": "file", "file": {"filename": name, "file_data": url}}
+
+    docx_part = file_part("handbook.docx", _docx("Holidays are booked in the portal."))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": [docx_part]}]}
+    rendered = http.post("/v1/chat/completions/render", json=body)
+    assert rendered.status_code == 200, rendered.text
+    assert "[file: handbook.docx]\nHolidays are booked in the portal." in rendered.json()["prompt"]
+    stored = upload(client, "handbook.docx", _docx("The launch moves to Thursday."))
+    answer = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": stored.id}}]}],
+        max_tokens=1,
+    )
+    assert answer.usage.prompt_tokens > 10
+    broken = [file_part("fake.docx", b"PK\x03\x04 not really a zip")]
+    with pytest.raises(openai.BadRequestError, match="'fake.docx' could not be read as a Word"):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": broken}], max_tokens=1)
 
 
 def test_audio_files_are_transcribed_by_id(client, server):

@@ -11,7 +11,7 @@ from triton_openai.frontend.files import postgres_store
 from triton_openai.frontend.files.postgres_store import PostgresFileStore
 from triton_openai.frontend.files.sqlite_store import SQLiteFileStore
 from triton_openai.frontend.files.store import FileNotFound, QuotaExceeded, valid_id
-from triton_openai.frontend.serving.file_parts import extract_text
+from triton_openai.frontend.serving.file_parts import file_text
 
 
 @pytest.fixture
@@ -135,7 +135,11 @@ def test_sqlite_keeps_bytes_in_files_and_a_refused_upload_leaves_none(tmp_path):
 
 
 def test_text_of_text_files_and_pdfs():
+    def extract_text(name, data):
+        return asyncio.run(file_text(name, data))
+
     assert extract_text("notes.md", "# Title\nümlaut".encode()) == "# Title\nümlaut"
+    assert extract_text("main.py", b"print('any UTF-8 text')\n") == "print('any UTF-8 text')"
     assert "pineapple" in extract_text("doc.pdf", text_pdf("The secret word is pineapple."))
     with pytest.raises(errors.InvalidRequest, match="neither UTF-8 text"):
         extract_text("image.png", b"\x89PNG\r\n\x1a\n\xff\xfe")

@@ -1,9 +1,13 @@
-"""The text of an uploaded document, by format: what gets chunked and embedded.
+"""The text of a file, by format: what document Q&A chunks and embeds, and what a chat
+message's file part becomes (the one extractor of both).
 
 The format is taken from the file name's extension (a PDF is also recognised by its
 first bytes), never guessed from arbitrary bytes: a binary file under a text name is
-refused rather than indexed as garbage. Each parser keeps paragraph breaks as blank
-lines, since the chunker prefers to cut there.
+refused rather than indexed as garbage. A file part in chat may also carry any other
+UTF-8 text (source code, logs, a name-less data URL): `any_text` reads a file of an
+unknown extension as that. Each parser keeps paragraph breaks as blank lines, since the
+chunker prefers to cut there. Parsing a PDF or a docx takes a while: callers on the
+event loop run this in a thread.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ class DocumentError(ValueError):
     """The file is not in an accepted format, or its content cannot be read as that format."""
 
 
-def extract_text(filename: str, data: bytes) -> str:
-    """The file's text, whitespace tidied; DocumentError if it cannot be read or holds no text."""
+def extract_text(filename: str, data: bytes, *, any_text: bool = False) -> str:
+    """The file's text, whitespace tidied; DocumentError if it cannot be read or holds no text.
+    `any_text`: a file of another extension is read as UTF-8 text (else refused)."""
     extension = PurePath(filename).suffix.lower()
     if data[:5] == b"%PDF-" or extension == ".pdf":
         text = _pdf(filename, data)
@@ -39,6 +44,8 @@ def extract_text(filename: str, data: bytes) -> str:
         text = _csv(filename, _decode(filename, data))
     elif extension == ".json":
         text = _json(filename, _decode(filename, data))
+    elif any_text:
+        text = _utf8(filename, data)
     else:
         raise DocumentError(f"file {filename!r} is not in an accepted format ({ACCEPTED})")
     text = _tidy(text)
@@ -58,6 +65,13 @@ def _decode(filename: str, data: bytes) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError:
         raise DocumentError(f"file {filename!r} is not UTF-8 text; accepted formats: {ACCEPTED}") from None
+
+
+def _utf8(filename: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DocumentError(f"file {filename!r} is neither UTF-8 text nor in an accepted format ({ACCEPTED})") from None
 
 
 def _tidy(text: str) -> str:

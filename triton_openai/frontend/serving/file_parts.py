@@ -2,17 +2,19 @@
 
 `{"type": "file", "file": {"file_id": ...}}` (a file uploaded to /v1/files by the same
 caller) or `{"file": {"file_data": "data:...;base64,...", "filename": ...}}` turns into a
-text part holding the file's name and its text: txt, md, json, csv and other UTF-8 text
-as is, PDF through pypdf's text extraction.
+text part holding the file's name and its text, read by document Q&A's extractor
+(triton_openai.frontend.documents.parse: txt, md, html, csv, json, pdf, docx, and any
+other UTF-8 text) in a thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import io
 
 from triton_openai.frontend import errors
+from triton_openai.frontend.documents.parse import DocumentError, extract_text
 from triton_openai.frontend.protocol.chat import ChatCompletionRequest, ContentPart
 from triton_openai.frontend.serving.files import ServingFiles
 
@@ -40,32 +42,18 @@ async def _as_text(part: ContentPart, files: ServingFiles, owner: str) -> Conten
         name = ref.filename or stored.filename
     else:
         name, data = ref.filename or "file", _data_url_bytes(ref.file_data or "")
-    text = extract_text(name, data)
+    text = await file_text(name, data)
     if len(text) > MAX_FILE_TEXT:
         raise errors.InvalidRequest(f"the text of file {name!r} has over {MAX_FILE_TEXT} characters")
     return ContentPart(type="text", text=f"[file: {name}]\n{text}")
 
 
-def extract_text(name: str, data: bytes) -> str:
-    if data[:5] == b"%PDF-" or name.lower().endswith(".pdf"):
-        return _pdf_text(name, data)
+async def file_text(name: str, data: bytes) -> str:
+    """The text of a file part; a 400 naming the file when it cannot be read."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise errors.InvalidRequest(
-            f"file {name!r} is neither UTF-8 text (txt, md, json, csv, ...) nor a PDF", param="messages"
-        ) from None
-
-
-def _pdf_text(name: str, data: bytes) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages).strip()
-    except (PdfReadError, ValueError, KeyError) as exc:
-        raise errors.InvalidRequest(f"file {name!r} could not be read as a PDF: {exc}", param="messages") from None
+        return await asyncio.to_thread(extract_text, name, data, any_text=True)
+    except DocumentError as exc:
+        raise errors.InvalidRequest(str(exc), param="messages") from None
 
 
 def _data_url_bytes(url: str) -> bytes:
