@@ -132,6 +132,12 @@ class LLMParameters(LLMEngineSettings):
     trtllm_args: dict[str, Any] = {}  # engine "tensorrt_llm": the LLM API's runtime arguments
 
 
+class PreprocessingParameters(_Settings):
+    """The preprocessing model's config.pbtxt parameters (its instance count is in the template)."""
+
+    model_dir: str
+
+
 # -- the other kinds ----------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from triton_openai.model_settings import (
     ImageSettings,
     LLMParameters,
     LLMSettings,
+    PreprocessingParameters,
     SpeechParameters,
     SpeechSettings,
     TranscriptionParameters,
@@ -247,11 +248,8 @@ def render_repository(
         _render(
             "preprocessing",
             out_dir / f"{d.name}_preprocessing",
-            {
-                "max_batch_size": d.max_batch_size,
-                "model_dir": d.model.model_dir,
-                "preprocessing_instances": d.settings.preprocessing_instances,
-            },
+            {"max_batch_size": d.max_batch_size, "preprocessing_instances": d.settings.preprocessing_instances},
+            PreprocessingParameters(model_dir=str(d.model.model_dir)),
         )
         _render("llm", out_dir / f"{d.name}_llm", {"max_batch_size": d.max_batch_size}, d.parameters)
         _render(

@@ -25,7 +25,8 @@ import torch
 
 from triton_openai.models.llm.params import InvalidRequest
 
-_FORMATS = {
+# Guide type -> its format: the one list of guide types (the TensorRT-LLM engine maps the formats).
+GUIDE_FORMATS = {
     "json": "json_schema",
     "json_object": "json_schema",
     "json_schema": "json_schema",
@@ -64,16 +65,16 @@ class GuideCompiler:
         return compiled.deep_copy()
 
     def _compile(self, guide_type: str, guide: str) -> llguidance.LLMatcher:
-        if guide_type not in _FORMATS:
-            raise InvalidRequest(f"unknown guided decoding type {guide_type!r}; use one of {', '.join(_FORMATS)}")
+        if guide_type not in GUIDE_FORMATS:
+            raise InvalidRequest(f"unknown guided decoding type {guide_type!r}; use one of {', '.join(GUIDE_FORMATS)}")
         if guide_type in ("json", "json_object") and not guide.strip():
             guide = _ANY_OBJECT
-        if _FORMATS[guide_type] in ("json_schema", "choice"):
+        if GUIDE_FORMATS[guide_type] in ("json_schema", "choice"):
             _check_json(guide_type, guide)
-        if _FORMATS[guide_type] == "json_schema":
+        if GUIDE_FORMATS[guide_type] == "json_schema":
             guide = _compact(guide)
         try:
-            grammar = llguidance.grammar_from(_FORMATS[guide_type], guide)
+            grammar = llguidance.grammar_from(GUIDE_FORMATS[guide_type], guide)
         except ValueError as exc:
             raise InvalidRequest(f"invalid {guide_type}: {exc}") from exc
         error = llguidance.LLMatcher.validate_grammar(grammar, self._tokenizer)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
+from triton_openai.models.llm.guided import GUIDE_FORMATS
 from triton_openai.models.llm.logprobs import TokenLogprob
 from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest, SamplingParams
 from triton_openai.models.llm.request import (
@@ -35,16 +36,10 @@ from triton_openai.models.llm.request import (
 
 logger = logging.getLogger(__name__)
 
-# Our guide types (triton_openai.models.llm.guided) -> the GuidedDecodingParams field that takes them.
-_GUIDES = {
-    "json": "json_object",
-    "json_object": "json_object",
-    "json_schema": "json",
-    "regex": "regex",
-    "choice": "regex",
-    "grammar": "grammar",
-    "ebnf_grammar": "grammar",
-}
+# Our guide formats (triton_openai.models.llm.guided.GUIDE_FORMATS) -> the GuidedDecodingParams
+# field that takes them (a choice becomes a regex; Lark grammars are not supported there).
+_FIELDS = {"json_schema": "json", "regex": "regex", "choice": "regex", "grammar": "grammar"}
+_ANY_OBJECT_TYPES = ("json", "json_object")  # without a schema: any JSON object
 
 
 def sampling_kwargs(params: SamplingParams, prompt_len: int, max_model_len: int) -> dict[str, Any]:
@@ -100,11 +95,11 @@ def guided_kwargs(guide_type: str, guide: str) -> dict[str, Any] | None:
     """Keyword arguments of tensorrt_llm's GuidedDecodingParams, or None without a guide."""
     if not guide_type:
         return None
-    field = _GUIDES.get(guide_type)
+    field = _FIELDS.get(GUIDE_FORMATS.get(guide_type, ""))
     if field is None:
         raise InvalidRequest(f"guided decoding type {guide_type!r} is not supported by the TensorRT-LLM engine")
-    if field == "json_object":
-        return {"json": guide} if guide.strip() else {"json_object": True}
+    if guide_type in _ANY_OBJECT_TYPES and not guide.strip():
+        return {"json_object": True}
     if guide_type == "choice":
         try:
             choices = json.loads(guide)
