@@ -121,3 +121,19 @@ def test_gguf_blocks_agree_with_full_precision(prepared_model, tokenizer):
     full = load_decoder(folder, prepared_model.gguf_file, "none").prompt_logits([ids])[0]
     blocks = load_decoder(folder, prepared_model.gguf_file, "auto").prompt_logits([ids])[0]
     assert (full.argmax(-1) == blocks.argmax(-1)).float().mean() >= 0.9
+
+
+def test_all_layers_in_one_native_call_equal_the_per_layer_calls_bit_for_bit(gguf_loaded):
+    """decoder_layers (one thread team for the whole step) against the layer-by-layer native path."""
+    decoder = gguf_loaded.decoder
+    assert decoder._layer_table is not None  # the GGUF's blocks: the one-call path is the one served
+    sequences = [list(range(100, 140)), [5, 9, 17, 3, 22, 40, 1, 8, 30], [60]]
+    with torch.no_grad():
+        one_call = decoder.prompt_logits(sequences)
+        saved, decoder._layer_table = decoder._layer_table, None
+        try:
+            per_layer = decoder.prompt_logits(sequences)
+        finally:
+            decoder._layer_table = saved
+    for a, b in zip(one_call, per_layer, strict=True):
+        assert torch.equal(a, b)
