@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import openai  # noqa: E402
+
 from bench import quality  # noqa: E402
 from bench.clients import (  # noqa: E402
     LevelTimings,
@@ -41,6 +43,7 @@ from bench.clients import (  # noqa: E402
     run_level,
     stream_chat,
     tree_rss_mib,
+    wait_for_others,
 )
 from bench.prompts import PROMPTS  # noqa: E402
 
@@ -60,19 +63,26 @@ class ServerFigures:
 # -- driving a server ---------------------------------------------------------------------------
 
 
-def drive(name: str, request, args: argparse.Namespace, levels: list[int]) -> ServerFigures:
+def drive(name: str, request, args: argparse.Namespace, levels: list[int], server_pid: int) -> ServerFigures:
     """Every level's rounds, in one event loop (the clients live in it)."""
-    return asyncio.run(_drive(name, request, args, levels))
+    return asyncio.run(_drive(name, request, args, levels, server_pid))
 
 
-async def _drive(name: str, request, args: argparse.Namespace, levels: list[int]) -> ServerFigures:
+async def _drive(name: str, request, args: argparse.Namespace, levels: list[int], server_pid: int) -> ServerFigures:
     figures = ServerFigures(name)
     prompts = PROMPTS[: args.prompts]
     await run_level(request, prompts[:2], 2)  # warm up
     for concurrency in levels:
         count = max(2 * concurrency, len(prompts))
         batch = [prompts[i % len(prompts)] for i in range(count)]
-        rounds = [await run_level(request, batch, concurrency) for _ in range(args.rounds)]
+        rounds = []
+        for _ in range(args.rounds):
+            wait_for_others(exclude=(server_pid,))  # nothing else may take the cores mid-level
+            try:
+                rounds.append(await run_level(request, batch, concurrency))
+            except openai.APIConnectionError as exc:
+                print(f"  {name:<14} c{concurrency:<3} failed: {exc!r} (higher levels skipped)", flush=True)
+                return figures
         figures.rounds[concurrency] = [r.rate for r in rounds]
         figures.levels[concurrency] = sorted(rounds, key=lambda r: r.rate)[len(rounds) // 2]
         if concurrency == 1:
@@ -160,11 +170,13 @@ def run_ours(args: argparse.Namespace) -> tuple[ServerFigures, ServerFigures | N
         flags.append("--no-prefix-caching")
     with ServerProcess.start(log_dir, *flags, *args.server_arg) as server:
         check_quiet(args.max_load + 0.5)
-        ours = drive("ours", openai_request(server.base_url, MODEL, args.max_tokens, {}), args, args.concurrency)
+        ours = drive("ours", openai_request(server.base_url, MODEL, args.max_tokens, {}), args, args.concurrency,
+                     server.process.pid)  # fmt: skip
         ours.memory_mib = tree_rss_mib(server.process.pid)
         direct = None
         if args.direct:
-            direct = drive("triton direct", triton_request(server.grpc_url, args.max_tokens), args, args.direct)
+            direct = drive("triton direct", triton_request(server.grpc_url, args.max_tokens), args, args.direct,
+                           server.process.pid)  # fmt: skip
     return ours, direct
 
 
@@ -177,8 +189,9 @@ def run_llama(args: argparse.Namespace, gguf: str) -> ServerFigures:
     port = free_port()
     command = [binary.strip(), "-m", gguf, "-t", str(os.cpu_count()), "--parallel", "8", "--cont-batching"]
     command += ["-c", "4096", "--host", "127.0.0.1", "--port", str(port), "--no-webui"]
-    # one HTTP thread per connection in flight: with its default (about one per core) it hangs up on
-    # the streams it has no thread for, and beyond --parallel 8 requests wait in its queue anyway
+    # an HTTP thread for every connection in flight (its default is about one per core); beyond
+    # --parallel 8 requests wait in its queue, and at 32 streams it still hangs up on some of them:
+    # that level is reported failed
     command += ["--threads-http", str(max(args.concurrency) + 4)]
     log = open(Path(tempfile.mkdtemp(prefix="bench-llama-")) / "llama-server.log", "wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -194,7 +207,7 @@ def run_llama(args: argparse.Namespace, gguf: str) -> ServerFigures:
         extra = {"cache_prompt": args.prefix_caching == "on"}
         check_quiet(args.max_load + 0.5)
         figures = drive("llama-server", openai_request(f"http://127.0.0.1:{port}", MODEL, args.max_tokens, extra), args,
-                        args.concurrency)  # fmt: skip
+                        args.concurrency, process.pid)  # fmt: skip
         figures.memory_mib = tree_rss_mib(process.pid)
         return figures
     finally:

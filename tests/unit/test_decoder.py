@@ -32,6 +32,16 @@ def tiny(kind: str):
     raise ValueError(kind)
 
 
+def logits_without(decoder, attribute: str, sequences):
+    """decoder.prompt_logits with one of its paths switched off (`attribute` None meanwhile)."""
+    saved = getattr(decoder, attribute)
+    setattr(decoder, attribute, None)
+    try:
+        return decoder.prompt_logits(sequences)
+    finally:
+        setattr(decoder, attribute, saved)
+
+
 @pytest.mark.parametrize("kind", ["llama", "qwen2", "qwen3", "mistral"])
 def test_full_precision_equals_transformers(kind, tmp_path):
     model = tiny(kind).eval()
@@ -53,11 +63,7 @@ def test_the_torch_path_equals_the_cpu_kernels(tmp_path):
     decoder = load_decoder(str(tmp_path))
     with torch.no_grad():
         native = decoder.prompt_logits(PROMPTS)
-        saved, decoder.kernels = decoder.kernels, None
-        try:
-            plain = decoder.prompt_logits(PROMPTS)
-        finally:
-            decoder.kernels = saved
+        plain = logits_without(decoder, "kernels", PROMPTS)
     for a, b in zip(native, plain, strict=True):
         torch.testing.assert_close(a, b, atol=2e-4, rtol=2e-4)
 
@@ -121,3 +127,15 @@ def test_gguf_blocks_agree_with_full_precision(prepared_model, tokenizer):
     full = load_decoder(folder, prepared_model.gguf_file, "none").prompt_logits([ids])[0]
     blocks = load_decoder(folder, prepared_model.gguf_file, "auto").prompt_logits([ids])[0]
     assert (full.argmax(-1) == blocks.argmax(-1)).float().mean() >= 0.9
+
+
+def test_all_layers_in_one_native_call_equal_the_per_layer_calls_bit_for_bit(gguf_loaded):
+    """decoder_layers (one thread team for the whole step) against the layer-by-layer native path."""
+    decoder = gguf_loaded.decoder
+    assert decoder._layer_table is not None  # the GGUF's blocks: the one-call path is the one served
+    sequences = [list(range(100, 140)), [5, 9, 17, 3, 22, 40, 1, 8, 30], [60]]
+    with torch.no_grad():
+        one_call = decoder.prompt_logits(sequences)
+        per_layer = logits_without(decoder, "_layer_table", sequences)
+    for a, b in zip(one_call, per_layer, strict=True):
+        assert torch.equal(a, b)

@@ -26,10 +26,11 @@
 
 /* ---------------------------------------------------------------- activation quantization */
 
+/* Called by every thread of a team (or by one thread outside any): the rows' blocks are shared out. */
 static void quantize_rows(const float *x, int64_t M, int64_t K, int wide, void *xq, float *xd, float *xs) {
     const int64_t nb = K / QK;
     const float top = wide ? 32767.0f : 127.0f;
-#pragma omp parallel for schedule(static) if (M * K >= PARALLEL_WORK)
+#pragma omp for schedule(static)
     for (int64_t r = 0; r < M * nb; r++) {
         const float *src = x + (r / nb) * K + (r % nb) * QK;
         float amax = 0.0f, sum = 0.0f;
@@ -292,23 +293,26 @@ static const atile_fn ATILES[2][2][2] = {
  * wmT [N/8][K/32][8]. Activations are quantized to int16 (`wide`) or int8 per block. Rows of x
  * are done 8 at a time where there are 8 (ATILE, two weight rows at a time), the rest against 8
  * weight rows at a time (WTILE), weight rows past a multiple of 8 in plain code. */
-static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd, const float *wm,
-                  const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
-    if (K % QK || reserve(M, K)) return -1;
+/* The matmul below for the threads of an enclosing team, every one of which calls it: `s` is scratch
+ * reserved for M x K beforehand (the calling thread's), lv the SIMD level. Ends at a barrier. */
+static void matmul_team(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd,
+                        const float *wm, const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy,
+                        int wide, int lv, const scratch_t *s) {
     const int64_t nb = K / QK, row_bytes = nb * (q4 ? Q4_BYTES : Q8_BYTES), abytes = wide ? 2 : 1;
-    quantize_rows(x, M, K, wide, scratch.xq, scratch.xd, scratch.xs);
-    const int lv = level(force);
+    quantize_rows(x, M, K, wide, s->xq, s->xd, s->xs);
     const int64_t rows8 = lv ? M / 8 * 8 : 0, N8 = lv ? N / 8 * 8 : 0;
     if (rows8) {
-        transpose8(scratch.xd, rows8, nb, scratch.xdT);
-        transpose8(scratch.xs, rows8, nb, scratch.xsT);
+#pragma omp single
+        {
+            transpose8(s->xd, rows8, nb, s->xdT);
+            transpose8(s->xs, rows8, nb, s->xsT);
+        }
     }
     const wtile_fn wtile = WTILES[q4][wide != 0][lv == 2];
     const atile_fn atile = ATILES[q4][wide != 0][lv == 2];
-    const char *xq = scratch.xq;
-    const float *xd = scratch.xd, *xs = scratch.xs, *xdT = scratch.xdT, *xsT = scratch.xsT;
+    const char *xq = s->xq;
+    const float *xd = s->xd, *xs = s->xs, *xdT = s->xdT, *xsT = s->xsT;
     const float *wm_or_wd = q4 ? wm : wd, *wmT_or_wdT = q4 ? wmT : wdT; /* unread for Q8_0 */
-#pragma omp parallel
     {
         if (rows8) {
 #pragma omp for schedule(static) nowait
@@ -345,6 +349,15 @@ static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q
             }
         }
     }
+}
+
+static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd, const float *wm,
+                  const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
+    if (K % QK || reserve(M, K)) return -1;
+    const int lv = level(force);
+    const scratch_t *s = &scratch;
+#pragma omp parallel
+    matmul_team(x, M, K, qs, q4, wd, wm, wdT, wmT, N, y, ldy, wide, lv, s);
     return 0;
 }
 
@@ -383,9 +396,7 @@ static inline float exp_neg(float x) {
         const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh, int64_t kvh, int64_t d,          \
         int64_t block, float scale, float *out) {                                                           \
         const int64_t g = nh / kvh;                                                                         \
-        int64_t keys = 0;                                                                                   \
-        for (int64_t t = 0; t < T; t++) keys += len_of[t];                                                  \
-        _Pragma("omp parallel for schedule(dynamic) if (keys * nh * d >= PARALLEL_WORK)")                   \
+        _Pragma("omp for schedule(dynamic)")                                                                \
         for (int64_t task = 0; task < T * kvh; task++) {                                                    \
             const int64_t t = task / kvh, h = task % kvh, L = len_of[t];                                    \
             const int32_t *table = tables + (int64_t)seq_of[t] * max_blocks;                                \
@@ -429,17 +440,27 @@ ATTENTION(attention_generic, "sse2")
  * its sequence seq_of[t]; keys and values live in blocks of `block` tokens: cache [blocks, block,
  * kvh, d], the sequence's blocks listed in tables[seq, :max_blocks]. Query head i reads kv head
  * i / (nh / kvh) (grouped-query attention). */
-void tok_paged_attention(const float *q, const float *k_cache, const float *v_cache, const int32_t *tables,
-                         int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh,
-                         int64_t kvh, int64_t d, int64_t block, float scale, float *out, int force) {
-    const int lv = level(force);
-    __builtin_cpu_init();
+/* The threads of a team share out the (token, kv head) pairs; ends at a barrier. */
+static void paged_attention_team(const float *q, const float *k_cache, const float *v_cache, const int32_t *tables,
+                                 int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of, int64_t T,
+                                 int64_t nh, int64_t kvh, int64_t d, int64_t block, float scale, float *out, int lv) {
     if (lv >= 1 && __builtin_cpu_supports("avx512f"))
         attention_avx512(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
     else if (lv >= 1)
         attention_avx2(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
     else
         attention_generic(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
+}
+
+void tok_paged_attention(const float *q, const float *k_cache, const float *v_cache, const int32_t *tables,
+                         int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh,
+                         int64_t kvh, int64_t d, int64_t block, float scale, float *out, int force) {
+    const int lv = level(force);
+    __builtin_cpu_init();
+    int64_t keys = 0;
+    for (int64_t t = 0; t < T; t++) keys += len_of[t];
+#pragma omp parallel if (keys * nh * d >= PARALLEL_WORK)
+    paged_attention_team(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out, lv);
 }
 
 /* ------------------------------------------------------------------- the layers' small steps */
@@ -464,7 +485,7 @@ static inline float exp_any(float x) {
     __attribute__((target(TARGET))) static void NAME##_rms_norm(float *x, const float *residual,            \
                                                                 const float *weight, int64_t M, int64_t H,   \
                                                                 float eps, float *out) {                     \
-        _Pragma("omp parallel for schedule(static) if (M * H >= PARALLEL_WORK)")                            \
+        _Pragma("omp for schedule(static)")                                                                 \
         for (int64_t m = 0; m < M; m++) {                                                                   \
             float *row = x + m * H;                                                                         \
             if (residual) {                                                                                 \
@@ -481,7 +502,7 @@ static inline float exp_any(float x) {
     /* out[m, i] = silu(gate_up[m, i]) * gate_up[m, I + i] */                                               \
     __attribute__((target(TARGET))) static void NAME##_silu_mul(const float *gate_up, int64_t M, int64_t I,  \
                                                                 float *out) {                                \
-        _Pragma("omp parallel for schedule(static) if (M * I >= PARALLEL_WORK)")                            \
+        _Pragma("omp for schedule(static)")                                                                 \
         for (int64_t m = 0; m < M; m++) {                                                                   \
             const float *g = gate_up + m * 2 * I, *u = g + I;                                               \
             float *o = out + m * I;                                                                         \
@@ -500,8 +521,9 @@ static int rowwise_level(void) {
     return 0;
 }
 
-void tok_rms_norm(float *x, const float *residual, const float *weight, int64_t M, int64_t H, float eps, float *out) {
-    const int lv = rowwise_level();
+/* The row-wise steps for the threads of a team (rows shared out; each ends at a barrier). */
+static void rms_norm_team(float *x, const float *residual, const float *weight, int64_t M, int64_t H, float eps,
+                          float *out, int lv) {
     if (lv == 2)
         rw_avx512_rms_norm(x, residual, weight, M, H, eps, out);
     else if (lv == 1)
@@ -510,8 +532,7 @@ void tok_rms_norm(float *x, const float *residual, const float *weight, int64_t 
         rw_generic_rms_norm(x, residual, weight, M, H, eps, out);
 }
 
-void tok_silu_mul(const float *gate_up, int64_t M, int64_t I, float *out) {
-    const int lv = rowwise_level();
+static void silu_mul_team(const float *gate_up, int64_t M, int64_t I, float *out, int lv) {
     if (lv == 2)
         rw_avx512_silu_mul(gate_up, M, I, out);
     else if (lv == 1)
@@ -520,18 +541,31 @@ void tok_silu_mul(const float *gate_up, int64_t M, int64_t I, float *out) {
         rw_generic_silu_mul(gate_up, M, I, out);
 }
 
+void tok_rms_norm(float *x, const float *residual, const float *weight, int64_t M, int64_t H, float eps, float *out) {
+    const int lv = rowwise_level();
+#pragma omp parallel if (M * H >= PARALLEL_WORK)
+    rms_norm_team(x, residual, weight, M, H, eps, out, lv);
+}
+
+void tok_silu_mul(const float *gate_up, int64_t M, int64_t I, float *out) {
+    const int lv = rowwise_level();
+#pragma omp parallel if (M * I >= PARALLEL_WORK)
+    silu_mul_team(gate_up, M, I, out, lv);
+}
+
 /* The attention half of a layer, from the fused q/k/v product qkv [T, (nh + 2 kvh) * d]:
  * optional per-head RMSNorm of q and k (q_norm/k_norm [d], NULL: none), the rotary embedding in
  * Hugging Face's layout (cos/sin [positions, d], each head's halves rotating together), the step's
  * keys and values written into the paged cache at `slots`, then the paged attention into out
  * [T, nh, d]. qkv is modified in place. */
-void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t d, const float *q_norm,
-                         const float *k_norm, float eps, const float *cos_table, const float *sin_table,
-                         const int64_t *positions, const int64_t *slots, float *k_cache, float *v_cache,
-                         const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
-                         int64_t block, float scale, float *out, int force) {
+/* tok_attention_layer for the threads of a team; q: room for [T, nh, d]. Ends at a barrier. */
+static void attention_layer_team(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t d, const float *q_norm,
+                                 const float *k_norm, float eps, const float *cos_table, const float *sin_table,
+                                 const int64_t *positions, const int64_t *slots, float *k_cache, float *v_cache,
+                                 const int32_t *tables, int64_t max_blocks, const int32_t *seq_of,
+                                 const int32_t *len_of, int64_t block, float scale, float *q, float *out, int lv) {
     const int64_t width = (nh + 2 * kvh) * d, half = d / 2;
-#pragma omp parallel for schedule(static) if (T * width >= PARALLEL_WORK)
+#pragma omp for schedule(static)
     for (int64_t t = 0; t < T; t++) {
         float *row = qkv + t * width;
         const float *c = cos_table + positions[t] * d, *s = sin_table + positions[t] * d;
@@ -552,13 +586,31 @@ void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t
         }
         memcpy(k_cache + slots[t] * kvh * d, row + nh * d, sizeof(float) * kvh * d);
         memcpy(v_cache + slots[t] * kvh * d, row + (nh + kvh) * d, sizeof(float) * kvh * d);
+        /* queries, [T, nh, d] with the row stride of qkv: copied out contiguous for the kernel */
+        memcpy(q + t * nh * d, row, sizeof(float) * nh * d);
     }
-    /* queries, [T, nh, d] with the row stride of qkv: copied out contiguous for the kernel */
+    /* the barrier above: every key of this step is in the cache before any query reads them */
+    paged_attention_team(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out, lv);
+}
+
+/* The attention half of a layer, from the fused q/k/v product qkv [T, (nh + 2 kvh) * d]:
+ * optional per-head RMSNorm of q and k (q_norm/k_norm [d], NULL: none), the rotary embedding in
+ * Hugging Face's layout (cos/sin [positions, d], each head's halves rotating together), the step's
+ * keys and values written into the paged cache at `slots`, then the paged attention into out
+ * [T, nh, d]. qkv is modified in place. */
+void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t d, const float *q_norm,
+                         const float *k_norm, float eps, const float *cos_table, const float *sin_table,
+                         const int64_t *positions, const int64_t *slots, float *k_cache, float *v_cache,
+                         const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
+                         int64_t block, float scale, float *out, int force) {
+    const int lv = level(force);
     float *q = malloc(sizeof(float) * T * nh * d);
     if (!q) return;
-    for (int64_t t = 0; t < T; t++) memcpy(q + t * nh * d, qkv + t * width, sizeof(float) * nh * d);
-    tok_paged_attention(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out,
-                        force);
+    int64_t keys = 0;
+    for (int64_t t = 0; t < T; t++) keys += len_of[t];
+#pragma omp parallel if (keys * nh * d >= PARALLEL_WORK || T * (nh + 2 * kvh) * d >= PARALLEL_WORK)
+    attention_layer_team(qkv, T, nh, kvh, d, q_norm, k_norm, eps, cos_table, sin_table, positions, slots, k_cache,
+                         v_cache, tables, max_blocks, seq_of, len_of, block, scale, q, out, lv);
     free(q);
 }
 
@@ -578,49 +630,74 @@ typedef struct {
     tok_linear qkv, o, gate_up, down;
 } tok_layer;
 
-static int linear(const tok_linear *w, const float *x, int64_t M, float *y, int wide, int force) {
-    const int rc = matmul(x, M, w->K, w->qs, w->q4, w->d, w->m, w->dT, w->mT, w->N, y, w->N, wide, force);
-    if (rc == 0 && w->bias)
+/* A linear layer for the threads of a team (scratch reserved for its M x K); ends at a barrier. */
+static void linear_team(const tok_linear *w, const float *x, int64_t M, float *y, int wide, int lv,
+                        const scratch_t *s) {
+    matmul_team(x, M, w->K, w->qs, w->q4, w->d, w->m, w->dT, w->mT, w->N, y, w->N, wide, lv, s);
+    if (w->bias) {
+#pragma omp for schedule(static)
         for (int64_t r = 0; r < M; r++)
             for (int64_t n = 0; n < w->N; n++) y[r * w->N + n] += w->bias[n];
-    return rc;
+    }
 }
 
 /* Every decoder layer of one step for the T tokens of x [T, H] (updated in place: x leaves as
  * the last layer's residual stream, before the final norm), the same steps as the decoder's
  * per-layer path: norm, q/k/v, attention over the paged cache (kv: [layers][2][blocks][block]
  * [kvh][d]), o, residual + norm, gate/up, SiLU gate, down, residual. One call instead of some
- * two hundred from Python. Returns 0, or -1 when memory ran out or a shape does not fit. */
+ * two hundred from Python, and one thread team for all of it: the threads meet at a barrier
+ * after each step instead of starting a team for each (a few hundred per token). Every output is
+ * computed by one thread in the same order as the per-layer path, so the result is the same bit
+ * for bit. Returns 0, or -1 when memory ran out or a shape does not fit. */
 int tok_decoder_layers(const tok_layer *layers, int64_t n_layers, float *x, int64_t T, int64_t H, int64_t nh,
                        int64_t kvh, int64_t d, int64_t I, float eps, const float *cos_table, const float *sin_table,
                        const int64_t *positions, const int64_t *slots, float *kv, int64_t num_blocks, int64_t block,
                        const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
                        float scale, int wide, int force) {
     const int64_t qkv_width = (nh + 2 * kvh) * d, per_cache = num_blocks * block * kvh * d;
+    int64_t widest = 0; /* the largest K of any linear layer: the scratch of all of them */
+    for (int64_t l = 0; l < n_layers; l++) {
+        const tok_linear *all[4] = {&layers[l].qkv, &layers[l].o, &layers[l].gate_up, &layers[l].down};
+        for (int i = 0; i < 4; i++) {
+            if (all[i]->K % QK) return -1;
+            widest = all[i]->K > widest ? all[i]->K : widest;
+        }
+    }
+    if (reserve(T, widest)) return -1;
+    const scratch_t *s = &scratch;
+    const int lv = level(force), rw = rowwise_level();
     float *h = malloc(sizeof(float) * T * (H > nh * d ? H : nh * d));
     float *qkv = malloc(sizeof(float) * T * qkv_width);
+    float *q = malloc(sizeof(float) * T * nh * d);
     float *attended = malloc(sizeof(float) * T * nh * d);
     float *out = malloc(sizeof(float) * T * H);
     float *gate_up = malloc(sizeof(float) * T * 2 * I);
     float *act = malloc(sizeof(float) * T * I);
-    int rc = h && qkv && attended && out && gate_up && act ? 0 : -1;
-    for (int64_t l = 0; l < n_layers && rc == 0; l++) {
-        const tok_layer *layer = layers + l;
-        float *keys = kv + (2 * l) * per_cache, *values = kv + (2 * l + 1) * per_cache;
-        tok_rms_norm(x, l ? out : NULL, layer->input_norm, T, H, eps, h); /* x += the last MLP's output */
-        rc |= linear(&layer->qkv, h, T, qkv, wide, force);
-        tok_attention_layer(qkv, T, nh, kvh, d, layer->q_norm, layer->k_norm, eps, cos_table, sin_table, positions,
-                            slots, keys, values, tables, max_blocks, seq_of, len_of, block, scale, attended, force);
-        rc |= linear(&layer->o, attended, T, out, wide, force);
-        tok_rms_norm(x, out, layer->post_norm, T, H, eps, h); /* x += attention's output */
-        rc |= linear(&layer->gate_up, h, T, gate_up, wide, force);
-        tok_silu_mul(gate_up, T, I, act);
-        rc |= linear(&layer->down, act, T, out, wide, force);
+    const int rc = h && qkv && q && attended && out && gate_up && act ? 0 : -1;
+    if (rc == 0 && n_layers) {
+#pragma omp parallel
+        {
+            for (int64_t l = 0; l < n_layers; l++) {
+                const tok_layer *layer = layers + l;
+                float *keys = kv + (2 * l) * per_cache, *values = kv + (2 * l + 1) * per_cache;
+                rms_norm_team(x, l ? out : NULL, layer->input_norm, T, H, eps, h, rw); /* x += the last MLP's output */
+                linear_team(&layer->qkv, h, T, qkv, wide, lv, s);
+                attention_layer_team(qkv, T, nh, kvh, d, layer->q_norm, layer->k_norm, eps, cos_table, sin_table,
+                                     positions, slots, keys, values, tables, max_blocks, seq_of, len_of, block, scale,
+                                     q, attended, lv);
+                linear_team(&layer->o, attended, T, out, wide, lv, s);
+                rms_norm_team(x, out, layer->post_norm, T, H, eps, h, rw); /* x += attention's output */
+                linear_team(&layer->gate_up, h, T, gate_up, wide, lv, s);
+                silu_mul_team(gate_up, T, I, act, rw);
+                linear_team(&layer->down, act, T, out, wide, lv, s);
+            }
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < T * H; i++) x[i] += out[i];
+        }
     }
-    if (rc == 0 && n_layers)
-        for (int64_t i = 0; i < T * H; i++) x[i] += out[i];
     free(h);
     free(qkv);
+    free(q);
     free(attended);
     free(out);
     free(gate_up);
