@@ -158,9 +158,15 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
             raise ValueError(f"tool_choice names {choice.function.name!r}, which is not among the tools")
         if len(set(names)) != len(names):
             raise ValueError("tools must have distinct names")
-        if self.uses_tools and self.guide() is not None:
-            raise ValueError("tools cannot be combined with response_format or guided decoding")
+        # A JSON response_format goes with tools (the answer's format when no tool is called);
+        # guided_* extensions do not.
+        if self.uses_tools and self.guide() is not None and not self._json_format_only():
+            raise ValueError("tools cannot be combined with guided decoding")
         return self
+
+    def _json_format_only(self) -> bool:
+        guided = (self.guided_json, self.guided_regex, self.guided_choice, self.guided_grammar)
+        return all(g is None for g in guided)
 
     @property
     def uses_tools(self) -> bool:

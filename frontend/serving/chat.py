@@ -1,9 +1,11 @@
-"""ServingChat: /v1/chat/completions over the served LLMs."""
+"""ServingChat: chat generation over the served LLMs, and /v1/chat/completions.
+
+`generate` / `generate_stream` give the answer in no API's format (frontend.serving.answer):
+the one path that chat completions, the Responses API and the Messages API all run."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from engine import tensors as t
@@ -18,11 +20,22 @@ from frontend.protocol.chat import (
     DeltaMessage,
 )
 from frontend.protocol.structured import ChoiceLogprobs, FunctionCallDelta, FunctionCallOut, ToolCallDelta, ToolCallOut
+from frontend.serving.answer import (
+    Answer,
+    AnswerBuilder,
+    AnswerEvent,
+    Finished,
+    Generation,
+    GenerationStream,
+    TextDelta,
+    ToolCallArguments,
+    ToolCallStart,
+    UsageReport,
+)
 from frontend.serving.base import ServingBase
 from frontend.serving.choices import Choice, ChoiceResult
 from frontend.serving.image_inputs import ImageLoader
-from frontend.serving.structured import chat_logprobs, extract_json_code, format_hint, guide_inputs, tool_guide
-from frontend.serving.tool_calls import CallDelta, ToolCallExtractor
+from frontend.serving.structured import chat_logprobs, format_hint, guide_inputs, tool_guide
 from frontend.triton.base import GenerationChunk, ServedModel
 
 
@@ -53,137 +66,106 @@ class ServingChat(ServingBase):
         choices = await self.choices(model, request, [prompt], guide_inputs(guide))
         return model, self.new_request_id(), choices
 
-    async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+    async def generate(self, request: ChatCompletionRequest) -> Generation:
+        """The whole answer of every choice (the one generation path of every API family)."""
         model, request_id, choices = await self._start(request)
         results = await self.collect(model, choices, request_id)
+        answers = [AnswerBuilder(request, i).whole(r) for i, r in enumerate(results)]
+        return Generation(request_id, self.now(), model, answers, self.usage(results))
+
+    async def generate_stream(self, request: ChatCompletionRequest) -> GenerationStream:
+        """The choices' answers as events, started now (errors before the first chunk raise here)."""
+        model, request_id, choices = await self._start(request)
+        stream = await self.stream(model, choices, request_id)
+        return GenerationStream(request_id, self.now(), model, self._events(request, stream))
+
+    async def _events(
+        self, request: ChatCompletionRequest, stream: AsyncIterator[tuple[int, GenerationChunk]]
+    ) -> AsyncIterator[AnswerEvent]:
+        results = [ChoiceResult() for _ in range(request.n)]
+        builders = [AnswerBuilder(request, i) for i in range(request.n)]
+        try:
+            async for index, generated in stream:
+                results[index].add(generated)
+                for event in builders[index].feed(generated):
+                    yield event
+                if generated.finish_reason is not None:
+                    for event in builders[index].finish(generated):
+                        yield event
+            yield UsageReport(self.usage(results))
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+        generation = await self.generate(request)
         return ChatCompletionResponse(
-            id=request_id,
-            created=self.now(),
-            model=model.name,
-            choices=[_Answer(request).choice(i, r) for i, r in enumerate(results)],
-            usage=self.usage(results),
-            system_fingerprint=model.system_fingerprint,
+            id=generation.id,
+            created=generation.created,
+            model=generation.model.name,
+            choices=[_chat_choice(request, answer) for answer in generation.answers],
+            usage=generation.usage,
+            system_fingerprint=generation.model.system_fingerprint,
         )
 
     async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        model, request_id, choices = await self._start(request)
-        stream = await self.stream(model, choices, request_id)
-        return self._chunks(request, model, request_id, stream)
-
-    async def _chunks(
-        self,
-        request: ChatCompletionRequest,
-        model: ServedModel,
-        request_id: str,
-        stream: AsyncIterator[tuple[int, GenerationChunk]],
-    ) -> AsyncIterator[ChatCompletionChunk]:
-        created = self.now()
-        results = [ChoiceResult() for _ in range(request.n)]
-        answers = [_Answer(request) for _ in range(request.n)]
-        include_usage = request.include_usage
-
-        def chunk(
-            index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
-        ) -> ChatCompletionChunk:
-            choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
-            extra = {"usage": None} if include_usage else {}
-            return ChatCompletionChunk(
-                id=request_id,
-                created=created,
-                model=model.name,
-                choices=[choice],
-                system_fingerprint=model.system_fingerprint,
-                **extra,
-            )
-
-        # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
-        first = {"sources": request._sources} if request._sources is not None else {}
-        for index in range(request.n):
-            yield chunk(index, DeltaMessage(role="assistant", content="", **first))
-        async for index, generated in stream:
-            results[index].add(generated)
-            for delta, logprobs in answers[index].feed(generated):
-                yield chunk(index, delta, logprobs=logprobs)
-            if generated.finish_reason is not None:
-                for delta, _ in answers[index].finish():
-                    yield chunk(index, delta)
-                yield chunk(index, DeltaMessage(), answers[index].finish_reason(generated.finish_reason))
-        if include_usage:
-            yield ChatCompletionChunk(
-                id=request_id,
-                created=created,
-                model=model.name,
-                choices=[],
-                system_fingerprint=model.system_fingerprint,
-                usage=self.usage(results),
-            )
+        return _chunks(request, await self.generate_stream(request))
 
 
-@dataclass
-class _Answer:
-    """Turns one choice's generated text into the assistant message: plain content, tool
-    calls, or h2oGPT's json_code; whole (`choice`) or as stream deltas (`feed`, `finish`)."""
+def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:
+    calls = [
+        ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in answer.tool_calls
+    ]
+    message = AssistantMessage(content=answer.content, tool_calls=calls or None)
+    if request._sources is not None:
+        message.sources = request._sources
+    logprobs = chat_logprobs(answer.logprobs) if answer.logprobs is not None else None
+    return ChatChoice(index=answer.index, message=message, logprobs=logprobs, finish_reason=answer.finish_reason)
 
-    request: ChatCompletionRequest
 
-    def __post_init__(self) -> None:
-        self.tools = ToolCallExtractor(tagged=tool_guide(self.request) is None) if self.request.uses_tools else None
-        format_ = self.request.response_format
-        self.json_code = format_ is not None and format_.type == "json_code"
-        self.text = ""
+async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) -> AsyncIterator[ChatCompletionChunk]:
+    model = generation.model
+    include_usage = request.include_usage
 
-    def choice(self, index: int, result: ChoiceResult) -> ChatChoice:
-        text = result.full_text
-        message = AssistantMessage(content=extract_json_code(text) if self.json_code else text)
-        if self.tools is not None:
-            self.tools.feed(text)
-            calls = self.tools.calls()
-            if calls:
-                outs = [
-                    ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in calls
-                ]
-                message = AssistantMessage(content=self.tools.content(), tool_calls=outs)
-        if self.request._sources is not None:
-            message.sources = self.request._sources
-        logprobs = chat_logprobs(result.logprobs) if self.request.logprobs else None
-        return ChatChoice(
-            index=index, message=message, logprobs=logprobs, finish_reason=self.finish_reason(result.finish_reason)
+    def chunk(
+        index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
+    ) -> ChatCompletionChunk:
+        choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
+        extra = {"usage": None} if include_usage else {}
+        return ChatCompletionChunk(
+            id=generation.id,
+            created=generation.created,
+            model=model.name,
+            choices=[choice],
+            system_fingerprint=model.system_fingerprint,
+            **extra,
         )
 
-    def finish_reason(self, engine_reason: str | None) -> str | None:
-        if self.tools is not None and self.tools.calls() and engine_reason != "length":
-            return "tool_calls"
-        return engine_reason
-
-    def feed(self, generated: GenerationChunk) -> list[tuple[DeltaMessage, ChoiceLogprobs | None]]:
-        logprobs = chat_logprobs(generated.logprobs) if self.request.logprobs and generated.logprobs else None
-        if self.tools is not None:
-            content, calls = self.tools.feed(generated.text)
-            return self._deltas(content, calls)
-        if self.json_code:
-            self.text += generated.text
-            return []
-        if generated.text or logprobs is not None:
-            return [(DeltaMessage(content=generated.text), logprobs)]
-        return []
-
-    def finish(self) -> list[tuple[DeltaMessage, None]]:
-        if self.tools is not None:
-            return [(delta, None) for delta, _ in self._deltas(*self.tools.finish())]
-        if self.json_code:
-            return [(DeltaMessage(content=extract_json_code(self.text)), None)]
-        return []
-
-    @staticmethod
-    def _deltas(content: str, calls: list[CallDelta]) -> list[tuple[DeltaMessage, None]]:
-        out: list[tuple[DeltaMessage, None]] = []
-        if content:
-            out.append((DeltaMessage(content=content), None))
-        for call in calls:
-            if call.id is not None:
-                function = FunctionCallDelta(name=call.name, arguments="")
-                delta = ToolCallDelta(index=call.index, id=call.id, type="function", function=function)
-            else:
-                delta = ToolCallDelta(index=call.index, function=FunctionCallDelta(arguments=call.arguments))
-            out.append((DeltaMessage(tool_calls=[delta]), None))
-        return out
+    # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
+    first = {"sources": request._sources} if request._sources is not None else {}
+    for index in range(request.n):
+        yield chunk(index, DeltaMessage(role="assistant", content="", **first))
+    try:
+        async for event in generation.events:
+            if isinstance(event, TextDelta):
+                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
+                yield chunk(event.index, DeltaMessage(content=event.text), logprobs=logprobs)
+            elif isinstance(event, ToolCallStart):
+                function = FunctionCallDelta(name=event.name, arguments="")
+                call = ToolCallDelta(index=event.call_index, id=event.id, type="function", function=function)
+                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
+            elif isinstance(event, ToolCallArguments):
+                call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
+                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
+            elif isinstance(event, Finished):
+                yield chunk(event.index, DeltaMessage(), event.finish_reason)
+            elif include_usage:
+                yield ChatCompletionChunk(
+                    id=generation.id,
+                    created=generation.created,
+                    model=model.name,
+                    choices=[],
+                    system_fingerprint=model.system_fingerprint,
+                    usage=event.usage,
+                )
+    finally:
+        await generation.events.aclose()  # type: ignore[attr-defined]

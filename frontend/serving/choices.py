@@ -21,6 +21,7 @@ class ChoiceResult:
 
     text: list[str] = field(default_factory=list)
     finish_reason: str | None = None
+    stop_reason: str | None = None  # the stop string that ended it
     prompt_tokens: int = 0
     completion_tokens: int = 0
     logprobs: list[dict[str, Any]] = field(default_factory=list)
@@ -36,6 +37,7 @@ class ChoiceResult:
         self.completion_tokens = chunk.num_output_tokens
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+            self.stop_reason = chunk.stop_reason
 
 
 async def stream_choices(
