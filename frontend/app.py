@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,10 @@ from frontend.files.sqlite_store import SQLiteFileStore
 from frontend.limits import BodySizeLimit
 from frontend.lora import AdapterTable, parse_lora_flags
 from frontend.metrics import Metrics, RequestCounter
+from frontend.response_store.sqlite_store import SQLiteResponseStore
+from frontend.response_store.store import Retention
 from frontend.routes import (
+    anthropic,
     audio,
     chat,
     collections,
@@ -32,7 +36,9 @@ from frontend.routes import (
     lora,
     models,
     observability,
+    responses,
 )
+from frontend.serving.anthropic import ServingMessages
 from frontend.serving.chat import ServingChat
 from frontend.serving.completion import ServingCompletion
 from frontend.serving.document_chat import DocumentChat
@@ -44,6 +50,7 @@ from frontend.serving.images import ServingImages
 from frontend.serving.lora import ServingLoRA
 from frontend.serving.models import ServingModels
 from frontend.serving.registry import ModelRegistry
+from frontend.serving.responses import ServingResponses
 from frontend.serving.speech import ServingSpeech
 from frontend.serving.transcription import ServingTranscription
 from frontend.settings import Settings
@@ -92,6 +99,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.serving_documents = documents
         app.state.document_chat = DocumentChat(documents, app.state.serving_chat)
         app.state.serving_files = ServingFiles(store, settings.max_file_bytes, documents)
+        retention = Retention(settings.responses_max_stored, settings.responses_max_age)
+        stored = SQLiteResponseStore(settings.resolved_files_dir(), retention)
+        app.state.serving_responses = ServingResponses(app.state.serving_chat, stored, app.state.serving_files)
+        app.state.serving_messages = ServingMessages(app.state.serving_chat, app.state.serving_files)
         app.state.serving_lora = ServingLoRA(backend, registry)
         generated = GeneratedImages(settings.resolved_generated_images_dir(), settings.generated_image_ttl)
         app.state.generated_images = generated
@@ -105,7 +116,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await backend.close()
 
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
-    routers = (models, chat, completions, embeddings, audio, images, files, collections, lora, health, observability)
+    routers = (
+        models,
+        chat,
+        completions,
+        responses,
+        anthropic,
+        embeddings,
+        audio,
+        images,
+        files,
+        collections,
+        lora,
+        health,
+        observability,
+    )
     for router in (r.router for r in routers):
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)
@@ -135,28 +160,32 @@ def _require_triton_urls(settings: Settings) -> list[str]:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    def render(
+        request: Request, error: errors.APIError, status: int | None = None, headers: Any = None
+    ) -> JSONResponse:
+        body = errors.envelope_for(request.url.path, error)
+        return JSONResponse(body, status_code=status or error.status_code, headers=headers or error.headers)
+
     @app.exception_handler(errors.APIError)
-    async def api_error(_: Request, exc: errors.APIError) -> JSONResponse:
-        return JSONResponse(exc.envelope(), status_code=exc.status_code, headers=exc.headers)
+    async def api_error(request: Request, exc: errors.APIError) -> JSONResponse:
+        return render(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = errors.from_validation_errors(exc.errors())
-        return JSONResponse(error.envelope(), status_code=error.status_code)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return render(request, errors.from_validation_errors(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         error = (
             errors.RouteNotFound(str(exc.detail)) if exc.status_code == 404 else errors.InvalidRequest(str(exc.detail))
         )
-        return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)
+        return render(request, error, exc.status_code, exc.headers)
 
     @app.exception_handler(ClientDisconnected)
     async def client_gone(_: Request, __: ClientDisconnected) -> Response:
         return Response(status_code=499)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        error = errors.ServerError("The server had an error while processing your request.")
-        return JSONResponse(error.envelope(), status_code=error.status_code)
+        return render(request, errors.ServerError("The server had an error while processing your request."))

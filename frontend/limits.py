@@ -1,4 +1,4 @@
-"""A limit on request bodies: 413 in OpenAI's envelope, before a large body is read."""
+"""A limit on request bodies: 413 in the route's error envelope, before a large body is read."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class BodySizeLimit:
             return
         declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
+            await _too_large(send, self.max_bytes, scope["path"])
             return
         received = 0
         rejected = started = False
@@ -36,7 +36,7 @@ class BodySizeLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes and not started:
                     rejected = True
-                    await _too_large(send, self.max_bytes)
+                    await _too_large(send, self.max_bytes, scope["path"])
                     return {"type": "http.disconnect"}
             return message
 
@@ -50,5 +50,6 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, guarded_send)
 
 
-async def _too_large(send: Any, limit: int) -> None:
-    await errors.send_error(send, errors.PayloadTooLarge(f"the request body is over the limit of {limit} bytes"))
+async def _too_large(send: Any, limit: int, path: str) -> None:
+    error = errors.PayloadTooLarge(f"the request body is over the limit of {limit} bytes")
+    await errors.send_error(send, error, path=path)

@@ -189,6 +189,7 @@ class ResponseInputs(RequestModel):
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
     previous_response_id: str | None = None
+    user: str | None = None
 
     @field_validator("input")
     @classmethod
@@ -245,7 +246,6 @@ class ResponsesRequest(ResponseInputs):
     top_p: float | None = Field(None, ge=0.0, le=1.0)
     store: bool | None = None
     metadata: dict[str, str] | None = None
-    user: str | None = None
     include: list[str] | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
     truncation: Literal["auto", "disabled"] | None = None
@@ -350,16 +350,8 @@ class ToolOut(ResponseModel):
     strict: bool | None = None
 
 
-class FormatOut(ResponseModel):
-    type: Literal["text", "json_object", "json_schema"]
-    name: str | None = None
-    schema_: dict[str, Any] | None = Field(None, serialization_alias="schema")
-    description: str | None = None
-    strict: bool | None = None
-
-
 class TextOut(ResponseModel):
-    format: FormatOut
+    format: dict[str, Any]  # the request's text.format as given (`{"type": "text"}` by default)
 
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"]

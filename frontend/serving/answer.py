@@ -2,9 +2,10 @@
 
 ServingChat runs a chat request (messages, tools, guides, sampling) and gives either a
 whole `Generation` (one `Answer` per choice) or a `GenerationStream` of typed events:
-`TextDelta`, `ToolCallStart` (a call's id and name, once the name is complete),
-`ToolCallArguments` (pieces of its JSON arguments, which join into the whole answer's
-`arguments`), `Finished` per choice, and one `UsageReport` after every choice finished.
+`Started` (once, with the prompt's token count), `TextDelta`, `ToolCallStart` (a call's
+id and name, once the name is complete), `ToolCallArguments` (pieces of its JSON
+arguments, which join into the whole answer's `arguments`), `Finished` per choice, and
+one `UsageReport` after every choice finished.
 Chat completions, the Responses API and Anthropic's Messages API each turn these into
 their own objects and stream events.
 
@@ -55,6 +56,11 @@ class Generation:
 
 
 @dataclass(frozen=True)
+class Started:
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
 class TextDelta:
     index: int
     text: str
@@ -88,7 +94,7 @@ class UsageReport:
     usage: Usage
 
 
-AnswerEvent = TextDelta | ToolCallStart | ToolCallArguments | Finished | UsageReport
+AnswerEvent = Started | TextDelta | ToolCallStart | ToolCallArguments | Finished | UsageReport
 
 
 @dataclass

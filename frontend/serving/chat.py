@@ -27,6 +27,7 @@ from frontend.serving.answer import (
     Finished,
     Generation,
     GenerationStream,
+    Started,
     TextDelta,
     ToolCallArguments,
     ToolCallStart,
@@ -46,7 +47,8 @@ class ServingChat(ServingBase):
         super().__init__(*args, **kwargs)
         self.images = images
 
-    async def _start(self, request: ChatCompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
+    async def _prompt(self, request: ChatCompletionRequest) -> tuple[ServedModel, dict[str, Any]]:
+        """The model that answers and the prompt it is given (messages, images, tools)."""
         model = await self.registry.resolve_llm(request.model, chat=True)
         prompt: dict[str, Any] = {t.MESSAGES: request.messages_json(format_hint(request))}
         urls = request.image_urls()
@@ -62,9 +64,20 @@ class ServingChat(ServingBase):
         tools = request.tools_json()
         if tools is not None:
             prompt[t.TOOLS] = tools
+        return model, prompt
+
+    async def _start(self, request: ChatCompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
+        model, prompt = await self._prompt(request)
         guide = tool_guide(request) or request.guide()
         choices = await self.choices(model, request, [prompt], guide_inputs(guide))
         return model, self.new_request_id(), choices
+
+    async def prompt_tokens(self, request: ChatCompletionRequest) -> int:
+        """How many tokens the request's prompt takes (its messages through the chat template), without generating."""
+        model, prompt = await self._prompt(request)
+        if model.tokenizes_itself:
+            raise errors.InvalidRequest(f"The model `{model.name}` cannot count prompt tokens apart from generating.")
+        return len(await self._token_ids(model, prompt))
 
     async def generate(self, request: ChatCompletionRequest) -> Generation:
         """The whole answer of every choice (the one generation path of every API family)."""
@@ -84,8 +97,12 @@ class ServingChat(ServingBase):
     ) -> AsyncIterator[AnswerEvent]:
         results = [ChoiceResult() for _ in range(request.n)]
         builders = [AnswerBuilder(request, i) for i in range(request.n)]
+        started = False
         try:
             async for index, generated in stream:
+                if not started:
+                    started = True
+                    yield Started(generated.num_input_tokens)
                 results[index].add(generated)
                 for event in builders[index].feed(generated):
                     yield event
@@ -158,7 +175,7 @@ async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) 
                 yield chunk(event.index, DeltaMessage(tool_calls=[call]))
             elif isinstance(event, Finished):
                 yield chunk(event.index, DeltaMessage(), event.finish_reason)
-            elif include_usage:
+            elif isinstance(event, UsageReport) and include_usage:
                 yield ChatCompletionChunk(
                     id=generation.id,
                     created=generation.created,
