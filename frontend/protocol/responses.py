@@ -371,7 +371,6 @@ class ResponseObject(ResponseModel):
     output: list[OutputItem]
     parallel_tool_calls: bool
     previous_response_id: str | None = None
-    store: bool
     background: bool = False
     temperature: float | None = None
     top_p: float | None = None
@@ -462,7 +461,6 @@ class ArgumentsDoneEvent(StreamEvent):
     type: str = "response.function_call_arguments.done"
     item_id: str
     output_index: int
-    name: str
     arguments: str
 
 

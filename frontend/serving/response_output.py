@@ -110,7 +110,7 @@ class Output:
         for call in self._calls.values():
             call.status = status
             index = self.items.index(call)
-            done = ArgumentsDoneEvent(item_id=call.id, output_index=index, name=call.name, arguments=call.arguments)
+            done = ArgumentsDoneEvent(item_id=call.id, output_index=index, arguments=call.arguments)
             item = OutputItemEvent(type="response.output_item.done", output_index=index, item=call.model_copy())
             events += [done, item]
         self._calls = {}

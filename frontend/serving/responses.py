@@ -76,7 +76,6 @@ class _Turn:
             output=output.items if output is not None else [],
             parallel_tool_calls=request.parallel_tool_calls is not False,
             previous_response_id=request.previous_response_id,
-            store=request.store is not False,
             temperature=request.temperature,
             top_p=request.top_p,
             top_logprobs=request.top_logprobs,
