@@ -184,6 +184,7 @@ class MessagesRequest(MessagesInputs):
     stream: bool = False
     metadata: dict[str, Any] | None = None
     thinking: dict[str, Any] | None = None  # accepted; the models served here do not think aloud
+    ignore_eos: bool | None = None  # extension (vLLM-style): generate until max_tokens
 
 
 # -- response ----------------------------------------------------------------------------

@@ -257,6 +257,7 @@ class ResponsesRequest(ResponseInputs):
     top_k: int | None = Field(None, ge=-1)
     min_p: float | None = Field(None, ge=0.0, le=1.0)
     repetition_penalty: float | None = Field(None, gt=0.0)
+    ignore_eos: bool | None = None
 
     @field_validator("metadata")
     @classmethod

@@ -102,6 +102,7 @@ class ServingMessages:
                 "temperature": request.temperature,
                 "top_p": request.top_p,
                 "top_k": request.top_k,
+                "ignore_eos": request.ignore_eos,
             }
             body.update({key: value for key, value in sampling.items() if value is not None})
         try:

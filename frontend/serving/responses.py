@@ -304,6 +304,7 @@ def _sampling(request: ResponsesRequest) -> dict[str, Any]:
         "top_k": request.top_k,
         "min_p": request.min_p,
         "repetition_penalty": request.repetition_penalty,
+        "ignore_eos": request.ignore_eos,
     }
     if request.wants_logprobs:
         fields.update(logprobs=True, top_logprobs=request.top_logprobs or 0)
