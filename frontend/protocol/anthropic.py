@@ -207,6 +207,8 @@ StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 
 
 class Usage(ResponseModel):
+    """Anthropic's counts: `input_tokens` are the prompt tokens the prefix cache did not serve."""
+
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int = 0
@@ -271,6 +273,7 @@ class StopDelta(ResponseModel):
 class DeltaUsage(ResponseModel):
     input_tokens: int
     output_tokens: int
+    cache_read_input_tokens: int = 0
 
 
 class MessageDelta(ResponseModel):

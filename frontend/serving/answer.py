@@ -53,11 +53,13 @@ class Generation:
     model: ServedModel
     answers: list[Answer]
     usage: Usage
+    cached_tokens: int = 0  # of the prompt tokens, those the engine's prefix cache served
 
 
 @dataclass(frozen=True)
 class Started:
     prompt_tokens: int
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Finished:
 @dataclass(frozen=True)
 class UsageReport:
     usage: Usage
+    cached_tokens: int = 0
 
 
 AnswerEvent = Started | TextDelta | ToolCallStart | ToolCallArguments | Finished | UsageReport

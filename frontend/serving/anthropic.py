@@ -70,7 +70,7 @@ class ServingMessages:
             content=content,
             stop_reason=reason,
             stop_sequence=sequence,
-            usage=Usage(input_tokens=generation.usage.prompt_tokens, output_tokens=generation.usage.completion_tokens),
+            usage=_usage(generation.usage.prompt_tokens, generation.usage.completion_tokens, generation.cached_tokens),
         )
 
     async def create_stream(self, request: MessagesRequest, owner: str) -> AsyncIterator[StreamEvent]:
@@ -185,6 +185,13 @@ def _stop(request: MessagesRequest, finish_reason: str | None, stop_string: str 
     return "end_turn", None
 
 
+def _usage(prompt_tokens: int, output_tokens: int, cached_tokens: int) -> Usage:
+    """Anthropic counts cache reads apart: input_tokens are the prompt tokens the cache did not serve."""
+    return Usage(
+        input_tokens=prompt_tokens - cached_tokens, output_tokens=output_tokens, cache_read_input_tokens=cached_tokens
+    )
+
+
 def _message_id() -> str:
     return f"msg_{secrets.token_hex(12)}"
 
@@ -206,7 +213,7 @@ async def _events(request: MessagesRequest, generation: answer.GenerationStream)
     block: int = -1  # the index of the open content block
     kind: str | None = None  # its type
     stop: tuple[Any, str | None] = ("end_turn", None)
-    prompt_tokens = 0
+    prompt_tokens = cached_tokens = 0
 
     def close() -> list[StreamEvent]:
         nonlocal kind
@@ -216,14 +223,14 @@ async def _events(request: MessagesRequest, generation: answer.GenerationStream)
     try:
         async for event in generation.events:
             if isinstance(event, answer.Started):
-                prompt_tokens = event.prompt_tokens
+                prompt_tokens, cached_tokens = event.prompt_tokens, event.cached_tokens
                 start = MessageResponse(
                     id=_message_id(),
                     model=generation.model.name,
                     content=[],
                     stop_reason=None,
                     stop_sequence=None,
-                    usage=Usage(input_tokens=prompt_tokens, output_tokens=0),
+                    usage=_usage(prompt_tokens, 0, cached_tokens),
                 )
                 yield MessageStart(message=start)
             elif isinstance(event, answer.TextDelta) and event.text:
@@ -246,7 +253,11 @@ async def _events(request: MessagesRequest, generation: answer.GenerationStream)
                     yield done
                 stop = _stop(request, event.finish_reason, event.stop_reason)
             elif isinstance(event, answer.UsageReport):
-                usage = DeltaUsage(input_tokens=prompt_tokens, output_tokens=event.usage.completion_tokens)
+                usage = DeltaUsage(
+                    input_tokens=prompt_tokens - cached_tokens,
+                    output_tokens=event.usage.completion_tokens,
+                    cache_read_input_tokens=cached_tokens,
+                )
                 yield MessageDelta(delta=StopDelta(stop_reason=stop[0], stop_sequence=stop[1]), usage=usage)
                 yield MessageStop()
     finally:

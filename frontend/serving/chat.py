@@ -84,7 +84,7 @@ class ServingChat(ServingBase):
         model, request_id, choices = await self._start(request)
         results = await self.collect(model, choices, request_id)
         answers = [AnswerBuilder(request, i).whole(r) for i, r in enumerate(results)]
-        return Generation(request_id, self.now(), model, answers, self.usage(results))
+        return Generation(request_id, self.now(), model, answers, self.usage(results), _cached(results))
 
     async def generate_stream(self, request: ChatCompletionRequest) -> GenerationStream:
         """The choices' answers as events, started now (errors before the first chunk raise here)."""
@@ -102,14 +102,14 @@ class ServingChat(ServingBase):
             async for index, generated in stream:
                 if not started:
                     started = True
-                    yield Started(generated.num_input_tokens)
+                    yield Started(generated.num_input_tokens, generated.num_cached_tokens)
                 results[index].add(generated)
                 for event in builders[index].feed(generated):
                     yield event
                 if generated.finish_reason is not None:
                     for event in builders[index].finish(generated):
                         yield event
-            yield UsageReport(self.usage(results))
+            yield UsageReport(self.usage(results), _cached(results))
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 
@@ -126,6 +126,10 @@ class ServingChat(ServingBase):
 
     async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         return _chunks(request, await self.generate_stream(request))
+
+
+def _cached(results: list[ChoiceResult]) -> int:
+    return results[0].cached_tokens if results else 0  # the choices share one prompt
 
 
 def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:

@@ -23,6 +23,7 @@ class ChoiceResult:
     finish_reason: str | None = None
     stop_reason: str | None = None  # the stop string that ended it
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
     completion_tokens: int = 0
     logprobs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -34,6 +35,7 @@ class ChoiceResult:
         self.text.append(chunk.text)
         self.logprobs.extend(chunk.logprobs)
         self.prompt_tokens = chunk.num_input_tokens
+        self.cached_tokens = chunk.num_cached_tokens
         self.completion_tokens = chunk.num_output_tokens
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from frontend import errors
 from frontend.protocol.chat import ChatCompletionRequest
+from frontend.protocol.common import Usage
 from frontend.protocol.responses import (
     AllowedToolsChoice,
     FunctionToolChoice,
@@ -102,7 +103,8 @@ class ServingResponses:
         answer = generation.answers[0]
         output = Output()
         output.add_answer(answer)
-        final = _finished(turn, generation.model.name, output, answer.finish_reason, generation.usage)
+        usage = _usage(generation.usage, generation.cached_tokens)
+        final = _finished(turn, generation.model.name, output, answer.finish_reason, usage)
         await self._keep(turn, final)
         return final
 
@@ -136,7 +138,7 @@ class ServingResponses:
                     reason = event.finish_reason
                     produced = output.finish(incomplete=reason == "length")
                 elif isinstance(event, UsageReport):
-                    final = _finished(turn, model, output, reason, event.usage)
+                    final = _finished(turn, model, output, reason, _usage(event.usage, event.cached_tokens))
                     await self._keep(turn, final)
                     produced = [lifecycle_event(f"response.{final.status}", final)]
                 for item in produced:
@@ -244,13 +246,16 @@ def _image_file(part: dict[str, Any]) -> bool:
     return part.get("type") == "input_image" and bool(part.get("file_id")) and not part.get("image_url")
 
 
-def _finished(turn: _Turn, model: str, output: Output, reason: str | None, usage: Any) -> ResponseObject:
-    counts = ResponseUsage(
+def _usage(usage: Usage, cached_tokens: int) -> ResponseUsage:
+    return ResponseUsage(
         input_tokens=usage.prompt_tokens,
-        input_tokens_details=_CachedTokens(cached_tokens=getattr(usage, "cached_tokens", 0)),
+        input_tokens_details=_CachedTokens(cached_tokens=cached_tokens),
         output_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
     )
+
+
+def _finished(turn: _Turn, model: str, output: Output, reason: str | None, counts: ResponseUsage) -> ResponseObject:
     if reason == "length":
         details = {"reason": "max_output_tokens"}
         return turn.response(model, "incomplete", output, incomplete_details=details, usage=counts)

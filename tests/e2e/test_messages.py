@@ -50,7 +50,8 @@ def test_the_stream_is_the_whole_message(claude):
         final = stream.get_final_message()
     assert text == final.content[0].text == whole.content[0].text
     assert final.stop_reason == whole.stop_reason and final.usage.output_tokens == whole.usage.output_tokens
-    assert final.usage.input_tokens == whole.usage.input_tokens
+    total = final.usage.input_tokens + final.usage.cache_read_input_tokens
+    assert total == whole.usage.input_tokens + whole.usage.cache_read_input_tokens
 
 
 def test_a_forced_tool_is_used_whole_and_streamed(claude):
@@ -86,9 +87,11 @@ def test_a_tool_result_continues_the_conversation_as_chat_would(claude, client):
         tools=[{"type": "function", "function": {"name": WEATHER["name"], "description": WEATHER["description"], "parameters": WEATHER["input_schema"]}}],
         max_tokens=1,
     )  # fmt: skip
-    assert second.usage.input_tokens == chat.usage.prompt_tokens
+    prompt = second.usage.input_tokens + second.usage.cache_read_input_tokens
+    assert prompt == chat.usage.prompt_tokens
+    assert second.usage.cache_read_input_tokens > 0  # the first turn's prompt came from the prefix cache
     counted = claude.messages.count_tokens(model=MODEL, tools=[WEATHER], messages=conversation)
-    assert counted.input_tokens == second.usage.input_tokens
+    assert counted.input_tokens == prompt
 
 
 def test_output_config_holds_the_answer_to_a_schema(claude):

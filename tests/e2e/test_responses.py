@@ -151,6 +151,7 @@ def test_previous_response_id_keeps_the_calls_and_their_outputs(client):
         **GREEDY,
     )  # fmt: skip
     assert second.usage.input_tokens == chat.usage.prompt_tokens
+    assert 0 < second.usage.input_tokens_details.cached_tokens < second.usage.input_tokens  # the first turn's prefix
     third = client.responses.create(
         previous_response_id=second.id, input="Thanks!", tools=[WEATHER], max_output_tokens=4, **GREEDY
     )
