@@ -269,6 +269,14 @@ class ResponsesRequest(ResponseInputs):
                 raise ValueError("metadata keys take at most 64 characters, values 512")
         return value
 
+    @model_validator(mode="after")
+    def _check_background(self) -> ResponsesRequest:
+        if self.background and self.store is False:
+            raise ValueError("background responses are stored: background needs store true")
+        if self.background and self.stream:
+            raise ValueError("background responses cannot be streamed here; create one, then retrieve it")
+        return self
+
     @property
     def wants_logprobs(self) -> bool:
         return LOGPROBS_INCLUDE in (self.include or []) or bool(self.top_logprobs)

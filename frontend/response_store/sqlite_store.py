@@ -2,9 +2,10 @@
 
 `<files dir>/responses.sqlite3`, in WAL mode so that every frontend worker of the host sees
 the same responses. Each row holds the response object, its input items and the context a
-continuation starts from, as JSON. Writes drop what is past retention (older than the age
-limit, or beyond the count limit, oldest first) in the same transaction. Blocking work runs
-in a thread, off the event loop.
+continuation starts from, as JSON; a background response's status is read from it with
+json_extract, so that finishing and cancelling are single conditional updates. Writes drop
+what is past retention (older than the age limit, or beyond the count limit, oldest first)
+in the same transaction. Blocking work runs in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from frontend.response_store.store import ResponseNotFound, Retention, StoredResponse, valid_id
+from frontend.response_store.store import RUNNING, ResponseNotFound, Retention, StoredResponse, valid_id
 from frontend.sqlite_wal import connect, use_wal
 
 _SCHEMA = """
@@ -83,6 +84,18 @@ class SQLiteResponseStore:
 
     def _oldest_kept(self) -> int:
         return int(time.time()) - self.retention.max_age_s
+
+    async def settle(self, stored: StoredResponse) -> bool:
+        return await asyncio.to_thread(self._settle, stored)
+
+    def _settle(self, stored: StoredResponse) -> bool:
+        with self._connect() as db:
+            changed = db.execute(
+                "UPDATE responses SET response = ?, context = ? WHERE id = ? AND owner = ? "
+                f"AND json_extract(response, '$.status') IN ({', '.join('?' * len(RUNNING))})",
+                (json.dumps(stored.response), json.dumps(stored.context), stored.id, stored.owner, *RUNNING),
+            ).rowcount
+        return bool(changed)
 
     async def get(self, owner: str, response_id: str) -> StoredResponse:
         return await asyncio.to_thread(self._get, owner, response_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 RESPONSE_ID = re.compile(r"^resp_[0-9a-f]{48}$")
+RUNNING = ("queued", "in_progress")  # statuses of a background response not done yet
 
 
 class ResponseNotFound(LookupError):
@@ -47,6 +48,10 @@ class ResponseStore(Protocol):
 
     async def get(self, owner: str, response_id: str) -> StoredResponse:
         """ResponseNotFound unless the owner has it (and it is not past retention)."""
+
+    async def settle(self, stored: StoredResponse) -> bool:
+        """Replace a response that is still running (a background one finishing, or being
+        cancelled), as one step between workers; False, changing nothing, if it is not."""
 
     async def delete(self, owner: str, response_id: str) -> None:
         """ResponseNotFound unless the owner has it."""

@@ -1,4 +1,5 @@
-"""OpenAI's Responses API: create (whole or streamed), retrieve, delete, input items, input tokens."""
+"""OpenAI's Responses API: create (whole, streamed or in the background), retrieve, cancel, delete,
+input items, input tokens."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ async def retrieve_response(response_id: str, request: Request, user: str | None
 async def delete_response(response_id: str, request: Request, user: str | None = None) -> JSONResponse:
     owner = await caller(request, user)
     return JSONResponse(dump(await request.app.state.serving_responses.delete(owner, response_id)))
+
+
+@router.post("/v1/responses/{response_id}/cancel")
+async def cancel_response(response_id: str, request: Request, user: str | None = None) -> JSONResponse:
+    owner = await caller(request, user)
+    return JSONResponse(dump(await request.app.state.serving_responses.cancel(owner, response_id)))
 
 
 @router.get("/v1/responses/{response_id}/input_items")

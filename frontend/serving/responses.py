@@ -1,9 +1,8 @@
 """ServingResponses: the Responses API (/v1/responses) over chat generation.
 
-A request becomes the chat request that chat completions already runs: its input items
-(after the stored conversation of `previous_response_id`) become chat messages, its
-function tools chat tools, `text.format` a response_format, `max_output_tokens` the
-output limit. The answer comes back as output items (an assistant message with
+A request becomes the chat request that chat completions already runs
+(frontend.serving.response_prompts): its input items, after the stored conversation of
+`previous_response_id`, become chat messages. The answer comes back as output items (an assistant message with
 `output_text`, `function_call` items), whole or as the API's typed stream events
 (frontend.serving.response_output). Stored responses (`store`, the default) keep their
 input items and the conversation so far, owned by the caller.
@@ -11,21 +10,15 @@ input items and the conversation so far, owned by the caller.
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-
-from pydantic import ValidationError
 
 from frontend import errors
 from frontend.protocol.chat import ChatCompletionRequest
 from frontend.protocol.common import Usage
 from frontend.protocol.responses import (
-    AllowedToolsChoice,
-    FunctionToolChoice,
     InputItemList,
     InputTokens,
     ResponseDeleted,
@@ -42,10 +35,11 @@ from frontend.protocol.responses import InputTokensDetails as _CachedTokens
 from frontend.response_store.store import ResponseNotFound, ResponseStore, StoredResponse
 from frontend.serving.answer import Finished, GenerationStream, TextDelta, ToolCallArguments, ToolCallStart, UsageReport
 from frontend.serving.chat import ServingChat
-from frontend.serving.file_parts import resolve_file_parts
 from frontend.serving.files import ServingFiles
-from frontend.serving.response_items import chat_messages, new_id, output_items, stored_items
+from frontend.serving.response_background import BackgroundRuns
+from frontend.serving.response_items import new_id, output_items, stored_items
 from frontend.serving.response_output import Output, lifecycle_event
+from frontend.serving.response_prompts import ResponsePrompts
 
 MAX_INPUT_ITEMS_PAGE = 100
 
@@ -84,6 +78,7 @@ class _Turn:
                 format=text_format.model_dump(by_alias=True, exclude_none=True) if text_format else {"type": "text"}
             ),
             tool_choice=_echo(request.tool_choice),
+            background=bool(request.background),
             tools=[ToolOut(**tool.model_dump(exclude={"type"})) for tool in request.tools or []],
             truncation=request.truncation or "disabled",
             metadata=request.metadata or {},
@@ -95,18 +90,52 @@ class ServingResponses:
     def __init__(self, chat: ServingChat, store: ResponseStore, files: ServingFiles) -> None:
         self.chat = chat
         self.store = store
-        self.files = files
+        self.prompts = ResponsePrompts(chat, files)
+        self.background = BackgroundRuns(store)
 
     async def create(self, request: ResponsesRequest, owner: str) -> ResponseObject:
         turn = await self._turn(request, owner)
+        if request.background:
+            return await self._start_in_background(turn)
+        final = await self._complete(turn)
+        if _kept(turn):
+            await self.store.put(_stored(turn, final))
+        return final
+
+    async def _complete(self, turn: _Turn) -> ResponseObject:
         generation = await self.chat.generate(turn.chat)
         answer = generation.answers[0]
         output = Output()
         output.add_answer(answer)
         usage = _usage(generation.usage, generation.cached_tokens)
-        final = _finished(turn, generation.model.name, output, answer.finish_reason, usage)
-        await self._keep(turn, final)
-        return final
+        return _finished(turn, generation.model.name, output, answer.finish_reason, usage)
+
+    async def _start_in_background(self, turn: _Turn) -> ResponseObject:
+        model = (await self.chat.registry.resolve_llm(turn.chat.model, chat=True)).name
+        queued = turn.response(model, "queued")
+        await self.store.put(_stored(turn, queued))
+        self.background.start(turn.owner, turn.id, self._finish_in_background(turn, model))
+        return queued
+
+    async def _finish_in_background(self, turn: _Turn, model: str) -> None:
+        try:
+            final = await self._complete(turn)
+        except errors.APIError as exc:
+            final = turn.response(model, "failed", error=ResponseError(code="server_error", message=exc.message))
+        await self.store.settle(_stored(turn, final))
+
+    async def cancel(self, owner: str, response_id: str) -> ResponseObject:
+        stored = await self._stored(owner, response_id)
+        if not stored.response.get("background"):
+            raise errors.InvalidRequest("Only responses created with background=true can be cancelled.")
+        cancelled = {**stored.response, "status": "cancelled"}
+        if await self.store.settle(replace(stored, response=cancelled)):
+            self.background.stop(response_id)  # at once if this worker runs it; another one sees the store
+            return ResponseObject.model_validate(cancelled)
+        return ResponseObject.model_validate((await self._stored(owner, response_id)).response)  # done already
+
+    async def close(self) -> None:
+        await self.background.close()
 
     async def create_stream(self, request: ResponsesRequest, owner: str) -> AsyncIterator[StreamEvent]:
         turn = await self._turn(request, owner)
@@ -139,7 +168,8 @@ class ServingResponses:
                     produced = output.finish(incomplete=reason == "length")
                 elif isinstance(event, UsageReport):
                     final = _finished(turn, model, output, reason, _usage(event.usage, event.cached_tokens))
-                    await self._keep(turn, final)
+                    if _kept(turn):
+                        await self.store.put(_stored(turn, final))
                     produced = [lifecycle_event(f"response.{final.status}", final)]
                 for item in produced:
                     yield numbered(item)
@@ -153,8 +183,7 @@ class ServingResponses:
         previous = await self._previous(request, owner)
         items = stored_items(request.input)
         context = [*(previous.context if previous else []), *items]
-        messages = chat_messages(await self._with_image_files(context, owner), request.instructions)
-        chat = await resolve_file_parts(_chat_request(request, messages), self.files, owner)
+        chat = await self.prompts.chat_request(request, context, owner)
         return _Turn(request, owner, new_id("resp"), int(time.time()), previous, items, chat)
 
     async def _previous(self, request: ResponseInputs, owner: str) -> StoredResponse | None:
@@ -166,29 +195,6 @@ class ServingResponses:
             raise errors.ObjectNotFound(
                 f"Previous response with id '{request.previous_response_id}' not found.", param="previous_response_id"
             ) from None
-
-    async def _with_image_files(self, items: list[dict[str, Any]], owner: str) -> list[dict[str, Any]]:
-        """Image parts given by file id, as data URLs (the chat path takes images by URL)."""
-        resolved = []
-        for item in items:
-            if isinstance(item.get("content"), list) and any(_image_file(p) for p in item["content"]):
-                item = {**item, "content": [await self._image_url(p, owner) for p in item["content"]]}
-            resolved.append(item)
-        return resolved
-
-    async def _image_url(self, part: dict[str, Any], owner: str) -> dict[str, Any]:
-        if not _image_file(part):
-            return part
-        stored, data = await self.files.read(owner, part["file_id"])
-        media = mimetypes.guess_type(stored.filename)[0] or "image/png"
-        return {**part, "image_url": f"data:{media};base64,{base64.b64encode(data).decode()}"}
-
-    async def _keep(self, turn: _Turn, final: ResponseObject) -> None:
-        if turn.request.store is False:
-            return
-        context = [*(turn.previous.context if turn.previous else []), *turn.items, *output_items(final.output)]
-        response = final.model_dump(mode="json")
-        await self.store.put(StoredResponse(turn.id, turn.owner, turn.created_at, response, turn.items, context))
 
     async def retrieve(self, owner: str, response_id: str) -> ResponseObject:
         return ResponseObject.model_validate((await self._stored(owner, response_id)).response)
@@ -227,8 +233,7 @@ class ServingResponses:
         previous = await self._previous(request, owner)
         items = stored_items(request.input) if request.input is not None else []
         context = [*(previous.context if previous else []), *items]
-        messages = chat_messages(await self._with_image_files(context, owner), request.instructions)
-        chat = await resolve_file_parts(_chat_request(request, messages), self.files, owner)
+        chat = await self.prompts.chat_request(request, context, owner)
         return InputTokens(input_tokens=await self.chat.prompt_tokens(chat))
 
     async def _stored(self, owner: str, response_id: str) -> StoredResponse:
@@ -238,12 +243,19 @@ class ServingResponses:
             raise _not_found(response_id) from None
 
 
+def _kept(turn: _Turn) -> bool:
+    return turn.request.store is not False
+
+
+def _stored(turn: _Turn, response: ResponseObject) -> StoredResponse:
+    """What the store keeps of a turn: the response, its input, and the conversation with its output."""
+    context = [*(turn.previous.context if turn.previous else []), *turn.items, *output_items(response.output)]
+    data = response.model_dump(mode="json")
+    return StoredResponse(turn.id, turn.owner, turn.created_at, data, turn.items, context)
+
+
 def _not_found(response_id: str) -> errors.ObjectNotFound:
     return errors.ObjectNotFound(f"Response with id '{response_id}' not found.", param="response_id")
-
-
-def _image_file(part: dict[str, Any]) -> bool:
-    return part.get("type") == "input_image" and bool(part.get("file_id")) and not part.get("image_url")
 
 
 def _usage(usage: Usage, cached_tokens: int) -> ResponseUsage:
@@ -266,51 +278,3 @@ def _echo(choice: Any) -> Any:
     if choice is None:
         return "auto"
     return choice if isinstance(choice, str) else choice.model_dump(mode="json")
-
-
-def _chat_request(request: ResponseInputs, messages: list[dict[str, Any]]) -> ChatCompletionRequest:
-    """The chat request that runs a Responses request (its errors are told in the Responses' terms)."""
-    tools, choice = _tools(request)
-    body: dict[str, Any] = {"model": request.model, "messages": messages, "tools": tools, "tool_choice": choice}
-    if request.parallel_tool_calls is not None:
-        body["parallel_tool_calls"] = request.parallel_tool_calls
-    text_format = request.text.format if request.text else None
-    if text_format is not None and text_format.type != "text":
-        schema = {"name": text_format.name or "response", "schema": text_format.schema_, "strict": text_format.strict}
-        body["response_format"] = {"type": text_format.type, "json_schema": schema}
-    if isinstance(request, ResponsesRequest):
-        body.update(_sampling(request))
-    try:
-        return ChatCompletionRequest.model_validate(body)
-    except ValidationError as exc:
-        raise errors.from_validation_errors(exc.errors()) from None
-
-
-def _tools(request: ResponseInputs) -> tuple[list[dict[str, Any]] | None, Any]:
-    tools = request.tools or []
-    choice: Any = request.tool_choice
-    if isinstance(choice, AllowedToolsChoice):
-        allowed = {tool.get("name") for tool in choice.tools}
-        tools, choice = [tool for tool in tools if tool.name in allowed], choice.mode
-    elif isinstance(choice, FunctionToolChoice):
-        choice = {"type": "function", "function": {"name": choice.name}}
-    chat_tools = [
-        {"type": "function", "function": tool.model_dump(exclude={"type"}, exclude_none=True)} for tool in tools
-    ]
-    return chat_tools or None, choice if chat_tools else None
-
-
-def _sampling(request: ResponsesRequest) -> dict[str, Any]:
-    fields = {
-        "max_completion_tokens": request.max_output_tokens,
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "seed": request.seed,
-        "top_k": request.top_k,
-        "min_p": request.min_p,
-        "repetition_penalty": request.repetition_penalty,
-        "ignore_eos": request.ignore_eos,
-    }
-    if request.wants_logprobs:
-        fields.update(logprobs=True, top_logprobs=request.top_logprobs or 0)
-    return {key: value for key, value in fields.items() if value is not None}

@@ -230,3 +230,45 @@ def test_disconnect_mid_stream_cancels_and_is_counted(server, http):
     assert wait_for(lambda: server.metric("llm_engine_requests_cancelled_total", LLM) == cancelled + 1)
     assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
     assert value(scrape(http), "triton_openai_requests_total", endpoint="/v1/responses", status="200") >= 1
+
+
+def test_truncation_auto_drops_the_oldest_turns(client):
+    context = client.models.retrieve(MODEL).model_extra["max_model_len"]
+    conversation = [
+        {"role": "user", "content": "hello " * context},  # this turn alone overflows the context
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": ASK},
+    ]
+    with pytest.raises(openai.BadRequestError, match="context"):
+        client.responses.create(input=conversation, max_output_tokens=2, **GREEDY)
+    fitted = client.responses.create(input=conversation, truncation="auto", max_output_tokens=2, **GREEDY)
+    alone = client.responses.create(input=conversation[2:], max_output_tokens=2, **GREEDY)
+    assert fitted.truncation == "auto" and fitted.usage.input_tokens == alone.usage.input_tokens
+    assert len(client.responses.input_items.list(fitted.id).data) == 3  # the input is kept whole
+
+
+def test_a_background_response_is_done_later(client):
+    queued = client.responses.create(input=ASK, background=True, max_output_tokens=8, **GREEDY)
+    assert queued.status == "queued" and queued.background and queued.output == []
+    assert wait_for(lambda: client.responses.retrieve(queued.id).status == "completed", timeout=60)
+    done = client.responses.retrieve(queued.id)
+    assert done.output_text and done.usage.output_tokens <= 8
+    with pytest.raises(openai.BadRequestError):  # only background responses can be cancelled
+        client.responses.cancel(client.responses.create(input=ASK, max_output_tokens=2, **GREEDY).id)
+
+
+def test_cancelling_a_background_response_stops_its_generation(server, client):
+    cancelled = server.metric("llm_engine_requests_cancelled_total", LLM)
+    body = {
+        "input": "Tell me a long story.",
+        "background": True,
+        "max_output_tokens": 2000,
+        "extra_body": {"ignore_eos": True},
+    }
+    running = client.responses.create(**body, **GREEDY)
+    assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 1)
+    assert client.responses.cancel(running.id).status == "cancelled"
+    assert wait_for(lambda: server.metric("llm_engine_requests_cancelled_total", LLM) == cancelled + 1)
+    assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
+    assert client.responses.retrieve(running.id).status == "cancelled"
+    assert client.responses.cancel(running.id).status == "cancelled"  # again: as it is

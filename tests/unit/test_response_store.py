@@ -80,3 +80,13 @@ def test_responses_past_the_age_limit_are_gone(tmp_path):
         run(store.get("alice", old.id))
     run(store.put(young))
     assert run(store.get("alice", young.id)) == young
+
+
+def test_only_a_running_response_is_settled(tmp_path):
+    store = SQLiteResponseStore(tmp_path, KEEP_ALL)
+    running = stored(status="in_progress")
+    run(store.put(running))
+    assert run(store.settle(stored(status="cancelled", response_id=running.id)))
+    assert not run(store.settle(stored(status="completed", response_id=running.id)))  # cancelled meanwhile
+    assert run(store.get("alice", running.id)).response["status"] == "cancelled"
+    assert not run(store.settle(stored(owner="bob", status="completed", response_id=running.id)))
