@@ -91,7 +91,7 @@ class APIKeyMiddleware:
         guarded = (self.store.enabled or self.admin.enabled) if admin_route else self.store.enabled
         if guarded and self._protected(path):
             if admin_route and not self.admin.enabled:
-                await _reject(send, "Admin routes are off: this server has API keys and no --admin-api-keys.")
+                await _reject(send, "Admin routes are off: this server has API keys and no --admin-api-keys.", path)
                 return
             key = presented_key(scope)
             if key is None:

@@ -7,14 +7,13 @@ code execution: a `type` other than `custom`) are refused with a 400 naming the 
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from frontend.protocol.common import RequestModel, ResponseModel
+from frontend.protocol.structured import FunctionName, check_tools, refuse_hosted_tools
 
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_STOP_SEQUENCES = 4  # what the engine takes (frontend.protocol.sampling)
 
 # -- request: content blocks -------------------------------------------------------------
@@ -98,16 +97,9 @@ class Message(RequestModel):
 
 class Tool(RequestModel):
     type: Literal["custom"] | None = None
-    name: str
+    name: FunctionName
     description: str | None = None
     input_schema: dict[str, Any]
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, name: str) -> str:
-        if not _TOOL_NAME.match(name):
-            raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
-        return name
 
 
 class ToolChoice(RequestModel):
@@ -150,22 +142,14 @@ class MessagesInputs(RequestModel):
     @field_validator("tools", mode="before")
     @classmethod
     def _custom_tools_only(cls, value: Any) -> Any:
-        for item in value if isinstance(value, list) else ():
-            kind = item.get("type") if isinstance(item, dict) else None
-            if kind not in (None, "custom"):
-                raise ValueError(f"the server tool {kind!r} is not available on this server; define custom tools")
-        return value
+        return refuse_hosted_tools(value, (None, "custom"), "define custom tools instead")
 
     @model_validator(mode="after")
     def _check_tools(self) -> MessagesInputs:
-        names = [tool.name for tool in self.tools or []]
-        if len(set(names)) != len(names):
-            raise ValueError("tools must have distinct names")
         choice = self.tool_choice
-        if choice is not None and choice.type == "tool" and choice.name not in names:
-            raise ValueError(f"tool_choice names {choice.name!r}, which is not among the tools")
-        if choice is not None and choice.type == "any" and not names:
-            raise ValueError("tool_choice 'any' needs tools")
+        named = choice.name if choice is not None and choice.type == "tool" else None
+        required = "any" if choice is not None and choice.type == "any" else None
+        check_tools([tool.name for tool in self.tools or []], named, required)
         return self
 
     def system_text(self) -> str | None:

@@ -7,14 +7,13 @@ messages do). Tools are function tools in the API's flat form; OpenAI's hosted t
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from frontend.protocol.common import RequestModel, ResponseModel
+from frontend.protocol.structured import FunctionName, check_tools, refuse_hosted_tools
 
-_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
 MAX_METADATA_KEYS = 16
 
@@ -127,17 +126,10 @@ InputItem = Annotated[
 
 class FunctionTool(RequestModel):
     type: Literal["function"] = "function"
-    name: str
+    name: FunctionName
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, name: str) -> str:
-        if not _FUNCTION_NAME.match(name):
-            raise ValueError(f"function name {name!r} must be 1-64 letters, digits, '_' or '-'")
-        return name
 
 
 class FunctionToolChoice(RequestModel):
@@ -210,13 +202,7 @@ class ResponseInputs(RequestModel):
     @field_validator("tools", mode="before")
     @classmethod
     def _function_tools_only(cls, value: Any) -> Any:
-        for item in value if isinstance(value, list) else ():
-            kind = item.get("type") if isinstance(item, dict) else None
-            if kind not in (None, "function"):
-                raise ValueError(
-                    f"the built-in tool {kind!r} is not available on this server; define function tools instead"
-                )
-        return value
+        return refuse_hosted_tools(value, (None, "function"), "define function tools instead")
 
     @field_validator("tool_choice", mode="before")
     @classmethod
@@ -228,14 +214,9 @@ class ResponseInputs(RequestModel):
 
     @model_validator(mode="after")
     def _check_tools(self) -> ResponseInputs:
-        names = [tool.name for tool in self.tools or []]
-        if len(set(names)) != len(names):
-            raise ValueError("tools must have distinct names")
         choice = self.tool_choice
-        if isinstance(choice, FunctionToolChoice) and choice.name not in names:
-            raise ValueError(f"tool_choice names {choice.name!r}, which is not among the tools")
-        if choice == "required" and not names:
-            raise ValueError("tool_choice 'required' needs tools")
+        named = choice.name if isinstance(choice, FunctionToolChoice) else None
+        check_tools([tool.name for tool in self.tools or []], named, "required" if choice == "required" else None)
         return self
 
 

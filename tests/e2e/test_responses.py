@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import openai
 import pytest
 from pydantic import BaseModel
 
 from tests.e2e.conftest import MODEL, wait_for
-from tests.e2e.test_cancellation import LLM
+from tests.e2e.test_cancellation import LLM, hang_up_mid_stream
 from tests.e2e.test_metrics import scrape, value
 
 ASK = "What is the capital of France?"
@@ -213,22 +212,9 @@ def test_unknown_model_and_response_ids_are_404s(client):
 
 
 def test_disconnect_mid_stream_cancels_and_is_counted(server, http):
-    cancelled = server.metric("llm_engine_requests_cancelled_total", LLM)
-    body = {
-        "model": MODEL,
-        "input": "Tell me a long story.",
-        "max_output_tokens": 2000,
-        "stream": True,
-        "ignore_eos": True,
-    }
-    with httpx.Client(base_url=server.base_url, timeout=60) as session:
-        with session.stream("POST", "/v1/responses", json=body) as response:
-            lines = response.iter_lines()
-            for _ in range(12):
-                next(lines)
-            assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 1)
-    assert wait_for(lambda: server.metric("llm_engine_requests_cancelled_total", LLM) == cancelled + 1)
-    assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
+    hang_up_mid_stream(
+        server, "/v1/responses", {"model": MODEL, "input": "Tell me a story.", "max_output_tokens": 2000}, 12
+    )
     assert value(scrape(http), "triton_openai_requests_total", endpoint="/v1/responses", status="200") >= 1
 
 

@@ -26,6 +26,7 @@ from frontend.protocol.anthropic import (
 )
 from frontend.protocol.common import dump
 from frontend.serving.anthropic import chat_messages
+from tests.unit.sdk_fields import assert_sdk_fields
 
 STREAM_EVENT = TypeAdapter(sdk.RawMessageStreamEvent)
 
@@ -48,9 +49,7 @@ STREAM_EVENT = TypeAdapter(sdk.RawMessageStreamEvent)
     ],
 )
 def test_our_fields_carry_the_sdk_names(ours, theirs):
-    required = {name for name, field in theirs.model_fields.items() if field.is_required()}
-    assert required <= set(ours.model_fields), f"{ours.__name__} lacks {required - set(ours.model_fields)}"
-    assert set(ours.model_fields) <= set(theirs.model_fields), "a field the SDK does not know"
+    assert_sdk_fields(ours, theirs, only_known=True)
 
 
 def message(content) -> MessageResponse:

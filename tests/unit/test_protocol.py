@@ -33,6 +33,7 @@ from frontend.protocol.common import Usage, dump
 from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
 from frontend.protocol.models import ModelCard, ModelList
+from tests.unit.sdk_fields import assert_sdk_fields
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -62,8 +63,7 @@ USER = [{"role": "user", "content": "hi"}]
     ],
 )
 def test_our_fields_carry_the_sdk_names(ours, theirs):
-    required = {name for name, field in theirs.model_fields.items() if field.is_required()}
-    assert required <= set(ours.model_fields), f"{ours.__name__} lacks {required - set(ours.model_fields)}"
+    assert_sdk_fields(ours, theirs)
 
 
 def test_a_response_parses_as_the_sdk_type_with_every_required_value():
