@@ -41,6 +41,7 @@ class DecoderShape:
     intermediate: int
     vocab: int
     rms_eps: float
+    adaptable: bool = True  # whether LoRA adapters apply (engine.transformers_decoder: no)
 
     @property
     def q_size(self) -> int:
@@ -52,6 +53,8 @@ class DecoderShape:
 
     def module_shapes(self) -> dict[str, tuple[int, int]]:
         """(in, out) features of every adaptable module, by its Hugging Face path."""
+        if not self.adaptable:
+            return {}
         sizes = {
             "q_proj": (self.hidden, self.q_size),
             "k_proj": (self.hidden, self.kv_size),
@@ -123,6 +126,41 @@ class Decoder:
 
     def forward(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
         """Logits [len(batch.sample_index), vocab] (float32) of the sampled tokens."""
+        if self.kernels is not None and cache.data.dtype == torch.float32:
+            return self._forward_native(batch, cache)
+        return self._forward_torch(batch, cache)
+
+    def _forward_native(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
+        """The CPU kernels' path: each layer's norms, rotary embedding, cache writes and attention
+        are a few native calls (engine.native), between its four matrix products."""
+        s, kernels, lora = self.shape, self.kernels, batch.lora
+        x = self._embed(batch.token_ids).contiguous()
+        residual = None  # the last layer's MLP output, added into x by the next norm
+        for index, layer in enumerate(self.layers):
+            h = kernels.rms_norm(x, layer.input_norm, s.rms_eps, residual)
+            qkv = layer.qkv(h)
+            if lora is not None:
+                lora.add_qkv(index, h, qkv, s.q_size, s.kv_size)
+            keys, values = cache.layer(index)
+            attended = kernels.attention_layer(
+                qkv, s, layer.q_norm, layer.k_norm, self.cos, self.sin, batch, keys, values, self.scale
+            ).view(-1, s.q_size)
+            out = layer.o(attended)
+            if lora is not None:
+                lora.add(index, "o_proj", attended, out)
+            h = kernels.rms_norm(x, layer.post_norm, s.rms_eps, out)
+            gate_up = layer.gate_up(h)
+            if lora is not None:
+                lora.add_gate_up(index, h, gate_up, s.intermediate)
+            act = kernels.silu_mul(gate_up)
+            residual = layer.down(act)
+            if lora is not None:
+                lora.add(index, "down_proj", act, residual)
+        x = (x + residual)[batch.sample_index]
+        return self.lm_head(kernels.rms_norm(x.contiguous(), self.final_norm, s.rms_eps)).float()
+
+    def _forward_torch(self, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
+        """PyTorch operators throughout (GPUs, or CPUs without the kernels)."""
         s = self.shape
         x = self._embed(batch.token_ids)
         cos, sin = self.cos[batch.positions], self.sin[batch.positions]
@@ -140,7 +178,8 @@ class Decoder:
                 k = F.rms_norm(k, (s.head_dim,), layer.k_norm, s.rms_eps)
             q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
             cache.write(index, batch.slots, k, v)
-            attended = self._attention(index, q, batch, cache).view(-1, s.q_size)
+            keys, values = cache.layer(index)
+            attended = paged_attention_torch(q, keys, values, batch, self.scale).view(-1, s.q_size)
             out = layer.o(attended)
             if lora is not None:
                 lora.add(index, "o_proj", attended, out)
@@ -157,47 +196,40 @@ class Decoder:
         x = F.rms_norm(x[batch.sample_index], (s.hidden,), self.final_norm, s.rms_eps)
         return self.lm_head(x).float()
 
-    def prompt_logits(
-        self, sequences: list[list[int]], lora: object | None = None, block_size: int = 16
-    ) -> list[torch.Tensor]:
-        """Logits [len(ids), vocab] at every position of each token sequence, in one forward over
-        a cache of their own (for scoring: tests, perplexity)."""
-        counts = [-(-len(ids) // block_size) for ids in sequences]
-        cache = PagedKVCache(
-            self.shape.layers, self.shape.kv_heads, self.shape.head_dim, sum(counts), block_size, device=self.device
-        )
-        tables = torch.zeros((len(sequences), max(counts)), dtype=torch.int32)
-        first = 0
-        for row, count in enumerate(counts):
-            tables[row, :count] = torch.arange(first, first + count)
-            first += count
-        positions = torch.cat([torch.arange(len(ids)) for ids in sequences])
-        seq_of = torch.cat([torch.full((len(ids),), row, dtype=torch.int32) for row, ids in enumerate(sequences)])
-        slots = tables[seq_of.long(), positions // block_size].long() * block_size + positions % block_size
-        batch = ForwardBatch(
-            token_ids=torch.tensor([t for ids in sequences for t in ids], device=self.device),
-            positions=positions.to(self.device),
-            slots=slots.to(self.device),
-            seq_of=seq_of.to(self.device),
-            len_of=(positions + 1).to(torch.int32).to(self.device),
-            block_tables=tables.to(self.device),
-            sample_index=torch.arange(len(positions), device=self.device),
-            lora=lora,
-        )
-        return list(self.forward(batch, cache).split([len(ids) for ids in sequences]))
+    def prompt_logits(self, sequences: list[list[int]], lora: object | None = None) -> list[torch.Tensor]:
+        return prompt_logits(self, sequences, lora)
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         if isinstance(self.embed, Q8Linear):
             return self.embed.rows(ids)
         return self.embed.weight[ids].float() if self.device.type == "cpu" else self.embed.weight[ids]
 
-    def _attention(self, layer: int, q: torch.Tensor, batch: ForwardBatch, cache: PagedKVCache) -> torch.Tensor:
-        keys, values = cache.layer(layer)
-        if self.kernels is not None and keys.dtype == torch.float32:
-            return self.kernels.paged_attention(
-                q.contiguous(), keys, values, batch.block_tables, batch.seq_of, batch.len_of, self.scale
-            )
-        return paged_attention_torch(q, keys, values, batch, self.scale)
+
+def prompt_logits(decoder, sequences: list[list[int]], lora: object | None = None, block_size: int = 16):
+    """Logits [len(ids), vocab] at every position of each token sequence, in one forward of
+    `decoder` over a cache of their own (for scoring: tests, perplexity)."""
+    shape, device = decoder.shape, decoder.device
+    counts = [-(-len(ids) // block_size) for ids in sequences]
+    cache = PagedKVCache(shape.layers, shape.kv_heads, shape.head_dim, sum(counts), block_size, device=device)
+    tables = torch.zeros((len(sequences), max(counts)), dtype=torch.int32)
+    first = 0
+    for row, count in enumerate(counts):
+        tables[row, :count] = torch.arange(first, first + count)
+        first += count
+    positions = torch.cat([torch.arange(len(ids)) for ids in sequences])
+    seq_of = torch.cat([torch.full((len(ids),), row, dtype=torch.int32) for row, ids in enumerate(sequences)])
+    slots = tables[seq_of.long(), positions // block_size].long() * block_size + positions % block_size
+    batch = ForwardBatch(
+        token_ids=torch.tensor([t for ids in sequences for t in ids], device=device),
+        positions=positions.to(device),
+        slots=slots.to(device),
+        seq_of=seq_of.to(device),
+        len_of=(positions + 1).to(torch.int32).to(device),
+        block_tables=tables.to(device),
+        sample_index=torch.arange(len(positions), device=device),
+        lora=lora,
+    )
+    return list(decoder.forward(batch, cache).split([len(ids) for ids in sequences]))
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -208,11 +240,18 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 def paged_attention_torch(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, batch: ForwardBatch, scale: float
+    q: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    batch: ForwardBatch,
+    scale: float,
+    window: int | None = None,
+    softcap: float | None = None,
 ) -> torch.Tensor:
     """The paged attention in PyTorch operators: per sequence, its blocks gathered and one
-    scaled_dot_product_attention over its query tokens (the CPU kernel's reference, and the
-    path on GPUs)."""
+    attention over its query tokens (the CPU kernel's reference, and the path on GPUs). A query
+    sees its sequence's first len_of keys, the last `window` of them with a sliding window; scores
+    are soft-capped at `softcap` (softcap * tanh(score / softcap)) when given."""
     tokens, heads, dim = q.shape
     block, kv_heads = keys.shape[1], keys.shape[2]
     out = torch.empty_like(q)
@@ -229,15 +268,21 @@ def paged_attention_torch(
         k = keys[table].reshape(-1, kv_heads, dim)[:length]
         v = values[table].reshape(-1, kv_heads, dim)[:length]
         limits = batch.len_of[start:end].to(q.device)
-        mask = torch.arange(length, device=q.device).unsqueeze(0) < limits.unsqueeze(1)  # [queries, keys]
-        attended = F.scaled_dot_product_attention(
-            q[start:end].transpose(0, 1).unsqueeze(0),
-            k.transpose(0, 1).unsqueeze(0).to(q.dtype),
-            v.transpose(0, 1).unsqueeze(0).to(q.dtype),
-            attn_mask=mask,
-            scale=scale,
-            enable_gqa=heads != kv_heads,
-        )
-        out[start:end] = attended[0].transpose(0, 1)
+        columns = torch.arange(length, device=q.device).unsqueeze(0)
+        mask = columns < limits.unsqueeze(1)  # [queries, keys]
+        if window:
+            mask &= columns >= (limits - window).unsqueeze(1)
+        query = q[start:end].transpose(0, 1)  # [heads, queries, dim]
+        k, v = k.transpose(0, 1).to(q.dtype), v.transpose(0, 1).to(q.dtype)  # [kv heads, keys, dim]
+        if softcap:
+            k, v = k.repeat_interleave(heads // kv_heads, 0), v.repeat_interleave(heads // kv_heads, 0)
+            scores = softcap * torch.tanh(query @ k.transpose(1, 2) * scale / softcap)
+            attended = torch.softmax(scores.masked_fill(~mask, float("-inf")).float(), -1).to(q.dtype) @ v
+        else:
+            attended = F.scaled_dot_product_attention(
+                query.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), attn_mask=mask, scale=scale,
+                enable_gqa=heads != kv_heads,
+            )[0]  # fmt: skip
+        out[start:end] = attended.transpose(0, 1)
         start = end
     return out

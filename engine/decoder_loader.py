@@ -6,7 +6,9 @@ Weights, by `quantization`:
 - "none": full precision from the folder's safetensors (a GGUF source was converted into it).
 - "q4": a safetensors folder quantized to Q4_1 blocks at load (round to nearest), as an opt-in.
 Full precision is float32 on CPU and bfloat16 (or float16) on GPUs. Blocks need the engine's CPU
-kernels; on a GPU, or without a C compiler, they are dequantized once to dense weights.
+kernels; on a GPU, or without a C compiler, they are dequantized once to dense weights. Other
+architectures than engine.decoder's run on transformers' own modules (engine.transformers_decoder),
+at full precision.
 """
 
 from __future__ import annotations
@@ -25,10 +27,7 @@ from engine.quant import DenseLinear, Linear, Q4Linear, densify, fuse, quantize_
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("auto", "none", "q4")
-
-
-class UnsupportedModel(ValueError):
-    """The decoder does not implement this architecture."""
+SUPPORTED = ", ".join(SUPPORTED_MODEL_TYPES)
 
 
 def decoder_shape(config) -> DecoderShape:
@@ -60,7 +59,11 @@ def load_decoder(
     device = device or torch.device("cpu")
     config = AutoConfig.from_pretrained(model_dir)
     if config.model_type not in SUPPORTED_MODEL_TYPES:
-        raise UnsupportedModel(f"the torch engine's decoder does not implement {config.model_type!r} models")
+        if quantization == "q4":
+            logger.warning("%s models are served at full precision (q4 needs %s)", config.model_type, SUPPORTED)
+        from engine.transformers_decoder import TransformersDecoder
+
+        return TransformersDecoder.load(model_dir, device, dtype if device.type == "cuda" else torch.float32)
     shape = decoder_shape(config)
     kernels = native.kernels() if device.type == "cpu" else None
     if weights_file and quantization == "auto":

@@ -1,7 +1,10 @@
 """The paged key/value cache: every layer's keys and values in blocks of `block_size` tokens.
 
-One tensor [layers, 2, blocks, block_size, kv_heads, head_dim] holds them all, allocated once
-(its pages are committed by the system as blocks are first written). Which blocks belong to
+One tensor [layers, 2, blocks, block_size, kv_heads, head_dim] holds them all, allocated once.
+On CPU it is left uninitialized, so the system commits its pages only as blocks are first
+written (memory follows use, not the configured size); what attention reads beyond a request's
+own tokens is masked, and is zeros or earlier keys and values, never NaN. On GPUs it is zeroed
+(device memory is not, and is reserved up front anyway). Which blocks belong to
 which request is the business of engine.block_allocator; a request's tokens never move once
 written, so requests join and leave the running batch without copying anything.
 """
@@ -25,7 +28,9 @@ class PagedKVCache:
         self.num_blocks = num_blocks
         self.block_size = block_size
         self.kv_heads, self.head_dim = kv_heads, head_dim
-        self.data = torch.zeros((layers, 2, num_blocks, block_size, kv_heads, head_dim), dtype=dtype, device=device)
+        shape = (layers, 2, num_blocks, block_size, kv_heads, head_dim)
+        lazy = torch.device(device).type == "cpu"
+        self.data = (torch.empty if lazy else torch.zeros)(shape, dtype=dtype, device=device)
 
     @staticmethod
     def bytes_per_token(layers: int, kv_heads: int, head_dim: int, dtype: torch.dtype) -> int:

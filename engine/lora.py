@@ -172,6 +172,11 @@ class LoRASet:
         """The adapter `name` (loaded from `path` if it is not), held for one request until `release`."""
         if self.max_loras <= 0:
             raise InvalidRequest("this server was started without LoRA support (max_loras 0)")
+        if not self.shapes:
+            raise InvalidRequest(
+                "LoRA adapters need a LLaMA, Mistral, Qwen2 or Qwen3 model (the engine's own decoder); "
+                "this model runs on transformers' modules"
+            )
         with self._lock:
             adapter = self._adapters.get(name)
             if adapter is not None and adapter.path != str(Path(path).expanduser()):

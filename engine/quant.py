@@ -22,6 +22,9 @@ from engine import cpu_linear
 from engine.native import NativeKernels, by_eights
 
 QK = 32
+# Activations are quantized per block of 32 to int16 (about 1e-5 of the block's largest value:
+# the weights' own precision is what counts) or, faster and as llama.cpp does, to int8.
+ACTIVATION_BITS = 16
 
 
 class DenseLinear:
@@ -50,6 +53,7 @@ class Q4Linear:
     m: torch.Tensor
     bias: torch.Tensor | None = None
     kernels: NativeKernels | None = None
+    activation_bits: int = ACTIVATION_BITS
 
     def __post_init__(self) -> None:
         self.d_by_eights, self.m_by_eights = by_eights(self.d), by_eights(self.m)
@@ -63,7 +67,9 @@ class Q4Linear:
         return self.qs.shape[1] * QK
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.kernels.q4_1_matmul(x.contiguous(), self.qs, self.d, self.m, self.d_by_eights, self.m_by_eights)
+        y = self.kernels.q4_1_matmul(
+            x.contiguous(), self.qs, self.d, self.m, self.d_by_eights, self.m_by_eights, self.activation_bits
+        )
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self) -> torch.Tensor:
@@ -77,6 +83,7 @@ class Q8Linear:
     d: torch.Tensor
     bias: torch.Tensor | None = None
     kernels: NativeKernels | None = None
+    activation_bits: int = ACTIVATION_BITS
 
     def __post_init__(self) -> None:
         self.d_by_eights = by_eights(self.d)
@@ -90,7 +97,7 @@ class Q8Linear:
         return self.qs.shape[1] * QK
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.kernels.q8_0_matmul(x.contiguous(), self.qs, self.d, self.d_by_eights)
+        y = self.kernels.q8_0_matmul(x.contiguous(), self.qs, self.d, self.d_by_eights, self.activation_bits)
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self) -> torch.Tensor:
@@ -118,9 +125,10 @@ def fuse(layers: list[Linear]) -> Linear:
     first = layers[0]
     if all(isinstance(layer, Q4Linear) for layer in layers):
         cat = [torch.cat([getattr(layer, f) for layer in layers]) for f in ("qs", "d", "m")]
-        return Q4Linear(*cat, bias=bias, kernels=first.kernels)
+        return Q4Linear(*cat, bias=bias, kernels=first.kernels, activation_bits=first.activation_bits)
     if all(isinstance(layer, Q8Linear) for layer in layers):
-        return Q8Linear(torch.cat([x.qs for x in layers]), torch.cat([x.d for x in layers]), bias, first.kernels)
+        qs, d = torch.cat([x.qs for x in layers]), torch.cat([x.d for x in layers])
+        return Q8Linear(qs, d, bias, first.kernels, first.activation_bits)
     dtype = first.weight.dtype if isinstance(first, DenseLinear) else torch.float32
     return DenseLinear(torch.cat([layer.dense_weight().to(dtype) for layer in layers]), bias)
 

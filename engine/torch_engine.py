@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -38,6 +39,10 @@ logger = logging.getLogger(__name__)
 # Idle this long, the engine gives freed heap back (engine.heap): a trim takes ~20 ms with a
 # large heap, so it waits for a pause rather than running between back-to-back requests.
 IDLE_SECONDS_BEFORE_TRIM = 1.0
+# Asking Triton whether a client went away is a round trip to the server process (50-100 us a
+# request); once per this many seconds is soon enough. Statistics go out as often, and when idle.
+CANCEL_POLL_SECONDS = 0.02
+STATS_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class TorchEngine:
         self._stats_listener = stats_listener
         self._stats = EngineStats(kv_blocks_total=num_blocks)
         self._published = self._stats  # what the stats listener got last
+        self._published_at = self._cancel_polled_at = 0.0
         self._cond = threading.Condition()
         self._waiting: deque[Sequence] = deque()
         self._running: list[Sequence] = []
@@ -221,6 +227,10 @@ class TorchEngine:
         return True
 
     def _drop_cancelled(self) -> None:
+        now = time.monotonic()
+        if now - self._cancel_polled_at < CANCEL_POLL_SECONDS:
+            return
+        self._cancel_polled_at = now
         with self._cond:
             waiting = [s for s in self._waiting if s.request.is_cancelled()]
             for seq in waiting:
@@ -397,6 +407,9 @@ class TorchEngine:
         )
         # Compared with what the listener last got: the counters (_count) change between
         # publications too, also in steps where running and waiting stay the same.
-        if self._stats != self._published and self._stats_listener is not None:
+        if self._stats == self._published or self._stats_listener is None:
+            return
+        now = time.monotonic()
+        if now - self._published_at >= STATS_SECONDS or not (self._running or self._waiting):
             self._stats_listener(self._stats)
-        self._published = self._stats
+            self._published, self._published_at = self._stats, now

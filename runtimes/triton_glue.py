@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -71,25 +73,56 @@ def send_error(pb_utils: Any, sender: Any, message: str) -> None:
     )
 
 
+class SendQueue:
+    """Sends decoupled responses from one thread of its own, in the order they were queued.
+
+    Building a response's output tensors and handing it to the server costs about half a
+    millisecond (the stub's shared memory and a message to the server process): done on the
+    engine's thread, every request of a batch would hold up the next step by that much."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="response-sender", daemon=True)
+        self._thread.start()
+
+    def put(self, send: Callable[[], None]) -> None:
+        self._queue.put(send)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (send := self._queue.get()) is not None:
+            try:
+                send()
+            except Exception:  # noqa: BLE001 - one failed response must not stop the others
+                logger.exception("sending a response failed")
+
+
 class GenerationWriter:
     """Sends a generation's outputs (engine.request.GenerationOutput) as the llm model's
-    output tensors: every step when streaming, else one response at the end."""
+    output tensors: every step when streaming, else one response at the end. With a SendQueue
+    the responses are built and sent on its thread."""
 
-    def __init__(self, pb_utils: Any, sender: Any, stream: bool, token_bytes: Any) -> None:
+    def __init__(
+        self, pb_utils: Any, sender: Any, stream: bool, token_bytes: Any, sends: SendQueue | None = None
+    ) -> None:
         self.pb = pb_utils
         self.sender = sender
         self.stream = stream
         self.token_bytes = token_bytes  # engine.token_bytes.TokenBytes, for logprobs entries
+        self.sends = sends
         self.text: list[str] = []
         self.ids: list[int] = []
         self.logprobs: list[Any] = []
 
     def __call__(self, output: Any) -> None:
         if output.error is not None:
-            send_error(self.pb, self.sender, output.error)
+            self._dispatch(lambda: send_error(self.pb, self.sender, output.error))
             return
         if output.finish_reason == FINISH_CANCELLED:
-            self.sender.send(flags=self.pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+            self._dispatch(lambda: self.sender.send(flags=self.pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL))
             return
         self.text.append(output.text)
         self.ids.extend(output.token_ids)
@@ -97,12 +130,19 @@ class GenerationWriter:
         if self.stream and not output.finished and not output.text:
             return  # an incomplete character: wait for the token that completes it
         if self.stream or output.finished:
-            self._send(output)
+            text, ids, logprobs = "".join(self.text), self.ids, self.logprobs
+            self.text, self.ids, self.logprobs = [], [], []
+            self._dispatch(lambda: self._send(output, text, ids, logprobs))
 
-    def _send(self, output: Any) -> None:
+    def _dispatch(self, send: Callable[[], None]) -> None:
+        if self.sends is None:
+            send()
+        else:
+            self.sends.put(send)
+
+    def _send(self, output: Any, text: str, ids: list[int], logprob_items: list[Any]) -> None:
         pb = self.pb
-        text, ids, logprobs = "".join(self.text), self.ids, self._logprobs_json()
-        self.text, self.ids, self.logprobs = [], [], []
+        logprobs = self._logprobs_json(logprob_items)
         tensors = [
             pb.Tensor(t.TEXT_OUTPUT, np.array([[text.encode("utf-8")]], dtype=np.object_)),
             pb.Tensor(t.OUTPUT_IDS, np.array([ids], dtype=np.int32)),
@@ -116,11 +156,11 @@ class GenerationWriter:
         flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if output.finished else 0
         self.sender.send(pb.InferenceResponse(output_tensors=tensors), flags=flags)
 
-    def _logprobs_json(self) -> str:
-        if not self.logprobs:
+    def _logprobs_json(self, items: list[Any]) -> str:
+        if not items:
             return ""
         entries = []
-        for item in self.logprobs:
+        for item in items:
             entry = self.token_bytes.entry(item.token_id, item.logprob)
             entry["top_logprobs"] = [self.token_bytes.entry(i, lp) for i, lp in item.top]
             entries.append(entry)

@@ -31,12 +31,19 @@ class NativeKernels:
         self.force_level = force_level
         i64, ptr, f32, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int
         lib.tok_simd_level.restype = i32
-        lib.tok_q4_1_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, i64, i32]
+        lib.tok_q4_1_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, i64, i32, i32]
         lib.tok_q4_1_matmul.restype = i32
-        lib.tok_q8_0_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, i64, ptr, i64, i32]
+        lib.tok_q8_0_matmul.argtypes = [ptr, i64, i64, ptr, ptr, ptr, i64, ptr, i64, i32, i32]
         lib.tok_q8_0_matmul.restype = i32
         lib.tok_paged_attention.argtypes = [ptr, ptr, ptr, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, f32, ptr, i32]
         lib.tok_paged_attention.restype = None
+        lib.tok_rms_norm.argtypes = [ptr, ptr, ptr, i64, i64, f32, ptr]
+        lib.tok_rms_norm.restype = None
+        lib.tok_silu_mul.argtypes = [ptr, i64, i64, ptr]
+        lib.tok_silu_mul.restype = None
+        lib.tok_attention_layer.argtypes = [ptr, i64, i64, i64, i64, ptr, ptr, f32, ptr, ptr, ptr, ptr, ptr, ptr]
+        lib.tok_attention_layer.argtypes += [ptr, i64, ptr, ptr, i64, f32, ptr, i32]
+        lib.tok_attention_layer.restype = None
 
     @property
     def simd_level(self) -> int:
@@ -44,10 +51,18 @@ class NativeKernels:
         return self._lib.tok_simd_level() if self.force_level < 0 else self.force_level
 
     def q4_1_matmul(
-        self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, m: torch.Tensor, dt: torch.Tensor, mt: torch.Tensor
+        self,
+        x: torch.Tensor,
+        qs: torch.Tensor,
+        d: torch.Tensor,
+        m: torch.Tensor,
+        dt: torch.Tensor,
+        mt: torch.Tensor,
+        activation_bits: int = 16,
     ) -> torch.Tensor:
         """x [M, K] @ W^T for Q4_1 blocks qs [N, K/32, 16] uint8, d and m [N, K/32] float32, and
-        the same transposed by groups of 8 rows (`by_eights`)."""
+        the same transposed by groups of 8 rows (`by_eights`); x is quantized per block of 32 to
+        int16 or int8 (`activation_bits`)."""
         rows, k = x.shape
         n = qs.shape[0]
         y = torch.empty((rows, n), dtype=torch.float32)
@@ -63,19 +78,33 @@ class NativeKernels:
             n,
             y.data_ptr(),
             n,
+            activation_bits == 16,
             self.force_level,
         )
         if rc:
             raise RuntimeError(f"q4_1 matmul failed for K={k} (a multiple of 32 is needed)")
         return y
 
-    def q8_0_matmul(self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    def q8_0_matmul(
+        self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, dt: torch.Tensor, activation_bits: int = 16
+    ) -> torch.Tensor:
         """x [M, K] @ W^T for Q8_0 blocks qs [N, K/32, 32] int8, d [N, K/32] float32 (and `by_eights`)."""
         rows, k = x.shape
         n = qs.shape[0]
         y = torch.empty((rows, n), dtype=torch.float32)
+        wide = activation_bits == 16
         rc = self._lib.tok_q8_0_matmul(
-            x.data_ptr(), rows, k, qs.data_ptr(), d.data_ptr(), dt.data_ptr(), n, y.data_ptr(), n, self.force_level
+            x.data_ptr(),
+            rows,
+            k,
+            qs.data_ptr(),
+            d.data_ptr(),
+            dt.data_ptr(),
+            n,
+            y.data_ptr(),
+            n,
+            wide,
+            self.force_level,
         )
         if rc:
             raise RuntimeError(f"q8_0 matmul failed for K={k} (a multiple of 32 is needed)")
@@ -109,6 +138,54 @@ class NativeKernels:
             kv_heads,
             dim,
             block,
+            scale,
+            out.data_ptr(),
+            self.force_level,
+        )
+        return out
+
+    def rms_norm(
+        self, x: torch.Tensor, weight: torch.Tensor, eps: float, residual: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """RMSNorm of each row of x [M, H]; with `residual`, x += residual first (in place)."""
+        rows, hidden = x.shape
+        out = torch.empty_like(x)
+        extra = residual.data_ptr() if residual is not None else None
+        self._lib.tok_rms_norm(x.data_ptr(), extra, weight.data_ptr(), rows, hidden, eps, out.data_ptr())
+        return out
+
+    def silu_mul(self, gate_up: torch.Tensor) -> torch.Tensor:
+        """silu(gate) * up of gate_up [M, 2I] (gate first)."""
+        rows, width = gate_up.shape
+        out = torch.empty((rows, width // 2), dtype=torch.float32)
+        self._lib.tok_silu_mul(gate_up.data_ptr(), rows, width // 2, out.data_ptr())
+        return out
+
+    def attention_layer(self, qkv, shape, q_norm, k_norm, cos, sin, batch, keys, values, scale) -> torch.Tensor:
+        """A layer's attention from its fused q/k/v product (engine.decoder.Decoder's CPU path):
+        q/k norms, rotary embedding, the cache written at the batch's slots, paged attention."""
+        tokens = qkv.shape[0]
+        out = torch.empty((tokens, shape.heads, shape.head_dim), dtype=torch.float32)
+        self._lib.tok_attention_layer(
+            qkv.data_ptr(),
+            tokens,
+            shape.heads,
+            shape.kv_heads,
+            shape.head_dim,
+            q_norm.data_ptr() if q_norm is not None else None,
+            k_norm.data_ptr() if k_norm is not None else None,
+            shape.rms_eps,
+            cos.data_ptr(),
+            sin.data_ptr(),
+            batch.positions.data_ptr(),
+            batch.slots.data_ptr(),
+            keys.data_ptr(),
+            values.data_ptr(),
+            batch.block_tables.data_ptr(),
+            batch.block_tables.shape[1],
+            batch.seq_of.data_ptr(),
+            batch.len_of.data_ptr(),
+            keys.shape[1],
             scale,
             out.data_ptr(),
             self.force_level,

@@ -22,8 +22,9 @@
 
 /* ---------------------------------------------------------------- activation quantization */
 
-static void quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, float *xd, float *xs) {
+static void quantize_rows(const float *x, int64_t M, int64_t K, int wide, void *xq, float *xd, float *xs) {
     const int64_t nb = K / QK;
+    const float top = wide ? 32767.0f : 127.0f;
 #pragma omp parallel for schedule(static) if (M * K > 65536)
     for (int64_t r = 0; r < M * nb; r++) {
         const float *src = x + (r / nb) * K + (r % nb) * QK;
@@ -33,10 +34,15 @@ static void quantize_rows(const float *x, int64_t M, int64_t K, int8_t *xq, floa
             amax = a > amax ? a : amax;
             sum += src[i];
         }
-        const float d = amax / 127.0f;
+        const float d = amax / top;
         const float id = d > 0.0f ? 1.0f / d : 0.0f;
-        int8_t *dst = xq + r * QK;
-        for (int i = 0; i < QK; i++) dst[i] = (int8_t)nearbyintf(src[i] * id);
+        if (wide) {
+            int16_t *dst = (int16_t *)xq + r * QK;
+            for (int i = 0; i < QK; i++) dst[i] = (int16_t)nearbyintf(src[i] * id);
+        } else {
+            int8_t *dst = (int8_t *)xq + r * QK;
+            for (int i = 0; i < QK; i++) dst[i] = (int8_t)nearbyintf(src[i] * id);
+        }
         xd[r] = d;
         xs[r] = sum;
     }
@@ -69,69 +75,100 @@ __attribute__((target("avx2,fma"))) static inline __m256i unpack_q4(const uint8_
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-/* Unsigned bytes times signed bytes, summed by four into 8 int32 lanes. */
-__attribute__((target("avx2,fma"))) static inline __m256i dot_avx2(__m256i u, __m256i s) {
+/* Integer products summed into 8 int32 lanes: unsigned x signed bytes (by fours), or signed
+ * 16-bit pairs of two halves (lo, hi) of a block (by twos, then the halves added). */
+__attribute__((target("avx2,fma"))) static inline __m256i avx2_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-__attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i dot_vnni(__m256i u, __m256i s) {
+__attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vnni_u8s8(__m256i u, __m256i s) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
-/* Per format: what is made once per weight block (W), and its product with activations x. Q8_0
- * multiplies signed by signed as |w| times x carrying w's sign. */
+__attribute__((target("avx2,fma"))) static inline __m256i avx2_s16(__m256i a, __m256i x, __m256i b, __m256i y) {
+    return _mm256_add_epi32(_mm256_madd_epi16(a, x), _mm256_madd_epi16(b, y));
+}
+
+__attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vnni_s16(__m256i a, __m256i x, __m256i b,
+                                                                                       __m256i y) {
+    return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), a, x), b, y);
+}
+
+/* Activations: A8 (int8, a block in one vector) or A16 (int16, a block in two). */
+#define A8_BYTES 1
+#define A8_LOAD(x, ptr) const __m256i x = _mm256_loadu_si256((const __m256i *)(ptr))
+#define A16_BYTES 2
+#define A16_LOAD(x, ptr)                                                     \
+    const __m256i x##lo = _mm256_loadu_si256((const __m256i *)(ptr));       \
+    const __m256i x##hi = _mm256_loadu_si256((const __m256i *)(ptr) + 1)
+
+/* Weight blocks as each activation width needs them (W), and W times a block of activations x.
+ * With A8, Q8_0 multiplies signed by signed as |w| times x carrying w's sign. */
 #define Q4_BYTES 16
-#define Q4_PREP(p, j) const __m256i w##j = unpack_q4(p)
-#define Q4_PRODUCT(DOT, j, x) DOT(w##j, x)
 #define Q8_BYTES 32
-#define Q8_PREP(p, j)                                                \
+#define Q4_A8_PREP(p, j) const __m256i w##j = unpack_q4(p)
+#define Q4_A8_PRODUCT(ISA, j, x) ISA##_u8s8(w##j, x)
+#define Q8_A8_PREP(p, j)                                             \
     const __m256i w##j = _mm256_loadu_si256((const __m256i *)(p)); \
     const __m256i a##j = _mm256_sign_epi8(w##j, w##j)
-#define Q8_PRODUCT(DOT, j, x) DOT(a##j, _mm256_sign_epi8(x, w##j))
+#define Q8_A8_PRODUCT(ISA, j, x) ISA##_u8s8(a##j, _mm256_sign_epi8(x, w##j))
+#define Q4_A16_PREP(p, j)                                                                               \
+    const __m128i r##j = _mm_loadu_si128((const __m128i *)(p));                                        \
+    const __m256i l##j = _mm256_cvtepu8_epi16(_mm_and_si128(r##j, _mm_set1_epi8(0x0F)));               \
+    const __m256i h##j = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(r##j, 4), _mm_set1_epi8(0x0F)))
+#define Q4_A16_PRODUCT(ISA, j, x) ISA##_s16(l##j, x##lo, h##j, x##hi)
+#define Q8_A16_PREP(p, j)                                                       \
+    const __m256i l##j = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p))); \
+    const __m256i h##j = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p) + 1))
+#define Q8_A16_PRODUCT(ISA, j, x) ISA##_s16(l##j, x##lo, h##j, x##hi)
 
 #define EIGHT(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__) M(2, __VA_ARGS__) M(3, __VA_ARGS__) \
     M(4, __VA_ARGS__) M(5, __VA_ARGS__) M(6, __VA_ARGS__) M(7, __VA_ARGS__)
-#define WPREP(j, F, qs, stride, b) F##_PREP((qs) + (j) * (stride) + (b) * F##_BYTES, j);
-#define WPROD(j, F, DOT, x, p) p[j] = F##_PRODUCT(DOT, j, x);
+#define WPREP(j, F, A, qs, stride, b) F##_##A##_PREP((qs) + (j) * (stride) + (b) * F##_BYTES, j);
+#define WPROD(j, F, A, ISA, p) p[j] = F##_##A##_PRODUCT(ISA, j, x);
 
 /* 8 weight rows (from qs, `stride` bytes apart) x R <= 4 activation rows; wdT/wmT are the 8
  * rows' scales and minimums transposed to [blocks][8]. Writes y[r * ldy + 0..7]. */
-#define WTILE(NAME, TARGET, F, DOT, MIN)                                                                   \
+#define WTILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
     __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wdT,   \
-                                                     const float *wmT, const int8_t *xq, int64_t K,           \
+                                                     const float *wmT, const void *xq, int64_t K,             \
                                                      const float *xd, const float *xs, int64_t nb, int R,     \
                                                      float *y, int64_t ldy) {                                 \
         __m256 acc[4], macc[4];                                                                             \
         for (int r = 0; r < 4; r++) acc[r] = macc[r] = _mm256_setzero_ps();                                \
         for (int64_t b = 0; b < nb; b++) {                                                                  \
-            EIGHT(WPREP, F, qs, stride, b)                                                                  \
+            EIGHT(WPREP, F, A, qs, stride, b)                                                               \
             const __m256 wd = _mm256_loadu_ps(wdT + b * 8);                                                 \
             for (int r = 0; r < R; r++) {                                                                   \
-                const __m256i x = _mm256_loadu_si256((const __m256i *)(xq + r * K + b * QK));              \
+                A##_LOAD(x, (const char *)xq + (r * K + b * QK) * A##_BYTES);                               \
                 __m256i p[8];                                                                               \
-                EIGHT(WPROD, F, DOT, x, p)                                                                  \
+                EIGHT(WPROD, F, A, ISA, p)                                                                  \
                 const __m256 scale = _mm256_mul_ps(wd, _mm256_set1_ps(xd[r * nb + b]));                    \
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), scale, acc[r]);                    \
-                if (MIN) macc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(wmT + b * 8), _mm256_set1_ps(xs[r * nb + b]), macc[r]); \
+                if (MIN)                                                                                    \
+                    macc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(wmT + b * 8), _mm256_set1_ps(xs[r * nb + b]), macc[r]); \
             }                                                                                               \
         }                                                                                                   \
         for (int r = 0; r < R; r++) _mm256_storeu_ps(y + r * ldy, _mm256_add_ps(acc[r], macc[r]));        \
     }
 
-#define APROD(j, F, DOT, xq, K, b, p) \
-    p[j] = F##_PRODUCT(DOT, 0, _mm256_loadu_si256((const __m256i *)((xq) + (j) * (K) + (b) * QK)));
+#define APROD(j, F, A, ISA, xq, K, b, p)                                                \
+    {                                                                                    \
+        A##_LOAD(x, (const char *)(xq) + ((j) * (K) + (b) * QK) * A##_BYTES);             \
+        p[j] = F##_##A##_PRODUCT(ISA, 0, x);                                             \
+    }
 
 /* One weight row x 8 activation rows; xdT/xsT are the rows' scales and sums transposed to
  * [blocks][8]. Writes out[0..7], one per activation row. */
-#define ATILE(NAME, TARGET, F, DOT, MIN)                                                                   \
+#define ATILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
     __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, const float *wd, const float *wm,   \
-                                                     const int8_t *xq, int64_t K, const float *xdT,           \
+                                                     const void *xq, int64_t K, const float *xdT,             \
                                                      const float *xsT, int64_t nb, float *out) {              \
         __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                                       \
         for (int64_t b = 0; b < nb; b++) {                                                                  \
-            F##_PREP(qs + b * F##_BYTES, 0);                                                                \
+            F##_##A##_PREP(qs + b * F##_BYTES, 0);                                                          \
             __m256i p[8];                                                                                   \
-            EIGHT(APROD, F, DOT, xq, K, b, p)                                                               \
+            EIGHT(APROD, F, A, ISA, xq, K, b, p)                                                            \
             const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(wd[b]), _mm256_loadu_ps(xdT + b * 8));        \
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), scale, acc);                              \
             if (MIN) macc = _mm256_fmadd_ps(_mm256_set1_ps(wm[b]), _mm256_loadu_ps(xsT + b * 8), macc);     \
@@ -141,30 +178,28 @@ __attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i do
 
 #define AVX2 "avx2,fma"
 #define VNNI "avx2,fma,avx512vl,avx512vnni"
-WTILE(q4_wtile_avx2, AVX2, Q4, dot_avx2, 1)
-WTILE(q4_wtile_vnni, VNNI, Q4, dot_vnni, 1)
-WTILE(q8_wtile_avx2, AVX2, Q8, dot_avx2, 0)
-WTILE(q8_wtile_vnni, VNNI, Q8, dot_vnni, 0)
-ATILE(q4_atile_avx2, AVX2, Q4, dot_avx2, 1)
-ATILE(q4_atile_vnni, VNNI, Q4, dot_vnni, 1)
-ATILE(q8_atile_avx2, AVX2, Q8, dot_avx2, 0)
-ATILE(q8_atile_vnni, VNNI, Q8, dot_vnni, 0)
+#define TILES(F, A, MIN)                                        \
+    WTILE(F##_##A##_wtile_avx2, AVX2, F, A, avx2, MIN)          \
+    WTILE(F##_##A##_wtile_vnni, VNNI, F, A, vnni, MIN)          \
+    ATILE(F##_##A##_atile_avx2, AVX2, F, A, avx2, MIN)          \
+    ATILE(F##_##A##_atile_vnni, VNNI, F, A, vnni, MIN)
+TILES(Q4, A8, 1)
+TILES(Q8, A8, 0)
+TILES(Q4, A16, 1)
+TILES(Q8, A16, 0)
 
 /* The same order in plain code, one output at a time (CPUs without AVX2, and weight rows beyond
  * the last multiple of 8); built twice so that fmaf is an instruction where the CPU has one. */
 #define CANONICAL(NAME, ATTRIBUTE)                                                                          \
-    ATTRIBUTE static float NAME(const uint8_t *qs, const float *wd, const float *wm, const int8_t *x,         \
-                                const float *xd, const float *xs, int64_t nb, int q4) {                       \
+    ATTRIBUTE static float NAME(const uint8_t *qs, const float *wd, const float *wm, const void *x,           \
+                                const float *xd, const float *xs, int64_t nb, int q4, int wide) {             \
         float acc = 0.0f, macc = 0.0f;                                                                        \
         for (int64_t b = 0; b < nb; b++) {                                                                    \
             int32_t S = 0;                                                                                    \
-            const int8_t *xb = x + b * QK;                                                                    \
-            if (q4) {                                                                                         \
-                const uint8_t *w = qs + b * Q4_BYTES;                                                         \
-                for (int j = 0; j < 16; j++) S += (w[j] & 0x0F) * xb[j] + (w[j] >> 4) * xb[j + 16];           \
-            } else {                                                                                          \
-                const int8_t *w = (const int8_t *)qs + b * Q8_BYTES;                                          \
-                for (int j = 0; j < QK; j++) S += w[j] * xb[j];                                               \
+            for (int j = 0; j < QK; j++) {                                                                    \
+                const int32_t w = q4 ? (j < 16 ? qs[b * Q4_BYTES + j] & 0x0F : qs[b * Q4_BYTES + j - 16] >> 4) \
+                                     : ((const int8_t *)qs)[b * Q8_BYTES + j];                                \
+                S += w * (wide ? ((const int16_t *)x)[b * QK + j] : ((const int8_t *)x)[b * QK + j]);         \
             }                                                                                                 \
             const float scale = wd[b] * xd[b];                                                                \
             acc = fmaf((float)S, scale, acc);                                                                 \
@@ -192,7 +227,7 @@ int tok_simd_level(void) { return level(-1); }
 
 /* Scratch for the quantized activations, grown as needed (one engine thread calls these). */
 typedef struct {
-    int8_t *xq;
+    void *xq;
     float *xd, *xs, *xdT, *xsT;
     int64_t capacity;
 } scratch_t;
@@ -207,7 +242,7 @@ static int reserve(int64_t M, int64_t K) {
     free(scratch.xs);
     free(scratch.xdT);
     free(scratch.xsT);
-    scratch.xq = malloc(need);
+    scratch.xq = malloc(2 * need);
     scratch.xd = malloc(sizeof(float) * need / QK);
     scratch.xs = malloc(sizeof(float) * need / QK);
     scratch.xdT = malloc(sizeof(float) * need / QK);
@@ -223,61 +258,73 @@ static void transpose8(const float *src, int64_t M, int64_t nb, float *dst) {
             for (int r = 0; r < 8; r++) dst[(g * nb + b) * 8 + r] = src[(g * 8 + r) * nb + b];
 }
 
-typedef void (*wtile_fn)(const uint8_t *, int64_t, const float *, const float *, const int8_t *, int64_t,
+typedef void (*wtile_fn)(const uint8_t *, int64_t, const float *, const float *, const void *, int64_t,
                          const float *, const float *, int64_t, int, float *, int64_t);
-typedef void (*atile_fn)(const uint8_t *, const float *, const float *, const int8_t *, int64_t, const float *,
+typedef void (*atile_fn)(const uint8_t *, const float *, const float *, const void *, int64_t, const float *,
                          const float *, int64_t, float *);
+
+/* [q4][wide][vnni] */
+static const wtile_fn WTILES[2][2][2] = {
+    {{Q8_A8_wtile_avx2, Q8_A8_wtile_vnni}, {Q8_A16_wtile_avx2, Q8_A16_wtile_vnni}},
+    {{Q4_A8_wtile_avx2, Q4_A8_wtile_vnni}, {Q4_A16_wtile_avx2, Q4_A16_wtile_vnni}},
+};
+static const atile_fn ATILES[2][2][2] = {
+    {{Q8_A8_atile_avx2, Q8_A8_atile_vnni}, {Q8_A16_atile_avx2, Q8_A16_atile_vnni}},
+    {{Q4_A8_atile_avx2, Q4_A8_atile_vnni}, {Q4_A16_atile_avx2, Q4_A16_atile_vnni}},
+};
 
 /* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] with scales wd and
  * minimums wm [N, K/32] (wm NULL for Q8_0), and the same transposed by groups of 8 rows, wdT and
- * wmT [N/8][K/32][8]. Rows of x are done 8 at a time where there are 8 (ATILE), the rest against
- * 8 weight rows at a time (WTILE), weight rows past a multiple of 8 in portable code. */
+ * wmT [N/8][K/32][8]. Activations are quantized to int16 (`wide`) or int8 per block. Rows of x
+ * are done 8 at a time where there are 8 (ATILE), the rest against 8 weight rows at a time
+ * (WTILE), weight rows past a multiple of 8 in plain code. */
 static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd, const float *wm,
-                  const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int force) {
+                  const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
     if (K % QK || reserve(M, K)) return -1;
-    const int64_t nb = K / QK, row_bytes = nb * (q4 ? Q4_BYTES : Q8_BYTES);
-    quantize_rows(x, M, K, scratch.xq, scratch.xd, scratch.xs);
+    const int64_t nb = K / QK, row_bytes = nb * (q4 ? Q4_BYTES : Q8_BYTES), abytes = wide ? 2 : 1;
+    quantize_rows(x, M, K, wide, scratch.xq, scratch.xd, scratch.xs);
     const int lv = level(force);
-    const int64_t wide = lv ? M / 8 * 8 : 0, N8 = lv ? N / 8 * 8 : 0;
-    if (wide) {
-        transpose8(scratch.xd, wide, nb, scratch.xdT);
-        transpose8(scratch.xs, wide, nb, scratch.xsT);
+    const int64_t rows8 = lv ? M / 8 * 8 : 0, N8 = lv ? N / 8 * 8 : 0;
+    if (rows8) {
+        transpose8(scratch.xd, rows8, nb, scratch.xdT);
+        transpose8(scratch.xs, rows8, nb, scratch.xsT);
     }
-    const wtile_fn wtile = q4 ? (lv == 2 ? q4_wtile_vnni : q4_wtile_avx2) : (lv == 2 ? q8_wtile_vnni : q8_wtile_avx2);
-    const atile_fn atile = q4 ? (lv == 2 ? q4_atile_vnni : q4_atile_avx2) : (lv == 2 ? q8_atile_vnni : q8_atile_avx2);
-    const int8_t *xq = scratch.xq;
+    const wtile_fn wtile = WTILES[q4][wide != 0][lv == 2];
+    const atile_fn atile = ATILES[q4][wide != 0][lv == 2];
+    const char *xq = scratch.xq;
     const float *xd = scratch.xd, *xs = scratch.xs, *xdT = scratch.xdT, *xsT = scratch.xsT;
+    const float *wm_or_wd = q4 ? wm : wd, *wmT_or_wdT = q4 ? wmT : wdT; /* unread for Q8_0 */
 #pragma omp parallel
     {
-        if (wide) {
+        if (rows8) {
 #pragma omp for schedule(static) nowait
             for (int64_t n = 0; n < N8; n++) {
                 float out[8];
-                for (int64_t m = 0; m < wide; m += 8) {
-                    atile(qs + n * row_bytes, wd + n * nb, q4 ? wm + n * nb : wd, xq + m * K, K, xdT + m * nb,
+                for (int64_t m = 0; m < rows8; m += 8) {
+                    atile(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xq + m * K * abytes, K, xdT + m * nb,
                           xsT + m * nb, nb, out);
                     for (int r = 0; r < 8; r++) y[(m + r) * ldy + n] = out[r];
                 }
             }
         }
-        if (wide < M) {
+        if (rows8 < M) {
 #pragma omp for schedule(static) nowait
             for (int64_t g = 0; g < N8 / 8; g++) {
-                for (int64_t m = wide; m < M; m += 4) {
+                for (int64_t m = rows8; m < M; m += 4) {
                     const int R = M - m < 4 ? (int)(M - m) : 4;
-                    wtile(qs + g * 8 * row_bytes, row_bytes, wdT + g * nb * 8, q4 ? wmT + g * nb * 8 : wdT,
-                          xq + m * K, K, xd + m * nb, xs + m * nb, nb, R, y + m * ldy + g * 8, ldy);
+                    wtile(qs + g * 8 * row_bytes, row_bytes, wdT + g * nb * 8, wmT_or_wdT + g * nb * 8,
+                          xq + m * K * abytes, K, xd + m * nb, xs + m * nb, nb, R, y + m * ldy + g * 8, ldy);
                 }
             }
         }
 #pragma omp for schedule(static)
         for (int64_t n = N8; n < N; n++) {
             for (int64_t m = 0; m < M; m++) {
-                const float *mn = q4 ? wm + n * nb : wd;
-                y[m * ldy + n] = lv ? canonical_fma(qs + n * row_bytes, wd + n * nb, mn, xq + m * K, xd + m * nb,
-                                                    xs + m * nb, nb, q4)
-                                    : canonical_portable(qs + n * row_bytes, wd + n * nb, mn, xq + m * K,
-                                                         xd + m * nb, xs + m * nb, nb, q4);
+                const void *xm = xq + m * K * abytes;
+                y[m * ldy + n] = lv ? canonical_fma(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xm, xd + m * nb,
+                                                    xs + m * nb, nb, q4, wide)
+                                    : canonical_portable(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xm,
+                                                         xd + m * nb, xs + m * nb, nb, q4, wide);
             }
         }
     }
@@ -285,13 +332,13 @@ static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q
 }
 
 int tok_q4_1_matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, const float *wd, const float *wm,
-                    const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int force) {
-    return matmul(x, M, K, qs, 1, wd, wm, wdT, wmT, N, y, ldy, force);
+                    const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
+    return matmul(x, M, K, qs, 1, wd, wm, wdT, wmT, N, y, ldy, wide, force);
 }
 
 int tok_q8_0_matmul(const float *x, int64_t M, int64_t K, const int8_t *qs, const float *wd, const float *wdT,
-                    int64_t N, float *y, int64_t ldy, int force) {
-    return matmul(x, M, K, (const uint8_t *)qs, 0, wd, NULL, wdT, NULL, N, y, ldy, force);
+                    int64_t N, float *y, int64_t ldy, int wide, int force) {
+    return matmul(x, M, K, (const uint8_t *)qs, 0, wd, NULL, wdT, NULL, N, y, ldy, wide, force);
 }
 
 /* ------------------------------------------------------------------------ paged attention */
@@ -373,4 +420,122 @@ void tok_paged_attention(const float *q, const float *k_cache, const float *v_ca
         attention_avx2(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
     else
         attention_generic(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
+}
+
+/* ------------------------------------------------------------------- the layers' small steps */
+
+/* e^x over the floats' range, as exp_neg (relative error about 1e-7). */
+static inline float exp_any(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float z = x * 1.4426950408889634f;
+    const float n = nearbyintf(z);
+    const float f = (z - n) * 0.6931471805599453f;
+    const float p =
+        1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666668f + f * (0.008333334f + f * 0.0013888889f)))));
+    union {
+        int32_t i;
+        float f;
+    } bits = {.i = ((int32_t)n + 127) << 23};
+    return p * bits.f;
+}
+
+#define ROWWISE(NAME, TARGET)                                                                               \
+    /* residual (may be NULL): x += residual first. out = x / rms(x) * weight, row by row. */              \
+    __attribute__((target(TARGET))) static void NAME##_rms_norm(float *x, const float *residual,            \
+                                                                const float *weight, int64_t M, int64_t H,   \
+                                                                float eps, float *out) {                     \
+        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+            float *row = x + m * H;                                                                         \
+            if (residual) {                                                                                 \
+                const float *add = residual + m * H;                                                        \
+                _Pragma("omp simd") for (int64_t i = 0; i < H; i++) row[i] += add[i];                       \
+            }                                                                                               \
+            float sum = 0.0f;                                                                               \
+            _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < H; i++) sum += row[i] * row[i];  \
+            const float inv = 1.0f / sqrtf(sum / (float)H + eps);                                           \
+            float *o = out + m * H;                                                                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < H; i++) o[i] = row[i] * inv * weight[i];           \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* out[m, i] = silu(gate_up[m, i]) * gate_up[m, I + i] */                                               \
+    __attribute__((target(TARGET))) static void NAME##_silu_mul(const float *gate_up, int64_t M, int64_t I,  \
+                                                                float *out) {                                \
+        _Pragma("omp parallel for schedule(static) if (M > 4)") for (int64_t m = 0; m < M; m++) {          \
+            const float *g = gate_up + m * 2 * I, *u = g + I;                                               \
+            float *o = out + m * I;                                                                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < I; i++) o[i] = g[i] / (1.0f + exp_any(-g[i])) * u[i]; \
+        }                                                                                                   \
+    }
+
+ROWWISE(rw_avx512, "avx512f,avx2,fma")
+ROWWISE(rw_avx2, "avx2,fma")
+ROWWISE(rw_generic, "sse2")
+
+static int rowwise_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+
+void tok_rms_norm(float *x, const float *residual, const float *weight, int64_t M, int64_t H, float eps, float *out) {
+    const int lv = rowwise_level();
+    if (lv == 2)
+        rw_avx512_rms_norm(x, residual, weight, M, H, eps, out);
+    else if (lv == 1)
+        rw_avx2_rms_norm(x, residual, weight, M, H, eps, out);
+    else
+        rw_generic_rms_norm(x, residual, weight, M, H, eps, out);
+}
+
+void tok_silu_mul(const float *gate_up, int64_t M, int64_t I, float *out) {
+    const int lv = rowwise_level();
+    if (lv == 2)
+        rw_avx512_silu_mul(gate_up, M, I, out);
+    else if (lv == 1)
+        rw_avx2_silu_mul(gate_up, M, I, out);
+    else
+        rw_generic_silu_mul(gate_up, M, I, out);
+}
+
+/* The attention half of a layer, from the fused q/k/v product qkv [T, (nh + 2 kvh) * d]:
+ * optional per-head RMSNorm of q and k (q_norm/k_norm [d], NULL: none), the rotary embedding in
+ * Hugging Face's layout (cos/sin [positions, d], each head's halves rotating together), the step's
+ * keys and values written into the paged cache at `slots`, then the paged attention into out
+ * [T, nh, d]. qkv is modified in place. */
+void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t d, const float *q_norm,
+                         const float *k_norm, float eps, const float *cos_table, const float *sin_table,
+                         const int64_t *positions, const int64_t *slots, float *k_cache, float *v_cache,
+                         const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
+                         int64_t block, float scale, float *out, int force) {
+    const int64_t width = (nh + 2 * kvh) * d, half = d / 2;
+#pragma omp parallel for schedule(static) if (T > 4)
+    for (int64_t t = 0; t < T; t++) {
+        float *row = qkv + t * width;
+        const float *c = cos_table + positions[t] * d, *s = sin_table + positions[t] * d;
+        for (int64_t h = 0; h < nh + kvh; h++) {
+            float *x = row + h * d;
+            const float *norm = h < nh ? q_norm : k_norm;
+            if (norm) {
+                float sum = 0.0f;
+                for (int64_t i = 0; i < d; i++) sum += x[i] * x[i];
+                const float inv = 1.0f / sqrtf(sum / (float)d + eps);
+                for (int64_t i = 0; i < d; i++) x[i] = x[i] * inv * norm[i];
+            }
+            for (int64_t i = 0; i < half; i++) {
+                const float a = x[i], b = x[i + half];
+                x[i] = a * c[i] - b * s[i];
+                x[i + half] = b * c[i + half] + a * s[i + half];
+            }
+        }
+        memcpy(k_cache + slots[t] * kvh * d, row + nh * d, sizeof(float) * kvh * d);
+        memcpy(v_cache + slots[t] * kvh * d, row + (nh + kvh) * d, sizeof(float) * kvh * d);
+    }
+    /* queries, [T, nh, d] with the row stride of qkv: copied out contiguous for the kernel */
+    float *q = malloc(sizeof(float) * T * nh * d);
+    if (!q) return;
+    for (int64_t t = 0; t < T; t++) memcpy(q + t * nh * d, qkv + t * width, sizeof(float) * nh * d);
+    tok_paged_attention(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out,
+                        force);
+    free(q);
 }

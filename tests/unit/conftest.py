@@ -16,3 +16,11 @@ def hf_model(model_dir):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+
+
+@pytest.fixture(scope="session")
+def gguf_loaded(prepared_model):
+    """The default model as the server runs it: the GGUF's own blocks."""
+    from engine.model_loader import load_model
+
+    return load_model(str(prepared_model.model_dir), device="cpu", weights_file=prepared_model.gguf_file)

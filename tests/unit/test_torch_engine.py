@@ -172,8 +172,9 @@ def test_concurrent_requests_get_what_they_get_alone(engine, tokenizer):
         assert (collector.ids, collector.text, collector.last.finish_reason) == expected
 
 
-def test_the_stats_listener_hears_every_counted_token(loaded, tokenizer):
-    """Counters are published as they change, not only when running or waiting do."""
+def test_the_stats_listener_hears_the_counters_while_they_change(loaded, tokenizer):
+    """Counters are published as they change (at most every STATS_SECONDS), not only when
+    running or waiting do, and exactly once the engine is idle."""
     heard = []
     engine = TorchEngine(loaded, EngineConfig(max_num_seqs=2), stats_listener=heard.append).start()
     try:
@@ -185,5 +186,60 @@ def test_the_stats_listener_hears_every_counted_token(loaded, tokenizer):
     finally:
         engine.shutdown()
     while_running = {s.generated_tokens_total for s in heard if s.running == 1}
-    assert len(while_running) >= 20  # one publication per decoded token, with running steady at 1
+    assert len(while_running) >= 2  # published as tokens were counted, with running steady at 1
     assert heard[-1].finished_total == 1 and heard[-1].generated_tokens_total == 24 and heard[-1].running == 0
+
+
+@pytest.fixture(scope="module")
+def served(gguf_loaded):
+    """The engine as the server runs it (the GGUF's blocks), chunking prompts of over 16 tokens."""
+    engine = TorchEngine(gguf_loaded, EngineConfig(max_num_seqs=8, prefill_chunk=16)).start()
+    yield engine
+    engine.shutdown()
+
+
+def test_quantized_requests_get_bitwise_what_they_get_alone(served, tokenizer):
+    alone = [run_alone(served, tokenizer, prompt, params) for prompt, params in MIXED]
+    together = [submit(served, chat_ids(tokenizer, p), **{"temperature": 0.0, **params}) for p, params in MIXED]
+    for collector, expected in zip(together, alone, strict=True):
+        assert collector.done.wait(60)
+        assert (collector.ids, collector.text, collector.last.finish_reason) == expected
+
+
+def test_a_repeated_prompt_is_served_from_the_prefix_cache(served, tokenizer):
+    ids = chat_ids(tokenizer, "Describe the water cycle in three sentences for a child.")
+    first = submit(served, ids, max_tokens=20, temperature=0.0)
+    assert first.done.wait(60)
+    again = submit(served, ids, max_tokens=20, temperature=0.0)
+    assert again.done.wait(60)
+    block = served.cache.block_size
+    assert again.last.num_cached_tokens == (len(ids) - 1) // block * block > first.last.num_cached_tokens
+    assert again.ids == first.ids
+
+
+def test_no_prefix_cache_when_it_is_off(gguf_loaded, tokenizer):
+    engine = TorchEngine(gguf_loaded, EngineConfig(prefix_caching=False)).start()
+    try:
+        ids = chat_ids(tokenizer, "Name a colour.")
+        for _ in range(2):
+            run = submit(engine, ids, max_tokens=4, temperature=0.0)
+            assert run.done.wait(60) and run.last.num_cached_tokens == 0
+    finally:
+        engine.shutdown()
+
+
+def test_chunked_prefill_and_preemption_change_nothing(gguf_loaded, served, tokenizer):
+    """A KV cache of 10 blocks for 4 requests of ~60 tokens: requests are preempted and
+    computed again, prompts are prefilled in chunks of 16, and every answer is still the one
+    given alone by an engine with room to spare."""
+    prompts = ["Tell me about the moon.", "Write a poem about rain.", "Explain gravity.", "What is a river?"]
+    alone = [run_alone(served, tokenizer, p, {"max_tokens": 40, "ignore_eos": True}) for p in prompts]
+    tight = TorchEngine(gguf_loaded, EngineConfig(max_num_seqs=4, prefill_chunk=16, kv_cache_tokens=160)).start()
+    try:
+        runs = [submit(tight, chat_ids(tokenizer, p), max_tokens=40, ignore_eos=True, temperature=0.0) for p in prompts]
+        for run, expected in zip(runs, alone, strict=True):
+            assert run.done.wait(120)
+            assert (run.ids, run.text, run.last.finish_reason) == expected
+        assert tight.stats.preempted_total > 0
+    finally:
+        tight.shutdown()

@@ -15,7 +15,7 @@ from engine.model_loader import load_model
 from engine.request import GenerationRequest
 from engine.token_bytes import TokenBytes
 from engine.torch_engine import EngineConfig, EngineStats, TorchEngine
-from runtimes.triton_glue import GenerationWriter, client_errors, input_getter
+from runtimes.triton_glue import GenerationWriter, SendQueue, client_errors, input_getter
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -62,6 +62,7 @@ class TritonPythonModel:
         else:
             raise pb_utils.TritonModelException(f"unknown engine {params['engine']!r}")
         self.token_bytes = TokenBytes(self.engine.tokenizer)
+        self.sends = SendQueue()
 
     def execute(self, requests):
         for request in requests:
@@ -79,7 +80,7 @@ class TritonPythonModel:
                 return
             params, stream = request_inputs.sampling_params(get)
             prompt_ids = request_inputs.prompt_ids(get)
-            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends)
             if request_inputs.echo_prompt(get):
                 writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
             generation = GenerationRequest(
@@ -95,6 +96,7 @@ class TritonPythonModel:
 
     def finalize(self):
         self.engine.shutdown()
+        self.sends.close()
 
 
 class _EngineMetrics:
