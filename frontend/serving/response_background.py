@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
 from frontend.response_store.store import ResponseNotFound, ResponseStore
-
-logger = logging.getLogger(__name__)
 
 POLL_S = 0.5
 SHUTDOWN_ERROR = {"code": "server_error", "message": "the server stopped before this response was done"}
@@ -44,12 +41,10 @@ class BackgroundRuns:
                 await asyncio.wait({running}, timeout=POLL_S)
                 if not running.done() and await self._cancelled(owner, response_id):
                     running.cancel()
-            running.result()
+            running.result()  # `work` stores its own failures; anything else is a bug
         except asyncio.CancelledError:
             running.cancel()
             raise
-        except Exception:  # noqa: BLE001 - a background failure has no client to tell but the log
-            logger.exception("background response %s failed", response_id)
 
     async def _cancelled(self, owner: str, response_id: str) -> bool:
         try:

@@ -10,6 +10,7 @@ input items and the conversation so far, owned by the caller.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -40,6 +41,8 @@ from frontend.serving.response_background import BackgroundRuns
 from frontend.serving.response_items import new_id, output_items, stored_items
 from frontend.serving.response_output import Output, lifecycle_event
 from frontend.serving.response_prompts import ResponsePrompts
+
+logger = logging.getLogger(__name__)
 
 MAX_INPUT_ITEMS_PAGE = 100
 
@@ -120,8 +123,11 @@ class ServingResponses:
     async def _finish_in_background(self, turn: _Turn, model: str) -> None:
         try:
             final = await self._complete(turn)
-        except errors.APIError as exc:
-            final = turn.response(model, "failed", error=ResponseError(code="server_error", message=exc.message))
+        except Exception as exc:  # noqa: BLE001 - the client learns of it by retrieving the response
+            if not isinstance(exc, errors.APIError):
+                logger.exception("background response %s failed", turn.id)
+            message = exc.message if isinstance(exc, errors.APIError) else "internal error while generating"
+            final = turn.response(model, "failed", error=ResponseError(code="server_error", message=message))
         await self.store.settle(_stored(turn, final))
 
     async def cancel(self, owner: str, response_id: str) -> ResponseObject:
