@@ -186,7 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     parts = set(args.only or PARTS)
 
-    from frontend.process import ServerProcess
+    from tests.server_process import ServerProcess
 
     print(f"# {os.cpu_count()} cores", flush=True)
     batches: list[list[str]] = []

@@ -78,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.llm_throughput import default_model_dir
-    from frontend.process import ServerProcess
+    from tests.server_process import ServerProcess
 
     env = bench_environment()
     tokenizer = default_model_dir()

@@ -3,8 +3,9 @@
 For each concurrency, `--requests` chat requests (the prompts of bench/prompts.py, in
 order) go through the OpenAI SDK to a server this script starts (or `--url`), streamed,
 at temperature 0 with `--max-tokens`; the clients keep `concurrency` requests in flight.
-Then the same model runs the same prompts in transformers' `generate` (fp32, static
-batches of `concurrency`, greedy, same token cap) in this process. Both count the tokens
+Then the same model runs the same prompts in transformers' `generate` (fp32 on the CPU, or
+`--hf-device cuda --hf-dtype auto`: bf16 on the GPU; static batches of `concurrency`, greedy,
+same token cap) in this process. Both count the tokens
 actually generated (up to and including end-of-turn), so the ratio is like for like.
 
     .venv/bin/python bench/llm_throughput.py --concurrency 1 4 8 16
@@ -106,40 +107,46 @@ async def run_stack(base_url: str, prompts: list[str], concurrency: int, max_tok
     return elapsed, timings
 
 
-def run_hf(model_dir: str, prompts: list[str], batch: int, max_tokens: int) -> tuple[int, float]:
+def run_hf(
+    model_dir: str, prompts: list[str], batch: int, max_tokens: int, device: str = "cpu", dtype: str = "float32"
+) -> tuple[int, float]:
     """Plain transformers: static batches, left padding, greedy; tokens up to end-of-turn."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     tokenizer.padding_side = "left"
-    model = _hf_model(model_dir, AutoModelForCausalLM, torch)
+    model = _hf_model(model_dir, AutoModelForCausalLM, torch, device, dtype)
     eos = tokenizer.eos_token_id
     tokens, start = 0, time.perf_counter()
     for i in range(0, len(prompts), batch):
         chats = [[{"role": "user", "content": p}] for p in prompts[i : i + batch]]
         ids = [tokenizer.apply_chat_template(c, add_generation_prompt=True, return_dict=False) for c in chats]
-        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+        encoded = tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(model.device)
         with torch.inference_mode():
             out = model.generate(**encoded, max_new_tokens=max_tokens, do_sample=False, pad_token_id=eos)
         for row in out[:, encoded["input_ids"].shape[1] :].tolist():
             tokens += row.index(eos) + 1 if eos in row else len(row)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
     return tokens, time.perf_counter() - start
 
 
 _HF_MODELS: dict[str, object] = {}
 
 
-def _hf_model(model_dir, auto_model, torch):
+def _hf_model(model_dir, auto_model, torch, device="cpu", dtype="float32"):
     if model_dir not in _HF_MODELS:
-        model = auto_model.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
-        _HF_MODELS[model_dir] = model
+        if dtype == "auto":  # as the torch engine chooses (engine.model_loader.resolve_dtype)
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        model = auto_model.from_pretrained(model_dir, dtype=getattr(torch, dtype), attn_implementation="sdpa")
+        _HF_MODELS[model_dir] = model.to(device).eval()
     return _HF_MODELS[model_dir]
 
 
 def default_model_dir() -> str:
-    from build.cache import cache_root
-    from build.prepare import ModelSpec, prepare_model
+    from triton_openai.repository.cache import cache_root
+    from triton_openai.repository.prepare import ModelSpec, prepare_model
 
     return str(prepare_model(ModelSpec.parse(MODEL), cache_root()).model_dir)
 
@@ -157,7 +164,9 @@ def measure(args: argparse.Namespace, base_url: str) -> list[LevelResult]:
         level.ttft = [t.ttft for t in timings]
         level.itl = [g for t in timings for g in t.gaps]
         if not args.skip_hf:
-            level.hf_tokens, level.hf_seconds = run_hf(model_dir, prompts, concurrency, args.max_tokens)
+            level.hf_tokens, level.hf_seconds = run_hf(
+                model_dir, prompts, concurrency, args.max_tokens, args.hf_device, args.hf_dtype
+            )
         results.append(level)
         print(row(level), flush=True)
     return results
@@ -188,6 +197,10 @@ def main() -> None:
     parser.add_argument("--url", help="an already running server (default: start one)")
     parser.add_argument("--server-arg", action="append", default=[], help="extra `serve` argument")
     parser.add_argument("--skip-hf", action="store_true", help="no transformers baseline")
+    parser.add_argument("--hf-device", default="cpu", help="where the transformers baseline runs (cuda: a GPU)")
+    parser.add_argument(
+        "--hf-dtype", default="float32", help="the baseline's dtype: float32, bfloat16, float16, or auto (bf16 on GPUs)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -196,7 +209,7 @@ def main() -> None:
     if args.url:
         results = measure(args, args.url)
     else:
-        from frontend.process import ServerProcess
+        from tests.server_process import ServerProcess
 
         max_seqs = str(max(args.concurrency))
         log_dir = Path(tempfile.mkdtemp(prefix="bench-"))

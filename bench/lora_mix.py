@@ -23,8 +23,8 @@ import openai
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from frontend.process import ServerProcess  # noqa: E402
 from tests.e2e.test_lora import make_adapter  # noqa: E402
+from tests.server_process import ServerProcess  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 
@@ -68,9 +68,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from build.cache import cache_root
-    from build.catalog import DEFAULT_MODEL
-    from build.prepare import ModelSpec, prepare_model
+    from triton_openai.repository.cache import cache_root
+    from triton_openai.repository.catalog import DEFAULT_MODEL
+    from triton_openai.repository.prepare import ModelSpec, prepare_model
 
     model_dir = str(prepare_model(ModelSpec.parse(DEFAULT_MODEL), cache_root()).model_dir)
     with tempfile.TemporaryDirectory() as tmp:

@@ -68,7 +68,7 @@ def measure(model_dir: str, gguf_file: str) -> list[Quality]:
     import torch
     from transformers import AutoTokenizer
 
-    from engine.decoder_loader import load_decoder
+    from triton_openai.models.llm.decoder_loader import load_decoder
 
     ids = AutoTokenizer.from_pretrained(model_dir)(TEXT)["input_ids"]
     target = torch.tensor(ids[1:])
@@ -85,9 +85,9 @@ def measure(model_dir: str, gguf_file: str) -> list[Quality]:
 
 def default_model() -> tuple[str, str]:
     """The default model's converted folder and the GGUF file it came from."""
-    from build.cache import cache_root
-    from build.catalog import DEFAULT_MODEL
-    from build.prepare import ModelSpec, prepare_model
+    from triton_openai.repository.cache import cache_root
+    from triton_openai.repository.catalog import DEFAULT_MODEL
+    from triton_openai.repository.prepare import ModelSpec, prepare_model
 
     prepared = prepare_model(ModelSpec.parse(DEFAULT_MODEL), cache_root())
     return str(prepared.model_dir), prepared.gguf_file

@@ -35,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from frontend.process import ServerProcess  # noqa: E402
+from tests.server_process import ServerProcess  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
 LLM = f'model="{MODEL}_llm"'

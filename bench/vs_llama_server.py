@@ -150,7 +150,7 @@ def triton_request(grpc_url: str, max_tokens: int):
 
 
 def run_ours(args: argparse.Namespace) -> tuple[ServerFigures, ServerFigures | None]:
-    from frontend.process import ServerProcess
+    from tests.server_process import ServerProcess
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-ours-"))
     flags = ["--max-num-seqs", str(max(args.concurrency)), "--embedding-model", "none"]
@@ -170,7 +170,7 @@ def run_ours(args: argparse.Namespace) -> tuple[ServerFigures, ServerFigures | N
 def run_llama(args: argparse.Namespace, gguf: str) -> ServerFigures:
     import httpx
 
-    from frontend.tritonserver import free_port
+    from triton_openai.launch.tritonserver import free_port
 
     binary = args.llama_server or subprocess.check_output([str(ROOT / "bench/setup_llama_server.sh")], text=True)
     port = free_port()

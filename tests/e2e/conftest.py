@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from frontend.process import ServerProcess
+from tests.server_process import ServerProcess
 
 MODEL = "smollm2-135m-instruct"
 

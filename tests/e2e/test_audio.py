@@ -13,7 +13,7 @@ import pytest
 import srt
 import webvtt
 
-from runtimes.audio_codec import decode_audio
+from triton_openai.models.audio_codec import decode_audio
 
 STT = "whisper-tiny.en"
 TTS = "tts"

@@ -4,8 +4,8 @@ import httpx
 import openai
 import pytest
 
-from frontend.users import UserStore
 from tests.e2e.conftest import MODEL, start_server
+from triton_openai.frontend.users import UserStore
 
 HI = [{"role": "user", "content": "Hi"}]
 

@@ -8,7 +8,7 @@ import numpy as np
 import openai
 import pytest
 
-from build.assets import ASSETS
+from triton_openai.repository.assets import ASSETS
 
 MODEL = "all-minilm-l6-v2"
 RELATED = ("A man is eating food.", "A man is eating a piece of bread.")

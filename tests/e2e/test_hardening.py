@@ -9,9 +9,9 @@ import httpx
 import openai
 import pytest
 
-from frontend.tritonserver import free_port
 from tests.e2e.conftest import MODEL, start_server
 from tests.e2e.test_lifecycle import descendants
+from triton_openai.launch.tritonserver import free_port
 
 USER = [{"role": "user", "content": "Tell me a long story about the sea."}]
 

@@ -4,7 +4,7 @@ import pytest
 @pytest.fixture(scope="session")
 def loaded(model_dir):
     """The default model loaded for the torch engine, once for all engine tests."""
-    from engine.model_loader import load_model
+    from triton_openai.models.llm.model_loader import load_model
 
     return load_model(model_dir, device="cpu")
 
@@ -21,6 +21,6 @@ def hf_model(model_dir):
 @pytest.fixture(scope="session")
 def gguf_loaded(prepared_model):
     """The default model as the server runs it: the GGUF's own blocks."""
-    from engine.model_loader import load_model
+    from triton_openai.models.llm.model_loader import load_model
 
     return load_model(str(prepared_model.model_dir), device="cpu", weights_file=prepared_model.gguf_file)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from engine.params import SamplingParams
-from engine.request import GenerationRequest
+from triton_openai.models.llm.params import SamplingParams
+from triton_openai.models.llm.request import GenerationRequest
 
 
 class Collector:

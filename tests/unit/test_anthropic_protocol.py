@@ -5,8 +5,9 @@ import pytest
 from anthropic.types.shared import ErrorResponse
 from pydantic import TypeAdapter, ValidationError
 
-from frontend import errors
-from frontend.protocol.anthropic import (
+from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai.frontend import errors
+from triton_openai.frontend.protocol.anthropic import (
     ContentBlockDelta,
     ContentBlockStart,
     ContentBlockStop,
@@ -24,9 +25,8 @@ from frontend.protocol.anthropic import (
     ToolUseOut,
     Usage,
 )
-from frontend.protocol.common import dump
-from frontend.serving.anthropic import chat_messages
-from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai.frontend.protocol.common import dump
+from triton_openai.frontend.serving.anthropic import chat_messages
 
 STREAM_EVENT = TypeAdapter(sdk.RawMessageStreamEvent)
 

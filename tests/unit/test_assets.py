@@ -5,9 +5,16 @@ import sys
 
 import pytest
 
-from build import assets
-from build.assets import EMBEDDINGS, SPEECH, TRANSCRIPTION, PackagedAsset, prepare_asset, whisper_languages
-from build.prepare import ModelSpecError
+from triton_openai.repository import assets
+from triton_openai.repository.assets import (
+    EMBEDDINGS,
+    SPEECH,
+    TRANSCRIPTION,
+    PackagedAsset,
+    prepare_asset,
+    whisper_languages,
+)
+from triton_openai.repository.prepare import ModelSpecError
 
 
 def test_catalog_models_resolve_to_installed_folders(tmp_path):

@@ -5,7 +5,7 @@ import struct
 import numpy as np
 import pytest
 
-from runtimes.audio_codec import FORMATS, OUTPUT_RATE, StreamingEncoder, UndecodableAudio, decode_audio
+from triton_openai.models.audio_codec import FORMATS, OUTPUT_RATE, StreamingEncoder, UndecodableAudio, decode_audio
 
 RATE = 22_050
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from frontend import auth, watched_file
-from frontend.auth import KeyStore, owner_of, parse_keys
+from triton_openai.frontend import auth, watched_file
+from triton_openai.frontend.auth import KeyStore, owner_of, parse_keys
 
 
 def test_keys_from_the_flag():

@@ -1,10 +1,10 @@
-"""engine.block_allocator: free blocks, prefix blocks found by their hash chain, eviction order."""
+"""triton_openai.models.llm.block_allocator: free blocks, prefix blocks found by their hash chain, eviction order."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.block_allocator import BlockAllocator, OutOfBlocks, block_hash
+from triton_openai.models.llm.block_allocator import BlockAllocator, OutOfBlocks, block_hash
 
 
 def chain(*blocks, salt=""):

@@ -1,4 +1,4 @@
-"""The config.pbtxt templates and engine.tensors describe the same contract."""
+"""The config.pbtxt templates and triton_openai.contract describe the same contract."""
 
 import json
 
@@ -6,10 +6,10 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from build.fill_template import fill_template, placeholders
-from build.prepare import PreparedModel
-from build.repository import TEMPLATES, LLMDeployment, render_repository
-from engine import tensors as t
+from triton_openai import contract as t
+from triton_openai.repository.fill_template import fill_template, placeholders
+from triton_openai.repository.prepare import PreparedModel
+from triton_openai.repository.render import TEMPLATES, LLMDeployment, render_repository
 
 TYPES = {
     "int32": "TYPE_INT32",
@@ -181,8 +181,8 @@ def test_image_is_decoupled_and_takes_the_generation_options():
 
 
 def test_render_vision_and_image_models(tmp_path):
-    from build.assets import IMAGE, VISION, PreparedAsset, image_default_size
-    from build.repository import ImageDeployment, VisionDeployment
+    from triton_openai.repository.assets import IMAGE, VISION, PreparedAsset, image_default_size
+    from triton_openai.repository.render import ImageDeployment, VisionDeployment
 
     vlm = tmp_path / "vlm"
     vlm.mkdir()

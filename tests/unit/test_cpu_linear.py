@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine import cpu_linear
+from triton_openai.models.llm import cpu_linear
 
 pytestmark = pytest.mark.skipif(not cpu_linear.available(), reason="oneDNN is not available")
 

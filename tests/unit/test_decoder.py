@@ -1,4 +1,4 @@
-"""engine.decoder against transformers on the same weights, for each architecture it implements
+"""triton_openai.models.llm.decoder against transformers on the same weights, for each architecture it implements
 (tiny random models), and the GGUF's own blocks against the folder converted from it."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.decoder_loader import load_decoder
-from engine.gguf_weights import GGUFWeights, llama_rows
-from engine.native import kernels
-from engine.transformers_decoder import TransformersDecoder
+from triton_openai.models.llm.decoder_loader import load_decoder
+from triton_openai.models.llm.gguf_weights import GGUFWeights, llama_rows
+from triton_openai.models.llm.native import kernels
+from triton_openai.models.llm.transformers_decoder import TransformersDecoder
 
 PROMPTS = [[5, 9, 17, 3, 22, 40, 1, 8, 30, 2, 11], [7, 7, 12], [60]]
 
@@ -62,12 +62,13 @@ def test_the_torch_path_equals_the_cpu_kernels(tmp_path):
         torch.testing.assert_close(a, b, atol=2e-4, rtol=2e-4)
 
 
-def test_q4_at_load_stays_close(tmp_path):
+@pytest.mark.parametrize("kind, bound", [("q8", 0.02), ("q4", 0.25)])
+def test_blocks_made_at_load_stay_close(kind, bound, tmp_path):
     tiny("llama").save_pretrained(tmp_path)
     full = load_decoder(str(tmp_path), quantization="none").prompt_logits(PROMPTS)
-    quantized = load_decoder(str(tmp_path), quantization="q4").prompt_logits(PROMPTS)
+    quantized = load_decoder(str(tmp_path), quantization=kind).prompt_logits(PROMPTS)
     for a, b in zip(full, quantized, strict=True):
-        assert (a - b).abs().max() < 0.25 * a.abs().max()
+        assert (a - b).abs().max() < bound * a.abs().max()
 
 
 def other(kind: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from frontend.settings import Settings
+from triton_openai.frontend.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.triton"
@@ -37,11 +37,15 @@ def arguments(instruction):
     return [args for name, args in dockerfile_instructions() if name == instruction]
 
 
-def render(*values):
+def helm_template(*values):
     command = [tool("helm"), "template", "rel", str(CHART), "--namespace", "ns"]
     for value in values:
         command += ["--set", value]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def render(*values):
+    result = helm_template(*values)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -69,7 +73,7 @@ def test_dockerfile_builds_on_the_ngc_trtllm_image_and_copies_the_package():
     assert any(a.startswith("TRITON_VERSION=") for a in arguments("ARG"))
     assert arguments("FROM") == ["nvcr.io/nvidia/tritonserver:${TRITON_VERSION}-trtllm-python-py3"]
     copied = {a.split()[0].rstrip("/") for a in arguments("COPY")}
-    assert {"frontend", "engine", "build", "runtimes", "model_repository", "pyproject.toml"} <= copied
+    assert {"triton_openai", "model_repository", "pyproject.toml"} <= copied
 
 
 def test_dockerfile_keeps_the_base_images_torch_and_the_default_models_pin():
@@ -163,7 +167,7 @@ def test_triton_gets_gpus_a_rendered_repository_probes_and_scrape_annotations():
 
 
 def test_the_frontend_gets_every_triton_pod_as_a_triton_url_probes_and_annotations():
-    frontend = one(render("triton.replicas=3", "frontend.replicas=4"), "Deployment")
+    frontend = one(render("triton.replicas=3", "frontend.replicas=4", "database.existingSecret=db"), "Deployment")
     assert frontend["spec"]["replicas"] == 4
     server = container(frontend, "frontend")
     urls = [a.split("=", 1)[1] for a in server["args"] if a.startswith("--triton-url=")]
@@ -174,7 +178,36 @@ def test_the_frontend_gets_every_triton_pod_as_a_triton_url_probes_and_annotatio
     assert "nvidia.com/gpu" not in server["resources"].get("limits", {})
     annotations = frontend["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "5000"
-    assert "env" not in server  # no API keys by default
+    assert "env" in server and "TRITON_OPENAI_API_KEYS" not in str(server["env"])  # no API keys by default
+
+
+def test_one_frontend_pod_with_workers_by_default_and_several_only_with_a_database():
+    server = container(one(render(), "Deployment"), "frontend")
+    assert one(render(), "Deployment")["spec"]["replicas"] == 1 and "--workers=2" in server["args"]
+    assert "env" not in server  # no API keys, no database: embedded state on the pod's volume
+    refused = helm_template("frontend.replicas=2")
+    assert refused.returncode != 0
+    assert "frontend.replicas=2 needs database.existingSecret or database.url" in refused.stderr
+
+
+def test_the_database_url_comes_from_a_secret(monkeypatch):
+    docs = render("frontend.replicas=3", "database.url=postgresql://app:pw@db:5432/state")
+    secret = one(docs, "Secret")
+    assert secret["stringData"]["database-url"] == "postgresql://app:pw@db:5432/state"
+    frontend = one(docs, "Deployment")
+    assert container(frontend, "frontend")["env"] == [
+        {
+            "name": "TRITON_OPENAI_DATABASE_URL",
+            "valueFrom": {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "database-url"}},
+        }
+    ]
+    assert "checksum/database" in frontend["spec"]["template"]["metadata"]["annotations"]  # a new URL rolls the pods
+    docs = render("frontend.replicas=3", "database.existingSecret=state-db", "database.secretKey=url")
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    reference = container(one(docs, "Deployment"), "frontend")["env"][0]["valueFrom"]["secretKeyRef"]
+    assert reference == {"name": "state-db", "key": "url"}
+    monkeypatch.setenv("TRITON_OPENAI_DATABASE_URL", "postgresql://app:pw@db:5432/state")
+    assert Settings().uses_postgres()  # the variable the chart sets is the setting
 
 
 def test_triton_urls_from_values_replace_the_pods():
@@ -212,6 +245,6 @@ def test_without_persistence_the_cache_is_an_empty_dir():
 
 def test_rendered_manifests_match_the_kubernetes_schemas():
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
-    docs = render("apiKeys.keys={k}", "triton.replicas=2")
+    docs = render("apiKeys.keys={k}", "triton.replicas=2", "frontend.replicas=2", "database.url=postgresql://db/x")
     for doc in docs:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)

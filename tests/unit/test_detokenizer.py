@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.detokenizer import IncrementalDetokenizer
+from triton_openai.models.llm.detokenizer import IncrementalDetokenizer
 
 TEXTS = [
     "Hello 世界! 🎉👍🏽 naïve café — 日本語のテキスト",

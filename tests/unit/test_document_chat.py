@@ -1,8 +1,8 @@
 """Document Q&A's pure parts: when a request asks for documents, how summaries group chunks."""
 
-from frontend.protocol.chat import ChatCompletionRequest
-from frontend.serving.document_chat import _groups, _with_sources, wants_documents
-from frontend.serving.documents import SHARED_OWNER, scope
+from triton_openai.frontend.protocol.chat import ChatCompletionRequest
+from triton_openai.frontend.serving.document_chat import _groups, _with_sources, wants_documents
+from triton_openai.frontend.serving.documents import SHARED_OWNER, scope
 
 USER = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Question?"}]
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from build.assets import ASSETS
-from engine.params import InvalidRequest
-from runtimes.embeddings import EmbeddingInput, EmbeddingModel
+from triton_openai.models.embeddings import EmbeddingInput, EmbeddingModel
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.repository.assets import ASSETS
 
 SENTENCES = [
     "A man is eating food.",

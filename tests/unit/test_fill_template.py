@@ -1,6 +1,6 @@
 import pytest
 
-from build.fill_template import TemplateError, fill_template, placeholders
+from triton_openai.repository.fill_template import TemplateError, fill_template, placeholders
 
 
 def test_fills_and_escapes_pbtxt_strings():

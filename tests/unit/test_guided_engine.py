@@ -9,9 +9,9 @@ import re
 import jsonschema
 import pytest
 
-from engine.params import InvalidRequest
-from engine.token_bytes import TokenBytes
 from tests.unit.engine_helpers import chat_ids, submit
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.token_bytes import TokenBytes
 
 SCHEMA = {
     "type": "object",
@@ -36,7 +36,8 @@ SCHEMA = {
 
 @pytest.fixture(scope="module")
 def engine(loaded):
-    from engine.torch_engine import EngineConfig, TorchEngine
+    from triton_openai.models.llm.engine_config import EngineConfig
+    from triton_openai.models.llm.torch_engine import TorchEngine
 
     engine = TorchEngine(loaded, EngineConfig(max_num_seqs=8)).start()
     yield engine

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from frontend import errors
-from frontend.serving.image_inputs import ImageLoader, is_public_address
+from triton_openai.frontend import errors
+from triton_openai.frontend.serving.image_inputs import ImageLoader, is_public_address
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
 

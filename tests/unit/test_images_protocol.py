@@ -1,5 +1,6 @@
 """Image parts of chat messages and the image generation types, against the openai package's."""
 
+import asyncio
 import json
 import os
 import time
@@ -8,11 +9,12 @@ import openai.types as sdk
 import pytest
 from pydantic import ValidationError
 
-from frontend.files.generated_images import GeneratedImages
-from frontend.files.store import FileNotFound
-from frontend.protocol.chat import ChatCompletionRequest
-from frontend.protocol.common import dump
-from frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
+from triton_openai.frontend.files.generated_images import GeneratedImages
+from triton_openai.frontend.files.postgres_images import PostgresImages
+from triton_openai.frontend.files.store import FileNotFound
+from triton_openai.frontend.protocol.chat import ChatCompletionRequest
+from triton_openai.frontend.protocol.common import dump
+from triton_openai.frontend.protocol.images import ImageData, ImageGenerationRequest, ImagesResponse
 
 
 def test_image_types_carry_the_sdk_names():
@@ -70,14 +72,35 @@ def test_generation_request_sizes_quality_and_defaults():
     assert ImageGenerationRequest(prompt="a cat", style="vivid", moderation="low").model_extra  # ignored, not refused
 
 
-def test_generated_images_expire_and_only_their_names_are_served(tmp_path):
-    store = GeneratedImages(tmp_path, ttl=60)
-    name = store.save(b"\x89PNG...", "png")
-    path, media_type, left = store.path(name)
-    assert path.read_bytes() == b"\x89PNG..." and media_type == "image/png" and 0 < left <= 60
+@pytest.fixture
+def new_images(backend, tmp_path):
+    """A factory of generated-image stores over one place: `new_images(ttl)`."""
+    if backend is None:
+        return lambda ttl: GeneratedImages(tmp_path, ttl)
+    return lambda ttl: PostgresImages(backend, ttl)
+
+
+async def test_generated_images_are_served_by_name_until_they_expire(new_images):
+    store = new_images(60)
+    name = await store.put(b"\x89PNG...", "png")
+    data, media_type, left = await new_images(60).get(name)  # another worker or frontend
+    assert data == b"\x89PNG..." and media_type == "image/png" and 0 < left <= 60
     for bad in ("../secret.png", name.replace(".png", ".gif"), "img-xyz.png", "img-" + "0" * 32 + ".png"):
         with pytest.raises(FileNotFound):
-            store.path(bad)
+            await store.get(bad)
+    short = new_images(1)
+    brief = await short.put(b"RIFF....WEBP", "webp")
+    assert (await short.get(brief))[1] == "image/webp"
+    await asyncio.sleep(2.1)
+    with pytest.raises(FileNotFound):
+        await short.get(brief)
+    assert (await store.get(name))[0] == b"\x89PNG..."  # the longer-lived one is still there
+
+
+def test_expired_image_files_are_removed(tmp_path):
+    store = GeneratedImages(tmp_path, ttl=60)
+    name = store.save(b"\x89PNG...", "png")
+    path, _, _ = store.path(name)
     old = time.time() - 120
     os.utime(path, (old, old))
     with pytest.raises(FileNotFound):

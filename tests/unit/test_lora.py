@@ -1,4 +1,4 @@
-"""engine.lora on a tiny random Llama served by the engine's decoder: per-request adapters in
+"""triton_openai.models.llm.lora on a tiny random Llama served by the engine's decoder: per-request adapters in
 one batch equal peft's own forward for each adapter, and adapters that do not fit are refused
 with a clear message."""
 
@@ -11,9 +11,9 @@ import shutil
 import pytest
 import torch
 
-from engine.decoder_loader import load_decoder
-from engine.lora import LoRASet
-from engine.params import InvalidRequest
+from triton_openai.models.llm.decoder_loader import load_decoder
+from triton_openai.models.llm.lora import LoRASet
+from triton_openai.models.llm.params import InvalidRequest
 
 CPU = torch.device("cpu")
 

@@ -1,4 +1,4 @@
-"""engine.native: the block-quantized products and paged attention against PyTorch references,
+"""triton_openai.models.llm.native: the block-quantized products and paged attention against PyTorch references,
 and the property the engine relies on: a row's result is bitwise the same whatever else is in the
 batch, and whichever instruction set computed it."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.decoder import ForwardBatch, paged_attention_torch
-from engine.native import kernels
-from engine.quant import Q4Linear, Q8Linear, quantize_q4_1
+from triton_openai.models.llm.decoder import ForwardBatch, paged_attention_torch
+from triton_openai.models.llm.native import kernels
+from triton_openai.models.llm.quant import Q4Linear, Q8Linear, quantize_q4_1
 
 LEVELS = (0, 1, 2)  # portable, AVX2, AVX-512 VNNI
 

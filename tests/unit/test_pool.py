@@ -1,4 +1,4 @@
-"""frontend.triton.pool over test doubles of Triton (FakeTriton: named as a fake, tests only)."""
+"""triton_openai.frontend.triton.pool over test doubles of Triton (FakeTriton: named as a fake, tests only)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from frontend import errors
-from frontend.triton.pool import TritonPool
+from triton_openai.frontend import errors
+from triton_openai.frontend.triton.pool import TritonPool
 
 
 class FakeTriton:

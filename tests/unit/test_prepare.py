@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-import build.prepare as prepare
-from build.prepare import ModelSpec, ModelSpecError, prepare_model
+import triton_openai.repository.prepare as prepare
+from triton_openai.repository.prepare import ModelSpec, ModelSpecError, prepare_model
 
 
 def test_spec_names():
@@ -90,7 +90,7 @@ def test_the_default_model_is_cached(prepared_model):
 def test_the_tokenizer_follows_the_ggufs_special_tokens(model_dir):
     from transformers import AutoTokenizer
 
-    from build.gguf_convert import ConversionError, _match_metadata, check_tokenizer
+    from triton_openai.repository.gguf_convert import ConversionError, _match_metadata, check_tokenizer
 
     # SmolLM2's GGUF: BOS 1, end of turn 2, no BOS added (transformers 4.57 read it otherwise).
     metadata = {"bos_token_id": 1, "eos_token_id": 2, "add_bos_token": False, "model": "gpt2"}
@@ -110,7 +110,7 @@ def test_a_byte_level_vocabulary_gets_a_byte_level_decoder(model_dir):
     from tokenizers import decoders
     from transformers import AutoTokenizer
 
-    from build.gguf_convert import ConversionError, _match_metadata, check_tokenizer
+    from triton_openai.repository.gguf_convert import ConversionError, _match_metadata, check_tokenizer
 
     metadata = {"eos_token_id": 2, "model": "gpt2"}
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from engine.params import InvalidRequest
-from engine.prompts import PromptTokenizer
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.prompts import PromptTokenizer
 
 
 @pytest.fixture(scope="module")

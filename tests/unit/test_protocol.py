@@ -8,8 +8,9 @@ import openai.types.chat as sdk_chat
 import pytest
 from pydantic import ValidationError
 
-from engine import tensors as t
-from frontend.protocol.audio import (
+from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai import contract as t
+from triton_openai.frontend.protocol.audio import (
     DurationUsage,
     SpeechRequest,
     TokenUsage,
@@ -20,7 +21,7 @@ from frontend.protocol.audio import (
     TranscriptionVerbose,
     TranscriptionWord,
 )
-from frontend.protocol.chat import (
+from triton_openai.frontend.protocol.chat import (
     AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
@@ -29,11 +30,10 @@ from frontend.protocol.chat import (
     ChatCompletionResponse,
     DeltaMessage,
 )
-from frontend.protocol.common import Usage, dump
-from frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
-from frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
-from frontend.protocol.models import ModelCard, ModelList
-from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai.frontend.protocol.common import Usage, dump
+from triton_openai.frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
+from triton_openai.frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
+from triton_openai.frontend.protocol.models import ModelCard, ModelList
 
 USER = [{"role": "user", "content": "hi"}]
 

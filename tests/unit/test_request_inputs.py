@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from engine import request_inputs
-from engine import tensors as t
-from engine.params import InvalidRequest
+from triton_openai import contract as t
+from triton_openai.models.llm import request_inputs
+from triton_openai.models.llm.params import InvalidRequest
 
 
 def getter(values):

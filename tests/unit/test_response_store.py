@@ -1,19 +1,24 @@
-"""The SQLite response store: persistence, owners, replacement, crafted ids, retention by count and age."""
+"""The response stores, SQLite and PostgreSQL alike: persistence, owners, replacement, crafted ids,
+retention by count and age, settling a running response."""
 
-import asyncio
 import time
 
 import pytest
 
-from frontend.response_store.sqlite_store import SQLiteResponseStore
-from frontend.response_store.store import ResponseNotFound, Retention, StoredResponse
-from frontend.serving.response_items import new_id
+from triton_openai.frontend.response_store.postgres_store import PostgresResponseStore
+from triton_openai.frontend.response_store.sqlite_store import SQLiteResponseStore
+from triton_openai.frontend.response_store.store import ResponseNotFound, Retention, StoredResponse
+from triton_openai.frontend.serving.response_items import new_id
 
 KEEP_ALL = Retention(max_count=1000, max_age_s=3600)
 
 
-def run(coroutine):
-    return asyncio.run(coroutine)
+@pytest.fixture
+def new_store(backend, tmp_path):
+    """A factory of stores over one place (a folder, or a database): `new_store(retention)`."""
+    if backend is None:
+        return lambda retention=KEEP_ALL: SQLiteResponseStore(tmp_path, retention)
+    return lambda retention=KEEP_ALL: PostgresResponseStore(backend, retention)
 
 
 def stored(owner="alice", created_at=None, status="completed", response_id=None):
@@ -22,71 +27,74 @@ def stored(owner="alice", created_at=None, status="completed", response_id=None)
     items = [
         {"id": new_id("msg"), "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
     ]
-    return StoredResponse(response_id, owner, created, {"id": response_id, "status": status}, items, items)
+    response = {"id": response_id, "status": status, "object": "response"}
+    return StoredResponse(response_id, owner, created, response, items, items)
 
 
-def test_responses_survive_a_new_store_on_the_same_folder(tmp_path):
+async def test_responses_survive_a_new_store_on_the_same_place(new_store):
     kept = stored()
-    run(SQLiteResponseStore(tmp_path, KEEP_ALL).put(kept))
-    assert run(SQLiteResponseStore(tmp_path, KEEP_ALL).get("alice", kept.id)) == kept
+    await new_store().put(kept)
+    again = await new_store().get("alice", kept.id)
+    assert again == kept
+    assert list(again.response) == ["id", "status", "object"]  # the keys in the order the API gave them
 
 
-def test_owners_see_only_their_responses(tmp_path):
-    store = SQLiteResponseStore(tmp_path, KEEP_ALL)
+async def test_owners_see_only_their_responses(new_store):
+    store = new_store()
     kept = stored()
-    run(store.put(kept))
+    await store.put(kept)
     for call in (store.get, store.delete):
         with pytest.raises(ResponseNotFound):
-            run(call("bob", kept.id))
+            await call("bob", kept.id)
     with pytest.raises(ResponseNotFound):  # nor can another owner overwrite it
-        run(store.put(stored(owner="bob", response_id=kept.id)))
-    run(store.delete("alice", kept.id))
+        await store.put(stored(owner="bob", response_id=kept.id))
+    await store.delete("alice", kept.id)
     with pytest.raises(ResponseNotFound):
-        run(store.get("alice", kept.id))
+        await store.get("alice", kept.id)
 
 
-def test_a_put_replaces_the_response_of_the_same_id(tmp_path):
-    store = SQLiteResponseStore(tmp_path, KEEP_ALL)
+async def test_a_put_replaces_the_response_of_the_same_id(new_store):
+    store = new_store()
     first = stored(status="in_progress")
-    run(store.put(first))
-    run(store.put(stored(status="cancelled", response_id=first.id)))
-    assert run(store.get("alice", first.id)).response["status"] == "cancelled"
+    await store.put(first)
+    await store.put(stored(status="cancelled", response_id=first.id))
+    assert (await store.get("alice", first.id)).response["status"] == "cancelled"
 
 
 @pytest.mark.parametrize("crafted", ["resp_x", "../responses.sqlite3", "resp_" + "0" * 47 + "/", "", "' OR 1=1 --"])
-def test_crafted_ids_are_never_looked_up(tmp_path, crafted):
-    store = SQLiteResponseStore(tmp_path, KEEP_ALL)
+async def test_crafted_ids_are_never_looked_up(new_store, crafted):
+    store = new_store()
     for call in (store.get, store.delete):
         with pytest.raises(ResponseNotFound):
-            run(call("alice", crafted))
+            await call("alice", crafted)
 
 
-def test_the_oldest_go_beyond_the_count_limit(tmp_path):
-    store = SQLiteResponseStore(tmp_path, Retention(max_count=3, max_age_s=3600))
+async def test_the_oldest_go_beyond_the_count_limit(new_store):
+    store = new_store(Retention(max_count=3, max_age_s=3600))
     kept = [stored(owner=f"owner-{i % 2}") for i in range(5)]
     for response in kept:
-        run(store.put(response))
+        await store.put(response)
     for response in kept[:2]:
         with pytest.raises(ResponseNotFound):
-            run(store.get(response.owner, response.id))
-    assert [run(store.get(r.owner, r.id)).id for r in kept[2:]] == [r.id for r in kept[2:]]
+            await store.get(response.owner, response.id)
+    assert [(await store.get(r.owner, r.id)).id for r in kept[2:]] == [r.id for r in kept[2:]]
 
 
-def test_responses_past_the_age_limit_are_gone(tmp_path):
-    store = SQLiteResponseStore(tmp_path, Retention(max_count=100, max_age_s=60))
+async def test_responses_past_the_age_limit_are_gone(new_store):
+    store = new_store(Retention(max_count=100, max_age_s=60))
     old, young = stored(created_at=int(time.time()) - 120), stored()
-    run(store.put(old))
+    await store.put(old)
     with pytest.raises(ResponseNotFound):  # past the age limit: never served
-        run(store.get("alice", old.id))
-    run(store.put(young))
-    assert run(store.get("alice", young.id)) == young
+        await store.get("alice", old.id)
+    await store.put(young)
+    assert await store.get("alice", young.id) == young
 
 
-def test_only_a_running_response_is_settled(tmp_path):
-    store = SQLiteResponseStore(tmp_path, KEEP_ALL)
+async def test_only_a_running_response_is_settled(new_store):
+    store = new_store()
     running = stored(status="in_progress")
-    run(store.put(running))
-    assert run(store.settle(stored(status="cancelled", response_id=running.id)))
-    assert not run(store.settle(stored(status="completed", response_id=running.id)))  # cancelled meanwhile
-    assert run(store.get("alice", running.id)).response["status"] == "cancelled"
-    assert not run(store.settle(stored(owner="bob", status="completed", response_id=running.id)))
+    await store.put(running)
+    assert await store.settle(stored(status="cancelled", response_id=running.id))
+    assert not await store.settle(stored(status="completed", response_id=running.id))  # cancelled meanwhile
+    assert (await store.get("alice", running.id)).response["status"] == "cancelled"
+    assert not await store.settle(stored(owner="bob", status="completed", response_id=running.id))

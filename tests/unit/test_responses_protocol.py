@@ -4,8 +4,9 @@ import openai.types.responses as sdk
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from frontend.protocol.common import dump
-from frontend.protocol.responses import (
+from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai.frontend.protocol.common import dump
+from triton_openai.frontend.protocol.responses import (
     ArgumentsDeltaEvent,
     ArgumentsDoneEvent,
     ContentPartEvent,
@@ -23,10 +24,9 @@ from frontend.protocol.responses import (
     TextDoneEvent,
     TextOut,
 )
-from frontend.serving.answer import Answer, ToolCall
-from frontend.serving.response_items import chat_messages, output_items, stored_items
-from frontend.serving.response_output import Output, lifecycle_event
-from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai.frontend.serving.answer import Answer, ToolCall
+from triton_openai.frontend.serving.response_items import chat_messages, output_items, stored_items
+from triton_openai.frontend.serving.response_output import Output, lifecycle_event
 
 STREAM_EVENT = TypeAdapter(sdk.ResponseStreamEvent)
 ITEM = TypeAdapter(sdk.ResponseItem)

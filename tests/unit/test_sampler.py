@@ -1,7 +1,7 @@
 import torch
 
-from engine.params import SamplingParams
-from engine.sampler import PenaltyState, SamplingRow, sample
+from triton_openai.models.llm.params import SamplingParams
+from triton_openai.models.llm.sampler import PenaltyState, SamplingRow, sample
 
 VOCAB = 8
 

@@ -1,7 +1,7 @@
 import argparse
 
-from frontend.cli import parser
-from frontend.settings import Settings, add_arguments, from_arguments
+from triton_openai.frontend.settings import Settings, add_arguments, from_arguments
+from triton_openai.launch.cli import parser
 
 
 def parse(args):
@@ -49,8 +49,8 @@ def test_serve_is_the_default_command():
 
 
 def test_embedding_and_audio_models_can_be_turned_off():
-    from build.pipeline import _enabled
-    from frontend.launcher import build_options
+    from triton_openai.launch.launcher import build_options
+    from triton_openai.repository.pipeline import _enabled
 
     settings = parse(["--embedding-model", "none", "--speech-voice", "joe", "--speech-voice", "x=/v.onnx"])
     options = build_options(settings)

@@ -1,4 +1,4 @@
-"""Workers that open a new database together all start (frontend.sqlite_wal)."""
+"""Workers that open a new database together all start (triton_openai.frontend.sqlite_wal)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from frontend.documents.index import SqliteVecIndex
-from frontend.files.sqlite_store import SQLiteFileStore
-from frontend.sqlite_wal import connect, use_wal
+from triton_openai.frontend.documents.index import SqliteVecIndex
+from triton_openai.frontend.files.sqlite_store import SQLiteFileStore
+from triton_openai.frontend.sqlite_wal import connect, use_wal
 
 
 class LockedTwice:

@@ -1,4 +1,4 @@
-from engine.stop import StopMatcher
+from triton_openai.models.llm.stop import StopMatcher
 
 
 def feed_all(matcher, pieces):

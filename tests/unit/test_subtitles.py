@@ -5,7 +5,7 @@ import io
 import srt
 import webvtt
 
-from frontend.serving.subtitles import to_srt, to_vtt
+from triton_openai.frontend.serving.subtitles import to_srt, to_vtt
 
 SEGMENTS = [
     {"start": 0.0, "end": 2.5, "text": " Hello there."},

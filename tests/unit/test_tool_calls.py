@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from frontend.serving.tool_calls import ToolCallExtractor, scan_calls
+from triton_openai.frontend.serving.tool_calls import ToolCallExtractor, scan_calls
 
 ONE = '{"name": "get_weather", "arguments": {"city": "Paris", "note": "a } \\" tricky [ string"}}'
 MANY = '[{"name": "a", "arguments": {"x": [1, {"y": 2}]}}, {"name": "b", "arguments": {}}]'

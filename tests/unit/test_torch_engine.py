@@ -8,10 +8,11 @@ import time
 import pytest
 import torch
 
-from engine.params import EngineOverloaded, InvalidRequest, SamplingParams
-from engine.request import GenerationRequest
-from engine.torch_engine import EngineConfig, TorchEngine
 from tests.unit.engine_helpers import chat_ids, submit
+from triton_openai.models.llm.engine_config import EngineConfig
+from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest, SamplingParams
+from triton_openai.models.llm.request import GenerationRequest
+from triton_openai.models.llm.torch_engine import TorchEngine
 
 PROMPTS = [
     "What is the capital of France?",

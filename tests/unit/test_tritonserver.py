@@ -2,9 +2,9 @@
 
 import pytest
 
-from frontend import tritonserver
-from frontend.settings import Settings
-from frontend.tritonserver import EmbeddedTriton
+from triton_openai.frontend.settings import Settings
+from triton_openai.launch import tritonserver
+from triton_openai.launch.tritonserver import EmbeddedTriton
 
 
 @pytest.fixture

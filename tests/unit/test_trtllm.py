@@ -12,13 +12,19 @@ from types import SimpleNamespace
 
 import pytest
 
-from build.prepare import PreparedModel
-from build.repository import LLMDeployment, render_repository
-from build.trtllm import TrtllmOptions, build_args, engine_dir, runtime_args
-from engine.params import InvalidRequest, SamplingParams
-from engine.request import FINISH_LENGTH
-from engine.trtllm_engine import OutputDeltas, _LoRAs, guided_kwargs, sampling_kwargs, tensorrt_engine_llm
 from tests.unit.test_contract import parse
+from triton_openai.models.llm.params import InvalidRequest, SamplingParams
+from triton_openai.models.llm.request import FINISH_LENGTH
+from triton_openai.models.llm.trtllm_engine import (
+    OutputDeltas,
+    _LoRAs,
+    guided_kwargs,
+    sampling_kwargs,
+    tensorrt_engine_llm,
+)
+from triton_openai.repository.prepare import PreparedModel
+from triton_openai.repository.render import LLMDeployment, render_repository
+from triton_openai.repository.trtllm import TrtllmOptions, build_args, engine_dir, runtime_args
 
 
 def test_greedy_is_top_k_one_and_defaults_stay_unset():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from frontend import errors
-from frontend.cli import main
-from frontend.users import UserStore, check_password, hash_password
+from triton_openai.frontend import errors
+from triton_openai.frontend.users import UserStore, check_password, hash_password
+from triton_openai.launch.cli import main
 
 
 def test_hashes_are_salted_and_check_in_both_directions():
@@ -49,14 +49,14 @@ def test_the_add_user_command(tmp_path, monkeypatch, capsys):
 
 
 def test_closed_access_needs_a_users_file():
-    from frontend.settings import Settings
+    from triton_openai.frontend.settings import Settings
 
     with pytest.raises(ValueError, match="needs --users-file"):
         Settings(auth_access="closed")
 
 
 def test_a_broken_users_file_keeps_the_last_good_accounts(tmp_path, monkeypatch):
-    from frontend import watched_file
+    from triton_openai.frontend import watched_file
 
     monkeypatch.setattr(watched_file, "RECHECK_SECONDS", 0.0)
     store = UserStore(tmp_path / "users.json")

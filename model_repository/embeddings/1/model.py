@@ -1,4 +1,4 @@
-"""Triton glue for sentence embeddings (logic in runtimes.embeddings).
+"""Triton glue for sentence embeddings (logic in triton_openai.models.embeddings).
 
 All rows of all requests that the dynamic batcher hands over go through one
 `embed` call, so concurrent clients share forward passes.
@@ -9,10 +9,10 @@ import json
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from engine import tensors as t
-from engine.params import InvalidRequest
-from runtimes.embeddings import EmbeddingInput, EmbeddingModel
-from runtimes.triton_glue import error_response, input_array, model_parameters
+from triton_openai import contract as t
+from triton_openai.models.embeddings import EmbeddingInput, EmbeddingModel
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.python_backend import error_response, input_array, model_parameters
 
 
 class TritonPythonModel:

@@ -1,13 +1,13 @@
-"""Triton glue for image generation (logic in runtimes.image_generation)."""
+"""Triton glue for image generation (logic in triton_openai.models.image_generation)."""
 
 import json
 import os
 
 import triton_python_backend_utils as pb_utils
 
-from engine import tensors as t
-from runtimes.image_generation import ImageGenerator, ImageRequest
-from runtimes.triton_glue import DecoupledPool, bytes_tensor, input_scalar, model_parameters
+from triton_openai import contract as t
+from triton_openai.models.image_generation import ImageGenerator, ImageRequest
+from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_scalar, model_parameters
 
 
 class TritonPythonModel:

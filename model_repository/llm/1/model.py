@@ -1,4 +1,4 @@
-"""Triton glue for the LLM engine (logic in engine.torch_engine).
+"""Triton glue for the LLM engine (logic in triton_openai.models.llm.torch_engine).
 
 Decoupled: `execute` hands each request to the engine and returns at once; the engine
 thread sends the responses through the request's response sender and polls
@@ -10,12 +10,13 @@ import os
 
 import triton_python_backend_utils as pb_utils
 
-from engine import request_inputs
-from engine.model_loader import load_model
-from engine.request import GenerationRequest
-from engine.token_bytes import TokenBytes
-from engine.torch_engine import EngineConfig, EngineStats, TorchEngine
-from runtimes.triton_glue import GenerationWriter, SendQueue, client_errors, input_getter
+from triton_openai.models.llm import request_inputs
+from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
+from triton_openai.models.llm.model_loader import load_model
+from triton_openai.models.llm.request import GenerationRequest
+from triton_openai.models.llm.token_bytes import TokenBytes
+from triton_openai.models.llm.torch_engine import TorchEngine
+from triton_openai.models.python_backend import GenerationWriter, SendQueue, client_errors, input_getter
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -49,7 +50,7 @@ class TritonPythonModel:
             )
             self.engine = TorchEngine(loaded, engine_config, self.metrics.update).start()
         elif params["engine"] == "tensorrt_llm":
-            from engine.trtllm_engine import TensorRTLLMEngine
+            from triton_openai.models.llm.trtllm_engine import TensorRTLLMEngine
 
             self.engine = TensorRTLLMEngine(
                 params["engine_dir"],

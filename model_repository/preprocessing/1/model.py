@@ -1,13 +1,13 @@
-"""Triton glue for tokenization and chat-template rendering (logic in engine.prompts)."""
+"""Triton glue for tokenization and chat-template rendering (logic in triton_openai.models.llm.prompts)."""
 
 import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from engine import tensors as t
-from engine.params import InvalidRequest
-from engine.prompts import PromptTokenizer
+from triton_openai import contract as t
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.prompts import PromptTokenizer
 
 
 class TritonPythonModel:

@@ -1,15 +1,15 @@
-"""Triton glue for text to speech (logic in runtimes.speech, encoding in runtimes.audio_codec)."""
+"""Triton glue for text to speech (logic in triton_openai.models.speech, encoding in .audio_codec)."""
 
 import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from engine import tensors as t
-from engine.params import InvalidRequest
-from runtimes.audio_codec import FORMATS, StreamingEncoder
-from runtimes.speech import Speaker
-from runtimes.triton_glue import DecoupledPool, bytes_tensor, input_scalar, model_parameters
+from triton_openai import contract as t
+from triton_openai.models.audio_codec import FORMATS, StreamingEncoder
+from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_scalar, model_parameters
+from triton_openai.models.speech import Speaker
 
 
 class TritonPythonModel:

@@ -1,4 +1,4 @@
-"""Triton glue for chat with images (logic in engine.vision_engine).
+"""Triton glue for chat with images (logic in triton_openai.models.llm.vision_engine).
 
 Decoupled, as the llm model: `execute` prepares each request (images decoded, template
 rendered) and queues it; the engine's thread streams the outputs through the request's
@@ -10,11 +10,11 @@ import os
 
 import triton_python_backend_utils as pb_utils
 
-from engine import request_inputs
-from engine.request import GenerationRequest
-from engine.token_bytes import TokenBytes
-from engine.vision_engine import VisionEngine
-from runtimes.triton_glue import GenerationWriter, client_errors, input_getter, model_parameters
+from triton_openai.models.llm import request_inputs
+from triton_openai.models.llm.request import GenerationRequest
+from triton_openai.models.llm.token_bytes import TokenBytes
+from triton_openai.models.llm.vision_engine import VisionEngine
+from triton_openai.models.python_backend import GenerationWriter, client_errors, input_getter, model_parameters
 
 
 class TritonPythonModel:

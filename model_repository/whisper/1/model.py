@@ -1,12 +1,12 @@
-"""Triton glue for speech to text (logic in runtimes.transcription)."""
+"""Triton glue for speech to text (logic in triton_openai.models.transcription)."""
 
 import json
 
 import triton_python_backend_utils as pb_utils
 
-from engine import tensors as t
-from runtimes.transcription import Transcriber, TranscriptionOptions
-from runtimes.triton_glue import DecoupledPool, bytes_tensor, input_array, input_scalar, model_parameters
+from triton_openai import contract as t
+from triton_openai.models.python_backend import DecoupledPool, bytes_tensor, input_array, input_scalar, model_parameters
+from triton_openai.models.transcription import Transcriber, TranscriptionOptions
 
 
 class TritonPythonModel:

@@ -53,6 +53,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{- define "triton-openai.databaseSecret" -}}
+{{- if .Values.database.existingSecret -}}
+{{ .Values.database.existingSecret }}
+{{- else if .Values.database.url -}}
+{{ include "triton-openai.fullname" . }}-database
+{{- end -}}
+{{- end -}}
+
+{{/* Several frontend pods share their state only through a database. */}}
+{{- define "triton-openai.checkReplicas" -}}
+{{- if and (gt (int .Values.frontend.replicas) 1) (not (include "triton-openai.databaseSecret" .)) -}}
+{{- fail (printf "frontend.replicas=%d needs database.existingSecret or database.url: without a database each frontend pod keeps its own files, documents and LoRA adapters, and requests landing on another pod would not find them. Set a PostgreSQL database, or use frontend.replicas=1 with more frontend.workers." (int .Values.frontend.replicas)) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Flags of `triton-openai build` from the values (one list item per line). */}}
 {{- define "triton-openai.buildArgs" -}}
 {{- range .Values.models }}

@@ -1,3 +1,0 @@
-"""OpenAI-compatible HTTP frontend for Triton Inference Server."""
-
-__version__ = "0.1.0"

@@ -1,1 +1,0 @@
-"""The frontend's only way to Triton: the Engine protocol and its gRPC implementation."""

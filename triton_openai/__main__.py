@@ -1,0 +1,3 @@
+from triton_openai.launch.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""Names of the tensors between the frontend and the Triton models (the contract).
+
+They follow TensorRT-LLM's ensemble where it has a name for the thing (`text_input`,
+`max_tokens`, `stream`, `temperature`, `top_p`, `top_k`, `stop_words`, `text_output`,
+`input_ids`, `input_lengths`) and vLLM's Triton backend for the counts and the finish
+reason. `config.pbtxt` files declare the same names; a unit test keeps them in step.
+
+Errors that are the client's fault carry a tag in their message, because a decoupled
+stream returns errors as text only (no status code): `[invalid_request] ...` becomes a
+400, `[overloaded] ...` a 429.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Inputs of the ensemble and of the preprocessing model.
+TEXT_INPUT = "text_input"  # a prompt to tokenize as is (completions)
+MESSAGES = "messages"  # JSON list of chat messages, rendered with the chat template
+TOOLS = "tools"  # JSON list of OpenAI tool definitions, for the chat template
+
+# Outputs of the preprocessing model, inputs of the llm model.
+INPUT_IDS = "input_ids"
+INPUT_LENGTHS = "input_lengths"
+
+# Generation parameters: optional inputs of the ensemble and of the llm model.
+MAX_TOKENS = "max_tokens"
+STREAM = "stream"
+TEMPERATURE = "temperature"
+TOP_P = "top_p"
+TOP_K = "top_k"
+MIN_P = "min_p"
+SEED = "seed"
+FREQUENCY_PENALTY = "frequency_penalty"
+PRESENCE_PENALTY = "presence_penalty"
+REPETITION_PENALTY = "repetition_penalty"
+MIN_TOKENS = "min_tokens"
+IGNORE_EOS = "ignore_eos"
+STOP_WORDS = "stop_words"
+STOP_TOKEN_IDS = "stop_token_ids"
+INCLUDE_STOP_STR_IN_OUTPUT = "include_stop_str_in_output"
+SKIP_SPECIAL_TOKENS = "skip_special_tokens"
+# Structured output and logprobs (TensorRT-LLM's names, plus top_logprobs).
+GUIDE_TYPE = "guided_decoding_guide_type"  # json, json_schema, regex, choice, grammar (triton_openai.models.llm.guided)
+GUIDE = "guided_decoding_guide"
+RETURN_LOG_PROBS = "return_log_probs"
+TOP_LOGPROBS = "top_logprobs"  # alternatives per token, 0..20
+# LoRA (triton_openai.models.llm.lora): the adapter's name and folder; loaded on first use, kept by name (as
+# TensorRT-LLM keys lora_weights/lora_config by lora_task_id). lora_unload drops one by name.
+LORA_NAME = "lora_name"
+LORA_PATH = "lora_path"
+LORA_UNLOAD = "lora_unload"
+# TensorRT-LLM's names, for tools made for its ensemble (genai-perf, perf_analyzer inputs).
+MIN_LENGTH = "min_length"  # = min_tokens
+RANDOM_SEED = "random_seed"  # = seed
+EXCLUDE_INPUT_IN_OUTPUT = "exclude_input_in_output"  # false: the output starts with the prompt
+
+# Outputs of the llm model and of the ensemble.
+TEXT_OUTPUT = "text_output"
+OUTPUT_IDS = "output_ids"
+FINISH_REASON = "finish_reason"
+NUM_INPUT_TOKENS = "num_input_tokens"
+NUM_OUTPUT_TOKENS = "num_output_tokens"
+LOGPROBS = "logprobs"  # JSON: [{"token", "logprob", "bytes", "top_logprobs": [...]}] for the new tokens
+NUM_CACHED_TOKENS = "num_cached_tokens"  # prompt tokens served from the prefix cache
+STOP_REASON = "stop_reason"  # the stop string that ended the output (empty otherwise)
+
+# The embeddings model: text_input or input_ids (+ input_lengths) per row, in and out.
+TRUNCATE_PROMPT_TOKENS = "truncate_prompt_tokens"  # 0: over-long is an error, -1: cut at the limit, n: first n
+DIMENSIONS = "dimensions"
+EMBEDDING = "embedding"  # float32 [dimension]
+
+# The whisper model (decoupled): audio file bytes in, JSON events out (an `info` event,
+# then one `segment` event per decoded segment; triton_openai.models.transcription).
+AUDIO = "audio"
+LANGUAGE = "language"
+PROMPT = "prompt"
+TASK = "task"
+WORD_TIMESTAMPS = "word_timestamps"
+TRANSCRIPTION_EVENT = "transcription_event"
+
+# The tts model (decoupled): text in, encoded audio chunks out as they are synthesized.
+VOICE = "voice"
+RESPONSE_FORMAT = "response_format"
+SPEED = "speed"
+AUDIO_CHUNK = "audio_chunk"
+AUDIO_SECONDS = "audio_seconds"  # audio produced so far, in seconds
+
+# The vision model (decoupled): an llm model that also takes images. Chat messages whose
+# image parts are `{"type": "image"}` placeholders, and the images' encoded bytes (PNG,
+# JPEG, ...) in the same order; or text_input / input_ids. Its outputs are the llm model's.
+IMAGES = "images"
+
+# The image model (decoupled): a prompt in, one encoded image per response.
+NEGATIVE_PROMPT = "negative_prompt"
+NUM_IMAGES = "num_images"
+WIDTH = "width"
+HEIGHT = "height"
+NUM_INFERENCE_STEPS = "num_inference_steps"
+GUIDANCE_SCALE = "guidance_scale"
+OUTPUT_FORMAT = "output_format"  # png, jpeg, webp
+IMAGE = "image"  # encoded image bytes
+
+# Which numpy dtype each generation parameter travels as.
+PARAMETER_DTYPES: dict[str, str] = {
+    MAX_TOKENS: "int32",
+    STREAM: "bool",
+    TEMPERATURE: "float32",
+    TOP_P: "float32",
+    TOP_K: "int32",
+    MIN_P: "float32",
+    SEED: "uint64",
+    FREQUENCY_PENALTY: "float32",
+    PRESENCE_PENALTY: "float32",
+    REPETITION_PENALTY: "float32",
+    MIN_TOKENS: "int32",
+    IGNORE_EOS: "bool",
+    STOP_WORDS: "bytes",
+    STOP_TOKEN_IDS: "int32",
+    INCLUDE_STOP_STR_IN_OUTPUT: "bool",
+    SKIP_SPECIAL_TOKENS: "bool",
+    MIN_LENGTH: "int32",
+    RANDOM_SEED: "uint64",
+    EXCLUDE_INPUT_IN_OUTPUT: "bool",
+    GUIDE_TYPE: "bytes",
+    GUIDE: "bytes",
+    RETURN_LOG_PROBS: "bool",
+    TOP_LOGPROBS: "int32",
+    LORA_NAME: "bytes",
+    LORA_PATH: "bytes",
+    LORA_UNLOAD: "bool",
+}
+
+# Keys of the `parameters` block of a served model's ensemble config.pbtxt.
+PARAM_OPENAI_KIND = "openai_kind"  # one of KINDS
+KIND_LLM = "llm"  # chat and completions
+KIND_EMBEDDINGS = "embeddings"
+KIND_TRANSCRIPTION = "transcription"  # speech to text (transcriptions, translations)
+KIND_SPEECH = "speech"  # text to speech
+KIND_IMAGE = "image"  # image generation
+KINDS = (KIND_LLM, KIND_EMBEDDINGS, KIND_TRANSCRIPTION, KIND_SPEECH, KIND_IMAGE)
+PARAM_INPUT_MODALITIES = "input_modalities"  # comma-separated: text, image
+MODALITY_IMAGE = "image"
+PARAM_DEFAULT_SIZE = "default_size"  # an image model's size for size "auto": WIDTHxHEIGHT
+PARAM_EMBEDDING_DIM = "embedding_dim"
+PARAM_MAX_INPUT_TOKENS = "max_input_tokens"
+PARAM_MAX_BATCH_SIZE = "max_batch_size"
+PARAM_VOICES = "voices"  # comma-separated voice names (aliases included)
+PARAM_LANGUAGES = "languages"  # comma-separated ISO 639-1 codes
+PARAM_HAS_CHAT_TEMPLATE = "has_chat_template"
+PARAM_MAX_MODEL_LEN = "max_model_len"
+PARAM_SYSTEM_FINGERPRINT = "system_fingerprint"
+PARAM_CREATED = "created"
+# The ensemble's parts. The frontend calls them directly rather than the ensemble:
+# Triton 2.51 does not pass a cancelled stream on to an ensemble's composing models.
+PARAM_PREPROCESSING_MODEL = "preprocessing_model"
+PARAM_LLM_MODEL = "llm_model"
+
+INVALID_REQUEST_TAG = "invalid_request"
+OVERLOADED_TAG = "overloaded"
+_TAGGED = re.compile(r"\[(invalid_request|overloaded)\]\s*(.*)", re.DOTALL)
+
+
+def tag_error(tag: str, message: str) -> str:
+    return f"[{tag}] {message}"
+
+
+def parse_tagged_error(message: str) -> tuple[str | None, str]:
+    """(tag, message without the tag and Triton's prefixes), or (None, message)."""
+    match = _TAGGED.search(message)
+    if match is None:
+        return None, message
+    return match.group(1), match.group(2).strip()

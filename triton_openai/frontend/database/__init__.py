@@ -1,0 +1,1 @@
+"""The database server that several frontends share (PostgreSQL): pool, outages, migrations."""

@@ -1,0 +1,100 @@
+"""Generation fields shared by chat and completions requests, and their conversion.
+
+OpenAI's own fields come first; then those vLLM-style servers and h2oGPT accept
+(`top_k`, `min_p`, `repetition_penalty`, `min_tokens`, `ignore_eos`, ...), which the
+OpenAI SDK sends through `extra_body`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pydantic import Field, NonNegativeInt, field_validator, model_validator
+
+from triton_openai import contract as t
+from triton_openai.frontend.protocol.common import RequestModel, StreamOptions
+
+MAX_STOP_SEQUENCES = 4
+_UINT64 = (1 << 64) - 1
+
+
+class SamplingFields(RequestModel):
+    model: str | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=128)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
+    seed: int | None = Field(None, ge=-(1 << 63), le=_UINT64)
+    user: str | None = None
+
+    # Extensions (vLLM, h2oGPT), sent through the SDK's extra_body.
+    top_k: int | None = Field(None, ge=-1)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    repetition_penalty: float | None = Field(None, gt=0.0)
+    min_tokens: int = Field(0, ge=0)
+    ignore_eos: bool = False
+    stop_token_ids: list[NonNegativeInt] | None = None
+    include_stop_str_in_output: bool = False
+    skip_special_tokens: bool = True
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: str | list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        stops = [value] if isinstance(value, str) else value
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed")
+        if any(s == "" for s in stops):
+            raise ValueError("stop sequences must not be empty")
+        return stops
+
+    @model_validator(mode="after")
+    def _check_min_tokens(self) -> SamplingFields:
+        limit = self.output_limit()
+        if limit is not None and self.min_tokens > limit:
+            raise ValueError("min_tokens must not exceed max_tokens")
+        return self
+
+    def output_limit(self) -> int | None:
+        return self.max_tokens
+
+    def logprobs_count(self) -> int | None:
+        """How many alternatives per token to report (None: no logprobs)."""
+        return None
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def choice_seeds(self) -> list[int]:
+        """One seed per choice. An omitted seed, or 0 as in h2oGPT, means a fresh random one."""
+        base = secrets.randbits(63) if not self.seed else self.seed & _UINT64
+        return [(base + i) & _UINT64 for i in range(self.n)]
+
+    def generation_inputs(self) -> dict[str, Any]:
+        """The llm model's optional inputs for this request (None: leave the default)."""
+        return {
+            t.MAX_TOKENS: self.output_limit(),
+            t.TEMPERATURE: self.temperature,
+            t.TOP_P: self.top_p,
+            t.TOP_K: self.top_k,
+            t.MIN_P: self.min_p,
+            t.FREQUENCY_PENALTY: self.frequency_penalty,
+            t.PRESENCE_PENALTY: self.presence_penalty,
+            t.REPETITION_PENALTY: self.repetition_penalty,
+            t.MIN_TOKENS: self.min_tokens or None,
+            t.IGNORE_EOS: self.ignore_eos or None,
+            t.STOP_WORDS: self.stop or None,
+            t.STOP_TOKEN_IDS: self.stop_token_ids or None,
+            t.INCLUDE_STOP_STR_IN_OUTPUT: self.include_stop_str_in_output or None,
+            t.SKIP_SPECIAL_TOKENS: None if self.skip_special_tokens else False,
+            t.RETURN_LOG_PROBS: True if self.logprobs_count() is not None else None,
+            t.TOP_LOGPROBS: self.logprobs_count() or None,
+        }

@@ -1,0 +1,103 @@
+"""ServingCompletion: /v1/completions (one or several prompts, n choices each)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from triton_openai import contract as t
+from triton_openai.frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
+from triton_openai.frontend.protocol.structured import CompletionLogprobs
+from triton_openai.frontend.serving.base import ServingBase
+from triton_openai.frontend.serving.choices import Choice, ChoiceResult
+from triton_openai.frontend.serving.structured import completion_logprobs, guide_inputs
+from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
+
+
+class ServingCompletion(ServingBase):
+    request_id_prefix = "cmpl"
+
+    @staticmethod
+    def _echo(request: CompletionRequest, index: int) -> str:
+        return request.prompts()[index // request.n] if request.echo else ""
+
+    async def _start(self, request: CompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
+        return await self.start(request, _prompts(request), chat=False, extra=guide_inputs(request.guide()))
+
+    def _logprobs(self, request: CompletionRequest, entries: list, offset: int) -> CompletionLogprobs | None:
+        return completion_logprobs(entries, offset) if request.logprobs is not None else None
+
+    async def create(self, request: CompletionRequest) -> CompletionResponse:
+        model, request_id, choices = await self._start(request)
+        results = await self.collect(model, choices, request_id)
+        return CompletionResponse(
+            id=request_id,
+            created=self.now(),
+            model=model.name,
+            choices=[
+                CompletionChoice(
+                    index=i,
+                    text=self._echo(request, i) + r.full_text,
+                    logprobs=self._logprobs(request, r.logprobs, len(self._echo(request, i))),
+                    finish_reason=r.finish_reason,
+                )
+                for i, r in enumerate(results)
+            ],
+            usage=self.usage(results, prompts=len(request.prompts())),
+            system_fingerprint=model.system_fingerprint,
+        )
+
+    async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
+        model, request_id, choices = await self._start(request)
+        stream = await self.stream(model, choices, request_id)
+        return self._chunks(request, model, request_id, stream)
+
+    async def _chunks(
+        self,
+        request: CompletionRequest,
+        model: ServedModel,
+        request_id: str,
+        stream: AsyncIterator[tuple[int, GenerationChunk]],
+    ) -> AsyncIterator[CompletionResponse]:
+        created = self.now()
+        count = len(request.prompts()) * request.n
+        results = [ChoiceResult() for _ in range(count)]
+        extra = {"usage": None} if request.include_usage else {}
+
+        offsets = [len(self._echo(request, i)) for i in range(count)]
+
+        def chunk(
+            index: int, text: str, finish_reason: str | None = None, logprobs: CompletionLogprobs | None = None
+        ) -> CompletionResponse:
+            choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish_reason)
+            return CompletionResponse(
+                id=request_id,
+                created=created,
+                model=model.name,
+                choices=[choice],
+                system_fingerprint=model.system_fingerprint,
+                **extra,
+            )
+
+        if request.echo:
+            for index in range(count):
+                yield chunk(index, self._echo(request, index))
+        async for index, generated in stream:
+            results[index].add(generated)
+            if generated.text or generated.finish_reason is not None:
+                logprobs = self._logprobs(request, generated.logprobs, offsets[index])
+                offsets[index] += len(generated.text)
+                yield chunk(index, generated.text, generated.finish_reason, logprobs)
+        if request.include_usage:
+            yield CompletionResponse(
+                id=request_id,
+                created=created,
+                model=model.name,
+                choices=[],
+                system_fingerprint=model.system_fingerprint,
+                usage=self.usage(results, prompts=len(request.prompts())),
+            )
+
+
+def _prompts(request: CompletionRequest) -> list[dict[str, Any]]:
+    return [{t.TEXT_INPUT: p} if isinstance(p, str) else {t.INPUT_IDS: p} for p in request.prompts()]

@@ -1,0 +1,1 @@
+"""The frontend's only way to Triton: the TritonClient protocol and its gRPC implementation."""

@@ -1,0 +1,629 @@
+/* CPU kernels of the torch engine's decoder: block-quantized matrix products and paged attention.
+ *
+ * Built once per machine by triton_openai/models/llm/native/compile.py (gcc -O3 -fopenmp, baseline x86-64), loaded
+ * with ctypes. Each SIMD routine is compiled for its instruction set with a target attribute and
+ * chosen at run time (__builtin_cpu_supports), so one library runs on any x86-64 CPU.
+ *
+ * Weights keep the GGUF's own blocks of 32 (repacked per output row by triton_openai/models/llm/quant.py):
+ *   Q4_1  w = d*q + m, q in 0..15   (Q4_0 is Q4_1 with m = -8d)
+ *   Q8_0  w = d*q,     q in -127..127
+ * Activations are quantized per block of 32 to int8 with a scale (as llama.cpp's Q8 does), plus
+ * each block's exact float sum for Q4_1's m term. Products accumulate in int32 per block, then in
+ * float; threads (OpenMP, the same libgomp torch loaded) split the output rows.
+ */
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QK 32
+/* Elementwise and row-wise steps run on several threads only from this many elements on: below
+ * it, waking a thread team costs more than the work (and a team waits at its barrier for any
+ * thread that another process has taken the core from). */
+#define PARALLEL_WORK 262144
+
+/* ---------------------------------------------------------------- activation quantization */
+
+static void quantize_rows(const float *x, int64_t M, int64_t K, int wide, void *xq, float *xd, float *xs) {
+    const int64_t nb = K / QK;
+    const float top = wide ? 32767.0f : 127.0f;
+#pragma omp parallel for schedule(static) if (M * K >= PARALLEL_WORK)
+    for (int64_t r = 0; r < M * nb; r++) {
+        const float *src = x + (r / nb) * K + (r % nb) * QK;
+        float amax = 0.0f, sum = 0.0f;
+        for (int i = 0; i < QK; i++) {
+            const float a = fabsf(src[i]);
+            amax = a > amax ? a : amax;
+            sum += src[i];
+        }
+        const float d = amax / top;
+        const float id = d > 0.0f ? 1.0f / d : 0.0f;
+        if (wide) {
+            int16_t *dst = (int16_t *)xq + r * QK;
+            for (int i = 0; i < QK; i++) dst[i] = (int16_t)nearbyintf(src[i] * id);
+        } else {
+            int8_t *dst = (int8_t *)xq + r * QK;
+            for (int i = 0; i < QK; i++) dst[i] = (int8_t)nearbyintf(src[i] * id);
+        }
+        xd[r] = d;
+        xs[r] = sum;
+    }
+}
+
+/* ------------------------------------------------------------------------ block products
+ *
+ * Every path computes each output in the same order, so that a token's result never depends on
+ * what else shares its batch (or on chunking, or on the prefix cache):
+ *     acc = 0; macc = 0
+ *     for each block b:  S = sum of the 32 integer products (exact)
+ *                        acc  = fma((float)S, wd[b] * xd[b], acc)
+ *                        macc = fma(wm[b], xs[b], macc)          (Q4_1 only)
+ *     y = acc + macc
+ * The vector tiles run this for 8 outputs at once, one per lane: either 8 weight rows against
+ * one activation row (few rows: decode), or one weight row against 8 activation rows (many).
+ */
+
+/* Lane r: the sum of the 8 lanes of p[r]. */
+__attribute__((target("avx2,fma"))) static inline __m256i hsum8x8(const __m256i *p) {
+    const __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* 32 unsigned nibbles of a Q4 block, in element order (low nibbles are elements 0..15). */
+__attribute__((target("avx2,fma"))) static inline __m256i unpack_q4(const uint8_t *qs) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/* Integer products summed into 8 int32 lanes: unsigned x signed bytes (by fours), or signed
+ * 16-bit pairs of two halves (lo, hi) of a block (by twos, then the halves added). */
+__attribute__((target("avx2,fma"))) static inline __m256i avx2_u8s8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+__attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vnni_u8s8(__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256i avx2_s16(__m256i a, __m256i x, __m256i b, __m256i y) {
+    return _mm256_add_epi32(_mm256_madd_epi16(a, x), _mm256_madd_epi16(b, y));
+}
+
+__attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vnni_s16(__m256i a, __m256i x, __m256i b,
+                                                                                       __m256i y) {
+    return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), a, x), b, y);
+}
+
+/* Activations: A8 (int8, a block in one vector) or A16 (int16, a block in two). */
+#define A8_BYTES 1
+#define A8_LOAD(x, ptr) const __m256i x = _mm256_loadu_si256((const __m256i *)(ptr))
+#define A16_BYTES 2
+#define A16_LOAD(x, ptr)                                                     \
+    const __m256i x##lo = _mm256_loadu_si256((const __m256i *)(ptr));       \
+    const __m256i x##hi = _mm256_loadu_si256((const __m256i *)(ptr) + 1)
+
+/* Weight blocks as each activation width needs them (W), and W times a block of activations x.
+ * With A8, Q8_0 multiplies signed by signed as |w| times x carrying w's sign. */
+#define Q4_BYTES 16
+#define Q8_BYTES 32
+#define Q4_A8_PREP(p, j) const __m256i w##j = unpack_q4(p)
+#define Q4_A8_PRODUCT(ISA, j, x) ISA##_u8s8(w##j, x)
+#define Q8_A8_PREP(p, j)                                             \
+    const __m256i w##j = _mm256_loadu_si256((const __m256i *)(p)); \
+    const __m256i a##j = _mm256_sign_epi8(w##j, w##j)
+#define Q8_A8_PRODUCT(ISA, j, x) ISA##_u8s8(a##j, _mm256_sign_epi8(x, w##j))
+#define Q4_A16_PREP(p, j)                                                                               \
+    const __m128i r##j = _mm_loadu_si128((const __m128i *)(p));                                        \
+    const __m256i l##j = _mm256_cvtepu8_epi16(_mm_and_si128(r##j, _mm_set1_epi8(0x0F)));               \
+    const __m256i h##j = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(r##j, 4), _mm_set1_epi8(0x0F)))
+#define Q4_A16_PRODUCT(ISA, j, x) ISA##_s16(l##j, x##lo, h##j, x##hi)
+#define Q8_A16_PREP(p, j)                                                       \
+    const __m256i l##j = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p))); \
+    const __m256i h##j = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p) + 1))
+#define Q8_A16_PRODUCT(ISA, j, x) ISA##_s16(l##j, x##lo, h##j, x##hi)
+
+#define EIGHT(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__) M(2, __VA_ARGS__) M(3, __VA_ARGS__) \
+    M(4, __VA_ARGS__) M(5, __VA_ARGS__) M(6, __VA_ARGS__) M(7, __VA_ARGS__)
+#define WPREP(j, F, A, qs, stride, b) F##_##A##_PREP((qs) + (j) * (stride) + (b) * F##_BYTES, j);
+#define WPROD(j, F, A, ISA, p) p[j] = F##_##A##_PRODUCT(ISA, j, x);
+
+/* 8 weight rows (from qs, `stride` bytes apart) x R <= 4 activation rows; wdT/wmT are the 8
+ * rows' scales and minimums transposed to [blocks][8]. Writes y[r * ldy + 0..7]. */
+#define WTILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wdT,   \
+                                                     const float *wmT, const void *xq, int64_t K,             \
+                                                     const float *xd, const float *xs, int64_t nb, int R,     \
+                                                     float *y, int64_t ldy) {                                 \
+        __m256 acc[4], macc[4];                                                                             \
+        for (int r = 0; r < 4; r++) acc[r] = macc[r] = _mm256_setzero_ps();                                \
+        for (int64_t b = 0; b < nb; b++) {                                                                  \
+            EIGHT(WPREP, F, A, qs, stride, b)                                                               \
+            const __m256 wd = _mm256_loadu_ps(wdT + b * 8);                                                 \
+            for (int r = 0; r < R; r++) {                                                                   \
+                A##_LOAD(x, (const char *)xq + (r * K + b * QK) * A##_BYTES);                               \
+                __m256i p[8];                                                                               \
+                EIGHT(WPROD, F, A, ISA, p)                                                                  \
+                const __m256 scale = _mm256_mul_ps(wd, _mm256_set1_ps(xd[r * nb + b]));                    \
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), scale, acc[r]);                    \
+                if (MIN)                                                                                    \
+                    macc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(wmT + b * 8), _mm256_set1_ps(xs[r * nb + b]), macc[r]); \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < R; r++) _mm256_storeu_ps(y + r * ldy, _mm256_add_ps(acc[r], macc[r]));        \
+    }
+
+#define APROD(j, F, A, ISA, xq, K, b, p, q)                                             \
+    {                                                                                    \
+        A##_LOAD(x, (const char *)(xq) + ((j) * (K) + (b) * QK) * A##_BYTES);             \
+        p[j] = F##_##A##_PRODUCT(ISA, 0, x);                                             \
+        q[j] = F##_##A##_PRODUCT(ISA, 1, x);                                             \
+    }
+
+/* Two weight rows (n, n + 1: qs and qs + stride) x 8 activation rows, each activation block
+ * loaded once for both; xdT/xsT are the rows' scales and sums transposed to [blocks][8].
+ * Writes out[0..7] for row n and out[8..15] for row n + 1. */
+#define ATILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wd,    \
+                                                     const float *wm, int64_t nb, const void *xq, int64_t K,  \
+                                                     const float *xdT, const float *xsT, float *out) {        \
+        __m256 acc0 = _mm256_setzero_ps(), macc0 = _mm256_setzero_ps();                                     \
+        __m256 acc1 = _mm256_setzero_ps(), macc1 = _mm256_setzero_ps();                                     \
+        for (int64_t b = 0; b < nb; b++) {                                                                  \
+            F##_##A##_PREP(qs + b * F##_BYTES, 0);                                                          \
+            F##_##A##_PREP(qs + stride + b * F##_BYTES, 1);                                                 \
+            __m256i p[8], q[8];                                                                             \
+            EIGHT(APROD, F, A, ISA, xq, K, b, p, q)                                                         \
+            const __m256 xd = _mm256_loadu_ps(xdT + b * 8);                                                 \
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(p)), _mm256_mul_ps(_mm256_set1_ps(wd[b]), xd), acc0); \
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8(q)), _mm256_mul_ps(_mm256_set1_ps(wd[nb + b]), xd), acc1); \
+            if (MIN) {                                                                                      \
+                const __m256 xs = _mm256_loadu_ps(xsT + b * 8);                                             \
+                macc0 = _mm256_fmadd_ps(_mm256_set1_ps(wm[b]), xs, macc0);                                  \
+                macc1 = _mm256_fmadd_ps(_mm256_set1_ps(wm[nb + b]), xs, macc1);                             \
+            }                                                                                               \
+        }                                                                                                   \
+        _mm256_storeu_ps(out, _mm256_add_ps(acc0, macc0));                                                  \
+        _mm256_storeu_ps(out + 8, _mm256_add_ps(acc1, macc1));                                              \
+    }
+
+#define AVX2 "avx2,fma"
+#define VNNI "avx2,fma,avx512vl,avx512vnni"
+#define TILES(F, A, MIN)                                        \
+    WTILE(F##_##A##_wtile_avx2, AVX2, F, A, avx2, MIN)          \
+    WTILE(F##_##A##_wtile_vnni, VNNI, F, A, vnni, MIN)          \
+    ATILE(F##_##A##_atile_avx2, AVX2, F, A, avx2, MIN)          \
+    ATILE(F##_##A##_atile_vnni, VNNI, F, A, vnni, MIN)
+TILES(Q4, A8, 1)
+TILES(Q8, A8, 0)
+TILES(Q4, A16, 1)
+TILES(Q8, A16, 0)
+
+/* The same order in plain code, one output at a time (CPUs without AVX2, and weight rows beyond
+ * the last multiple of 8); built twice so that fmaf is an instruction where the CPU has one. */
+#define CANONICAL(NAME, ATTRIBUTE)                                                                          \
+    ATTRIBUTE static float NAME(const uint8_t *qs, const float *wd, const float *wm, const void *x,           \
+                                const float *xd, const float *xs, int64_t nb, int q4, int wide) {             \
+        float acc = 0.0f, macc = 0.0f;                                                                        \
+        for (int64_t b = 0; b < nb; b++) {                                                                    \
+            int32_t S = 0;                                                                                    \
+            for (int j = 0; j < QK; j++) {                                                                    \
+                const int32_t w = q4 ? (j < 16 ? qs[b * Q4_BYTES + j] & 0x0F : qs[b * Q4_BYTES + j - 16] >> 4) \
+                                     : ((const int8_t *)qs)[b * Q8_BYTES + j];                                \
+                S += w * (wide ? ((const int16_t *)x)[b * QK + j] : ((const int8_t *)x)[b * QK + j]);         \
+            }                                                                                                 \
+            const float scale = wd[b] * xd[b];                                                                \
+            acc = fmaf((float)S, scale, acc);                                                                 \
+            if (q4) macc = fmaf(wm[b], xs[b], macc);                                                          \
+        }                                                                                                     \
+        return acc + macc;                                                                                    \
+    }
+
+CANONICAL(canonical_fma, __attribute__((target("avx2,fma"))))
+CANONICAL(canonical_portable, )
+
+/* ------------------------------------------------------------------------------- dispatch */
+
+/* 2: AVX-512 VNNI, 1: AVX2, 0: portable; `force` below 0 picks the best the CPU has. */
+static int level(int force) {
+    if (force >= 0) return force;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2"))
+        return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+
+int tok_simd_level(void) { return level(-1); }
+
+/* Scratch for the quantized activations, grown as needed (one engine thread calls these). */
+typedef struct {
+    void *xq;
+    float *xd, *xs, *xdT, *xsT;
+    int64_t capacity;
+} scratch_t;
+
+static __thread scratch_t scratch;
+
+static int reserve(int64_t M, int64_t K) {
+    const int64_t need = M * K;
+    if (need <= scratch.capacity) return 0;
+    free(scratch.xq);
+    free(scratch.xd);
+    free(scratch.xs);
+    free(scratch.xdT);
+    free(scratch.xsT);
+    scratch.xq = malloc(2 * need);
+    scratch.xd = malloc(sizeof(float) * need / QK);
+    scratch.xs = malloc(sizeof(float) * need / QK);
+    scratch.xdT = malloc(sizeof(float) * need / QK);
+    scratch.xsT = malloc(sizeof(float) * need / QK);
+    scratch.capacity = scratch.xq && scratch.xd && scratch.xs && scratch.xdT && scratch.xsT ? need : 0;
+    return scratch.capacity ? 0 : -1;
+}
+
+/* [M, nb] -> [M / 8][nb][8]: the scales of each group of 8 rows, block by block. */
+static void transpose8(const float *src, int64_t M, int64_t nb, float *dst) {
+    for (int64_t g = 0; g < M / 8; g++)
+        for (int64_t b = 0; b < nb; b++)
+            for (int r = 0; r < 8; r++) dst[(g * nb + b) * 8 + r] = src[(g * 8 + r) * nb + b];
+}
+
+typedef void (*wtile_fn)(const uint8_t *, int64_t, const float *, const float *, const void *, int64_t,
+                         const float *, const float *, int64_t, int, float *, int64_t);
+typedef void (*atile_fn)(const uint8_t *, int64_t, const float *, const float *, int64_t, const void *, int64_t,
+                         const float *, const float *, float *);
+
+/* [q4][wide][vnni] */
+static const wtile_fn WTILES[2][2][2] = {
+    {{Q8_A8_wtile_avx2, Q8_A8_wtile_vnni}, {Q8_A16_wtile_avx2, Q8_A16_wtile_vnni}},
+    {{Q4_A8_wtile_avx2, Q4_A8_wtile_vnni}, {Q4_A16_wtile_avx2, Q4_A16_wtile_vnni}},
+};
+static const atile_fn ATILES[2][2][2] = {
+    {{Q8_A8_atile_avx2, Q8_A8_atile_vnni}, {Q8_A16_atile_avx2, Q8_A16_atile_vnni}},
+    {{Q4_A8_atile_avx2, Q4_A8_atile_vnni}, {Q4_A16_atile_avx2, Q4_A16_atile_vnni}},
+};
+
+/* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] with scales wd and
+ * minimums wm [N, K/32] (wm NULL for Q8_0), and the same transposed by groups of 8 rows, wdT and
+ * wmT [N/8][K/32][8]. Activations are quantized to int16 (`wide`) or int8 per block. Rows of x
+ * are done 8 at a time where there are 8 (ATILE, two weight rows at a time), the rest against 8
+ * weight rows at a time (WTILE), weight rows past a multiple of 8 in plain code. */
+static int matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd, const float *wm,
+                  const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
+    if (K % QK || reserve(M, K)) return -1;
+    const int64_t nb = K / QK, row_bytes = nb * (q4 ? Q4_BYTES : Q8_BYTES), abytes = wide ? 2 : 1;
+    quantize_rows(x, M, K, wide, scratch.xq, scratch.xd, scratch.xs);
+    const int lv = level(force);
+    const int64_t rows8 = lv ? M / 8 * 8 : 0, N8 = lv ? N / 8 * 8 : 0;
+    if (rows8) {
+        transpose8(scratch.xd, rows8, nb, scratch.xdT);
+        transpose8(scratch.xs, rows8, nb, scratch.xsT);
+    }
+    const wtile_fn wtile = WTILES[q4][wide != 0][lv == 2];
+    const atile_fn atile = ATILES[q4][wide != 0][lv == 2];
+    const char *xq = scratch.xq;
+    const float *xd = scratch.xd, *xs = scratch.xs, *xdT = scratch.xdT, *xsT = scratch.xsT;
+    const float *wm_or_wd = q4 ? wm : wd, *wmT_or_wdT = q4 ? wmT : wdT; /* unread for Q8_0 */
+#pragma omp parallel
+    {
+        if (rows8) {
+#pragma omp for schedule(static) nowait
+            for (int64_t n = 0; n < N8; n += 2) {
+                float out[16];
+                for (int64_t m = 0; m < rows8; m += 8) {
+                    atile(qs + n * row_bytes, row_bytes, wd + n * nb, wm_or_wd + n * nb, nb, xq + m * K * abytes, K,
+                          xdT + m * nb, xsT + m * nb, out);
+                    for (int r = 0; r < 8; r++) {
+                        y[(m + r) * ldy + n] = out[r];
+                        y[(m + r) * ldy + n + 1] = out[8 + r];
+                    }
+                }
+            }
+        }
+        if (rows8 < M) {
+#pragma omp for schedule(static) nowait
+            for (int64_t g = 0; g < N8 / 8; g++) {
+                for (int64_t m = rows8; m < M; m += 4) {
+                    const int R = M - m < 4 ? (int)(M - m) : 4;
+                    wtile(qs + g * 8 * row_bytes, row_bytes, wdT + g * nb * 8, wmT_or_wdT + g * nb * 8,
+                          xq + m * K * abytes, K, xd + m * nb, xs + m * nb, nb, R, y + m * ldy + g * 8, ldy);
+                }
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t n = N8; n < N; n++) {
+            for (int64_t m = 0; m < M; m++) {
+                const void *xm = xq + m * K * abytes;
+                y[m * ldy + n] = lv ? canonical_fma(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xm, xd + m * nb,
+                                                    xs + m * nb, nb, q4, wide)
+                                    : canonical_portable(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xm,
+                                                         xd + m * nb, xs + m * nb, nb, q4, wide);
+            }
+        }
+    }
+    return 0;
+}
+
+int tok_q4_1_matmul(const float *x, int64_t M, int64_t K, const uint8_t *qs, const float *wd, const float *wm,
+                    const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy, int wide, int force) {
+    return matmul(x, M, K, qs, 1, wd, wm, wdT, wmT, N, y, ldy, wide, force);
+}
+
+int tok_q8_0_matmul(const float *x, int64_t M, int64_t K, const int8_t *qs, const float *wd, const float *wdT,
+                    int64_t N, float *y, int64_t ldy, int wide, int force) {
+    return matmul(x, M, K, (const uint8_t *)qs, 0, wd, NULL, wdT, NULL, N, y, ldy, wide, force);
+}
+
+/* ------------------------------------------------------------------------ paged attention */
+
+/* e^x for x <= 0 (softmax after subtracting the max): 2^(x log2 e) split into an integer and a
+ * fraction in [-0.5, 0.5]; degree-6 Taylor polynomial of 2^f, relative error about 1e-7. Plain
+ * code so that the loops calling it vectorize. */
+static inline float exp_neg(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float z = x * 1.4426950408889634f;
+    const float n = nearbyintf(z);
+    const float f = (z - n) * 0.6931471805599453f;
+    const float p =
+        1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666668f + f * (0.008333334f + f * 0.0013888889f)))));
+    union {
+        int32_t i;
+        float f;
+    } bits = {.i = ((int32_t)n + 127) << 23};
+    return p * bits.f;
+}
+
+#define ATTENTION(NAME, TARGET)                                                                            \
+    __attribute__((target(TARGET))) static void NAME(                                                      \
+        const float *q, const float *k_cache, const float *v_cache, const int32_t *tables, int64_t max_blocks, \
+        const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh, int64_t kvh, int64_t d,          \
+        int64_t block, float scale, float *out) {                                                           \
+        const int64_t g = nh / kvh;                                                                         \
+        int64_t keys = 0;                                                                                   \
+        for (int64_t t = 0; t < T; t++) keys += len_of[t];                                                  \
+        _Pragma("omp parallel for schedule(dynamic) if (keys * nh * d >= PARALLEL_WORK)")                   \
+        for (int64_t task = 0; task < T * kvh; task++) {                                                    \
+            const int64_t t = task / kvh, h = task % kvh, L = len_of[t];                                    \
+            const int32_t *table = tables + (int64_t)seq_of[t] * max_blocks;                                \
+            float *scores = malloc(sizeof(float) * g * (L > 0 ? L : 1));                                     \
+            if (!scores) continue;                                                                          \
+            const float *qh = q + (t * nh + h * g) * d;                                                     \
+            for (int64_t j = 0; j < L; j++) {                                                               \
+                const float *kj = k_cache + (((int64_t)table[j / block] * block + j % block) * kvh + h) * d; \
+                for (int64_t i = 0; i < g; i++) {                                                           \
+                    float s = 0.0f;                                                                         \
+                    _Pragma("omp simd reduction(+ : s)") for (int64_t c = 0; c < d; c++) s += qh[i * d + c] * kj[c]; \
+                    scores[i * L + j] = s * scale;                                                          \
+                }                                                                                           \
+            }                                                                                               \
+            for (int64_t i = 0; i < g; i++) {                                                               \
+                float *s = scores + i * L, mx = -INFINITY, sum = 0.0f;                                      \
+                _Pragma("omp simd reduction(max : mx)") for (int64_t j = 0; j < L; j++) mx = s[j] > mx ? s[j] : mx; \
+                _Pragma("omp simd") for (int64_t j = 0; j < L; j++) s[j] = exp_neg(s[j] - mx);             \
+                _Pragma("omp simd reduction(+ : sum)") for (int64_t j = 0; j < L; j++) sum += s[j];        \
+                const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;                                           \
+                for (int64_t j = 0; j < L; j++) s[j] *= inv;                                                \
+            }                                                                                               \
+            float *oh = out + (t * nh + h * g) * d;                                                         \
+            memset(oh, 0, sizeof(float) * g * d);                                                           \
+            for (int64_t j = 0; j < L; j++) {                                                               \
+                const float *vj = v_cache + (((int64_t)table[j / block] * block + j % block) * kvh + h) * d; \
+                for (int64_t i = 0; i < g; i++) {                                                           \
+                    const float p = scores[i * L + j];                                                      \
+                    _Pragma("omp simd") for (int64_t c = 0; c < d; c++) oh[i * d + c] += p * vj[c];        \
+                }                                                                                           \
+            }                                                                                               \
+            free(scores);                                                                                   \
+        }                                                                                                   \
+    }
+
+ATTENTION(attention_avx512, "avx512f,avx2,fma")
+ATTENTION(attention_avx2, "avx2,fma")
+ATTENTION(attention_generic, "sse2")
+
+/* out[T, nh, d] = softmax(q K^T * scale) V for each query token t over the first len_of[t] keys of
+ * its sequence seq_of[t]; keys and values live in blocks of `block` tokens: cache [blocks, block,
+ * kvh, d], the sequence's blocks listed in tables[seq, :max_blocks]. Query head i reads kv head
+ * i / (nh / kvh) (grouped-query attention). */
+void tok_paged_attention(const float *q, const float *k_cache, const float *v_cache, const int32_t *tables,
+                         int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh,
+                         int64_t kvh, int64_t d, int64_t block, float scale, float *out, int force) {
+    const int lv = level(force);
+    __builtin_cpu_init();
+    if (lv >= 1 && __builtin_cpu_supports("avx512f"))
+        attention_avx512(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
+    else if (lv >= 1)
+        attention_avx2(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
+    else
+        attention_generic(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out);
+}
+
+/* ------------------------------------------------------------------- the layers' small steps */
+
+/* e^x over the floats' range, as exp_neg (relative error about 1e-7). */
+static inline float exp_any(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    const float z = x * 1.4426950408889634f;
+    const float n = nearbyintf(z);
+    const float f = (z - n) * 0.6931471805599453f;
+    const float p =
+        1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666668f + f * (0.008333334f + f * 0.0013888889f)))));
+    union {
+        int32_t i;
+        float f;
+    } bits = {.i = ((int32_t)n + 127) << 23};
+    return p * bits.f;
+}
+
+#define ROWWISE(NAME, TARGET)                                                                               \
+    /* residual (may be NULL): x += residual first. out = x / rms(x) * weight, row by row. */              \
+    __attribute__((target(TARGET))) static void NAME##_rms_norm(float *x, const float *residual,            \
+                                                                const float *weight, int64_t M, int64_t H,   \
+                                                                float eps, float *out) {                     \
+        _Pragma("omp parallel for schedule(static) if (M * H >= PARALLEL_WORK)")                            \
+        for (int64_t m = 0; m < M; m++) {                                                                   \
+            float *row = x + m * H;                                                                         \
+            if (residual) {                                                                                 \
+                const float *add = residual + m * H;                                                        \
+                _Pragma("omp simd") for (int64_t i = 0; i < H; i++) row[i] += add[i];                       \
+            }                                                                                               \
+            float sum = 0.0f;                                                                               \
+            _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < H; i++) sum += row[i] * row[i];  \
+            const float inv = 1.0f / sqrtf(sum / (float)H + eps);                                           \
+            float *o = out + m * H;                                                                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < H; i++) o[i] = row[i] * inv * weight[i];           \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* out[m, i] = silu(gate_up[m, i]) * gate_up[m, I + i] */                                               \
+    __attribute__((target(TARGET))) static void NAME##_silu_mul(const float *gate_up, int64_t M, int64_t I,  \
+                                                                float *out) {                                \
+        _Pragma("omp parallel for schedule(static) if (M * I >= PARALLEL_WORK)")                            \
+        for (int64_t m = 0; m < M; m++) {                                                                   \
+            const float *g = gate_up + m * 2 * I, *u = g + I;                                               \
+            float *o = out + m * I;                                                                         \
+            _Pragma("omp simd") for (int64_t i = 0; i < I; i++) o[i] = g[i] / (1.0f + exp_any(-g[i])) * u[i]; \
+        }                                                                                                   \
+    }
+
+ROWWISE(rw_avx512, "avx512f,avx2,fma")
+ROWWISE(rw_avx2, "avx2,fma")
+ROWWISE(rw_generic, "sse2")
+
+static int rowwise_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+
+void tok_rms_norm(float *x, const float *residual, const float *weight, int64_t M, int64_t H, float eps, float *out) {
+    const int lv = rowwise_level();
+    if (lv == 2)
+        rw_avx512_rms_norm(x, residual, weight, M, H, eps, out);
+    else if (lv == 1)
+        rw_avx2_rms_norm(x, residual, weight, M, H, eps, out);
+    else
+        rw_generic_rms_norm(x, residual, weight, M, H, eps, out);
+}
+
+void tok_silu_mul(const float *gate_up, int64_t M, int64_t I, float *out) {
+    const int lv = rowwise_level();
+    if (lv == 2)
+        rw_avx512_silu_mul(gate_up, M, I, out);
+    else if (lv == 1)
+        rw_avx2_silu_mul(gate_up, M, I, out);
+    else
+        rw_generic_silu_mul(gate_up, M, I, out);
+}
+
+/* The attention half of a layer, from the fused q/k/v product qkv [T, (nh + 2 kvh) * d]:
+ * optional per-head RMSNorm of q and k (q_norm/k_norm [d], NULL: none), the rotary embedding in
+ * Hugging Face's layout (cos/sin [positions, d], each head's halves rotating together), the step's
+ * keys and values written into the paged cache at `slots`, then the paged attention into out
+ * [T, nh, d]. qkv is modified in place. */
+void tok_attention_layer(float *qkv, int64_t T, int64_t nh, int64_t kvh, int64_t d, const float *q_norm,
+                         const float *k_norm, float eps, const float *cos_table, const float *sin_table,
+                         const int64_t *positions, const int64_t *slots, float *k_cache, float *v_cache,
+                         const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
+                         int64_t block, float scale, float *out, int force) {
+    const int64_t width = (nh + 2 * kvh) * d, half = d / 2;
+#pragma omp parallel for schedule(static) if (T * width >= PARALLEL_WORK)
+    for (int64_t t = 0; t < T; t++) {
+        float *row = qkv + t * width;
+        const float *c = cos_table + positions[t] * d, *s = sin_table + positions[t] * d;
+        for (int64_t h = 0; h < nh + kvh; h++) {
+            float *x = row + h * d;
+            const float *norm = h < nh ? q_norm : k_norm;
+            if (norm) {
+                float sum = 0.0f;
+                for (int64_t i = 0; i < d; i++) sum += x[i] * x[i];
+                const float inv = 1.0f / sqrtf(sum / (float)d + eps);
+                for (int64_t i = 0; i < d; i++) x[i] = x[i] * inv * norm[i];
+            }
+            for (int64_t i = 0; i < half; i++) {
+                const float a = x[i], b = x[i + half];
+                x[i] = a * c[i] - b * s[i];
+                x[i + half] = b * c[i + half] + a * s[i + half];
+            }
+        }
+        memcpy(k_cache + slots[t] * kvh * d, row + nh * d, sizeof(float) * kvh * d);
+        memcpy(v_cache + slots[t] * kvh * d, row + (nh + kvh) * d, sizeof(float) * kvh * d);
+    }
+    /* queries, [T, nh, d] with the row stride of qkv: copied out contiguous for the kernel */
+    float *q = malloc(sizeof(float) * T * nh * d);
+    if (!q) return;
+    for (int64_t t = 0; t < T; t++) memcpy(q + t * nh * d, qkv + t * width, sizeof(float) * nh * d);
+    tok_paged_attention(q, k_cache, v_cache, tables, max_blocks, seq_of, len_of, T, nh, kvh, d, block, scale, out,
+                        force);
+    free(q);
+}
+
+/* ------------------------------------------------------------------ all the layers of a step */
+
+/* One linear layer in blocks: Q4_1 (q4 = 1) or Q8_0, as the matmul above takes them, and its
+ * optional bias [N]. */
+typedef struct {
+    int32_t q4;
+    int64_t N, K;
+    const uint8_t *qs;
+    const float *d, *m, *dT, *mT, *bias;
+} tok_linear;
+
+typedef struct {
+    const float *input_norm, *post_norm, *q_norm, *k_norm; /* q/k norms NULL when absent */
+    tok_linear qkv, o, gate_up, down;
+} tok_layer;
+
+static int linear(const tok_linear *w, const float *x, int64_t M, float *y, int wide, int force) {
+    const int rc = matmul(x, M, w->K, w->qs, w->q4, w->d, w->m, w->dT, w->mT, w->N, y, w->N, wide, force);
+    if (rc == 0 && w->bias)
+        for (int64_t r = 0; r < M; r++)
+            for (int64_t n = 0; n < w->N; n++) y[r * w->N + n] += w->bias[n];
+    return rc;
+}
+
+/* Every decoder layer of one step for the T tokens of x [T, H] (updated in place: x leaves as
+ * the last layer's residual stream, before the final norm), the same steps as the decoder's
+ * per-layer path: norm, q/k/v, attention over the paged cache (kv: [layers][2][blocks][block]
+ * [kvh][d]), o, residual + norm, gate/up, SiLU gate, down, residual. One call instead of some
+ * two hundred from Python. Returns 0, or -1 when memory ran out or a shape does not fit. */
+int tok_decoder_layers(const tok_layer *layers, int64_t n_layers, float *x, int64_t T, int64_t H, int64_t nh,
+                       int64_t kvh, int64_t d, int64_t I, float eps, const float *cos_table, const float *sin_table,
+                       const int64_t *positions, const int64_t *slots, float *kv, int64_t num_blocks, int64_t block,
+                       const int32_t *tables, int64_t max_blocks, const int32_t *seq_of, const int32_t *len_of,
+                       float scale, int wide, int force) {
+    const int64_t qkv_width = (nh + 2 * kvh) * d, per_cache = num_blocks * block * kvh * d;
+    float *h = malloc(sizeof(float) * T * (H > nh * d ? H : nh * d));
+    float *qkv = malloc(sizeof(float) * T * qkv_width);
+    float *attended = malloc(sizeof(float) * T * nh * d);
+    float *out = malloc(sizeof(float) * T * H);
+    float *gate_up = malloc(sizeof(float) * T * 2 * I);
+    float *act = malloc(sizeof(float) * T * I);
+    int rc = h && qkv && attended && out && gate_up && act ? 0 : -1;
+    for (int64_t l = 0; l < n_layers && rc == 0; l++) {
+        const tok_layer *layer = layers + l;
+        float *keys = kv + (2 * l) * per_cache, *values = kv + (2 * l + 1) * per_cache;
+        tok_rms_norm(x, l ? out : NULL, layer->input_norm, T, H, eps, h); /* x += the last MLP's output */
+        rc |= linear(&layer->qkv, h, T, qkv, wide, force);
+        tok_attention_layer(qkv, T, nh, kvh, d, layer->q_norm, layer->k_norm, eps, cos_table, sin_table, positions,
+                            slots, keys, values, tables, max_blocks, seq_of, len_of, block, scale, attended, force);
+        rc |= linear(&layer->o, attended, T, out, wide, force);
+        tok_rms_norm(x, out, layer->post_norm, T, H, eps, h); /* x += attention's output */
+        rc |= linear(&layer->gate_up, h, T, gate_up, wide, force);
+        tok_silu_mul(gate_up, T, I, act);
+        rc |= linear(&layer->down, act, T, out, wide, force);
+    }
+    if (rc == 0 && n_layers)
+        for (int64_t i = 0; i < T * H; i++) x[i] += out[i];
+    free(h);
+    free(qkv);
+    free(attended);
+    free(out);
+    free(gate_up);
+    free(act);
+    return rc;
+}

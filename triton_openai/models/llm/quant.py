@@ -1,0 +1,165 @@
+"""The decoder's linear layers, dense or in GGUF's blocks of 32, and their matrix products.
+
+- `DenseLinear`: float weights (fp32 on CPU, packed once for oneDNN; bf16/fp16 on GPUs).
+- `Q4Linear`: Q4_0/Q4_1 blocks, w = d*q + m with q in 0..15 (Q4_0: m = -8d), per output row
+  `qs` [N, K/32, 16] uint8 (element j of a block in the low nibble of byte j, element j+16 in
+  its high nibble, as GGUF stores them), `d` and `m` [N, K/32] float32.
+- `Q8Linear`: Q8_0 blocks, w = d*q with q in -127..127, `qs` [N, K/32, 32] int8, `d` [N, K/32].
+
+The quantized layers multiply with the engine's CPU kernels (triton_openai.models.llm.native: the weights stay in
+their blocks, activations are quantized per block of 32 to int8, as llama.cpp does). Where the
+kernels cannot run (a GPU, no C compiler) they are dequantized once into a DenseLinear.
+`fuse` joins layers that read the same input (q/k/v, gate/up) into one product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from triton_openai.models.llm import cpu_linear
+from triton_openai.models.llm.native import NativeKernels, by_eights
+
+QK = 32
+# Activations are quantized per block of 32 to int16 (about 1e-5 of the block's largest value:
+# the weights' own precision is what counts) or, faster and as llama.cpp does, to int8.
+ACTIVATION_BITS = 16
+
+
+class DenseLinear:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        self.out_features, self.in_features = weight.shape
+        self.weight = weight
+        self.bias = bias
+        self._packed: torch.Tensor | None = None  # oneDNN's layout, made on first use
+        self._pack = weight.device.type == "cpu" and weight.dtype == torch.float32 and cpu_linear.available()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._pack:
+            if self._packed is None:
+                self._packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, cpu_linear.BATCH_HINT)
+            return torch.ops.mkldnn._linear_pointwise(x, self._packed, self.bias, "none", [], "")
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+
+    def dense_weight(self) -> torch.Tensor:
+        return self.weight.float()
+
+
+@dataclass
+class Q4Linear:
+    qs: torch.Tensor
+    d: torch.Tensor
+    m: torch.Tensor
+    bias: torch.Tensor | None = None
+    kernels: NativeKernels | None = None
+    activation_bits: int = ACTIVATION_BITS
+
+    def __post_init__(self) -> None:
+        self.d_by_eights, self.m_by_eights = by_eights(self.d), by_eights(self.m)
+
+    @property
+    def out_features(self) -> int:
+        return self.qs.shape[0]
+
+    @property
+    def in_features(self) -> int:
+        return self.qs.shape[1] * QK
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.kernels.q4_1_matmul(
+            x.contiguous(), self.qs, self.d, self.m, self.d_by_eights, self.m_by_eights, self.activation_bits
+        )
+        return y if self.bias is None else y + self.bias
+
+    def dense_weight(self) -> torch.Tensor:
+        q = torch.cat([self.qs & 0x0F, self.qs >> 4], dim=-1).float()  # [N, blocks, 32]
+        return (q * self.d.unsqueeze(-1) + self.m.unsqueeze(-1)).reshape(self.out_features, -1)
+
+
+@dataclass
+class Q8Linear:
+    qs: torch.Tensor
+    d: torch.Tensor
+    bias: torch.Tensor | None = None
+    kernels: NativeKernels | None = None
+    activation_bits: int = ACTIVATION_BITS
+
+    def __post_init__(self) -> None:
+        self.d_by_eights = by_eights(self.d)
+
+    @property
+    def out_features(self) -> int:
+        return self.qs.shape[0]
+
+    @property
+    def in_features(self) -> int:
+        return self.qs.shape[1] * QK
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.kernels.q8_0_matmul(x.contiguous(), self.qs, self.d, self.d_by_eights, self.activation_bits)
+        return y if self.bias is None else y + self.bias
+
+    def dense_weight(self) -> torch.Tensor:
+        return (self.qs.float() * self.d.unsqueeze(-1)).reshape(self.out_features, -1)
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Dequantized rows `ids` (an embedding lookup), float32 [len(ids), K]."""
+        return (self.qs[ids].float() * self.d[ids].unsqueeze(-1)).reshape(len(ids), -1)
+
+
+Linear = DenseLinear | Q4Linear | Q8Linear
+
+
+def fuse(layers: list[Linear]) -> Linear:
+    """One layer computing `layers`' outputs side by side (they must read the same input)."""
+    if len(layers) == 1:
+        return layers[0]
+    biases = [layer.bias for layer in layers]
+    if any(b is not None for b in biases):
+        bias = torch.cat(
+            [b if b is not None else torch.zeros(layer.out_features) for b, layer in zip(biases, layers, strict=True)]
+        )
+    else:
+        bias = None
+    first = layers[0]
+    if all(isinstance(layer, Q4Linear) for layer in layers):
+        cat = [torch.cat([getattr(layer, f) for layer in layers]) for f in ("qs", "d", "m")]
+        return Q4Linear(*cat, bias=bias, kernels=first.kernels, activation_bits=first.activation_bits)
+    if all(isinstance(layer, Q8Linear) for layer in layers):
+        qs, d = torch.cat([x.qs for x in layers]), torch.cat([x.d for x in layers])
+        return Q8Linear(qs, d, bias, first.kernels, first.activation_bits)
+    dtype = first.weight.dtype if isinstance(first, DenseLinear) else torch.float32
+    return DenseLinear(torch.cat([layer.dense_weight().to(dtype) for layer in layers]), bias)
+
+
+def densify(layer: Linear, dtype: torch.dtype, device: torch.device) -> DenseLinear:
+    """A quantized layer as dense weights (for devices the CPU kernels do not serve)."""
+    if isinstance(layer, DenseLinear) and layer.weight.dtype == dtype and layer.weight.device == device:
+        return layer
+    bias = None if layer.bias is None else layer.bias.to(device=device, dtype=dtype)
+    return DenseLinear(layer.dense_weight().to(device=device, dtype=dtype), bias)
+
+
+def quantize_q8_0(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Round-to-nearest Q8_0 blocks of a float weight [N, K] (K a multiple of 32), as llama.cpp's
+    quantizer makes them: per block d = max |w| / 127."""
+    n, k = weight.shape
+    blocks = weight.float().reshape(n, k // QK, QK)
+    d = blocks.abs().amax(dim=-1) / 127.0
+    inverse = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+    q = (blocks * inverse.unsqueeze(-1)).round().clamp(-127, 127).to(torch.int8)
+    return q.contiguous(), d.contiguous()
+
+
+def quantize_q4_1(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Round-to-nearest Q4_1 blocks of a float weight [N, K] (K a multiple of 32), as llama.cpp's
+    quantizer makes them: per block m = min, d = (max - min) / 15."""
+    n, k = weight.shape
+    blocks = weight.float().reshape(n, k // QK, QK)
+    low, high = blocks.amin(dim=-1), blocks.amax(dim=-1)
+    d = (high - low) / 15.0
+    inverse = torch.where(d > 0, 1.0 / d, torch.zeros_like(d))
+    q = ((blocks - low.unsqueeze(-1)) * inverse.unsqueeze(-1)).round().clamp(0, 15).to(torch.uint8)
+    qs = q[..., :16] | (q[..., 16:] << 4)
+    return qs.contiguous(), d.contiguous(), low.contiguous()
