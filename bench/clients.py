@@ -17,6 +17,12 @@ class RequestTiming:
     text: str = ""
     cached_tokens: int = 0
 
+    @property
+    def itl(self) -> float:
+        """Seconds per token after the first (genai-perf's inter-token latency): a server may send
+        several tokens in one chunk, so the gaps between chunks are not the time per token."""
+        return sum(self.gaps) / (self.tokens - 1) if self.gaps and self.tokens > 1 else float("nan")
+
 
 @dataclass
 class LevelTimings:
@@ -38,6 +44,12 @@ class LevelTimings:
 
     @property
     def itl(self) -> list[float]:
+        """Each request's time per token after its first."""
+        return [r.itl for r in self.requests if r.gaps and r.tokens > 1]
+
+    @property
+    def gaps(self) -> list[float]:
+        """Every gap between two chunks of text (its high percentiles: the stalls a reader sees)."""
         return [g for r in self.requests for g in r.gaps]
 
 

@@ -19,9 +19,19 @@ TEXT_INPUT = "text_input"  # a prompt to tokenize as is (completions)
 MESSAGES = "messages"  # JSON list of chat messages, rendered with the chat template
 TOOLS = "tools"  # JSON list of OpenAI tool definitions, for the chat template
 
-# Outputs of the preprocessing model, inputs of the llm model.
+# How the preprocessing model renders and tokenizes (optional; vLLM's /tokenize options).
+ADD_SPECIAL_TOKENS = "add_special_tokens"  # text_input: let the tokenizer add BOS etc. (default true)
+ADD_GENERATION_PROMPT = "add_generation_prompt"  # messages: open the assistant's turn (default true)
+CONTINUE_FINAL_MESSAGE = "continue_final_message"  # messages: leave the last message open instead
+CHAT_TEMPLATE_KWARGS = "chat_template_kwargs"  # JSON object of template variables (enable_thinking, ...)
+RETURN_TOKEN_STRS = "return_token_strs"  # also send token_strs
+
+# Outputs of the preprocessing model; input_ids and input_lengths are the llm model's inputs.
 INPUT_IDS = "input_ids"
 INPUT_LENGTHS = "input_lengths"
+RENDERED_PROMPT = "rendered_prompt"  # the text that was tokenized (the chat template's output)
+TOKEN_STRS = "token_strs"  # each token's vocabulary entry, when return_token_strs is set
+# The preprocessing model also detokenizes: output_ids in, their text out as text_output.
 
 # Generation parameters: optional inputs of the ensemble and of the llm model.
 MAX_TOKENS = "max_tokens"
@@ -45,6 +55,10 @@ GUIDE_TYPE = "guided_decoding_guide_type"  # json, json_schema, regex, choice, g
 GUIDE = "guided_decoding_guide"
 RETURN_LOG_PROBS = "return_log_probs"
 TOP_LOGPROBS = "top_logprobs"  # alternatives per token, 0..20
+# OpenAI's logit_bias as two parallel lists: token ids and the bias (-100..100) added to each
+# one's logit. TensorRT-LLM's engine takes it as a dense embedding_bias over the vocabulary.
+LOGIT_BIAS_TOKEN_IDS = "logit_bias_token_ids"
+LOGIT_BIAS_VALUES = "logit_bias_values"
 # LoRA (triton_openai.models.llm.lora): the adapter's name and folder; loaded on first use, kept by name (as
 # TensorRT-LLM keys lora_weights/lora_config by lora_task_id). lora_unload drops one by name.
 LORA_NAME = "lora_name"
@@ -126,6 +140,8 @@ PARAMETER_DTYPES: dict[str, str] = {
     GUIDE: "bytes",
     RETURN_LOG_PROBS: "bool",
     TOP_LOGPROBS: "int32",
+    LOGIT_BIAS_TOKEN_IDS: "int32",
+    LOGIT_BIAS_VALUES: "float32",
     LORA_NAME: "bytes",
     LORA_PATH: "bytes",
     LORA_UNLOAD: "bool",
@@ -148,6 +164,8 @@ PARAM_MAX_BATCH_SIZE = "max_batch_size"
 PARAM_VOICES = "voices"  # comma-separated voice names (aliases included)
 PARAM_LANGUAGES = "languages"  # comma-separated ISO 639-1 codes
 PARAM_HAS_CHAT_TEMPLATE = "has_chat_template"
+PARAM_MAX_CHARS_PER_TOKEN = "max_chars_per_token"  # a bound for refusing over-long prompts untokenized
+PARAM_REASONING_PARSER = "reasoning_parser"  # "think": the chat template speaks <think>...</think>
 PARAM_MAX_MODEL_LEN = "max_model_len"
 PARAM_SYSTEM_FINGERPRINT = "system_fingerprint"
 PARAM_CREATED = "created"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+import openai
 import pytest
 
 from tests.e2e.conftest import MODEL
@@ -216,3 +218,64 @@ def test_h2ogpt_extra_body_fields(client, tokenizer):
 def test_unknown_fields_are_ignored(client):
     response = chat(client, max_tokens=3, extra_body={"a_field_from_the_future": {"x": [1, 2]}, "user": "u-1"})
     assert response.choices[0].message.content
+
+
+def test_the_model_default_sampling_applies_where_the_request_sets_none(client):
+    # SmolLM2 ships its model card's temperature 0.2 and top_p 0.9 (generation_config.json).
+    default = chat(client, STORY, seed=21, max_tokens=24).choices[0].message.content
+    assert chat(client, STORY, seed=21, max_tokens=24, temperature=0.2, top_p=0.9).choices[0].message.content == default
+    hot = {
+        chat(client, STORY, seed=21 + i, max_tokens=24, temperature=1.5).choices[0].message.content for i in range(3)
+    }
+    assert default not in hot
+
+
+def test_the_readme_example_streams_a_short_good_answer(client):
+    # The README's first example: no temperature, no max_tokens (the model's defaults bound it).
+    question = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+    stream = client.chat.completions.create(model=MODEL, messages=question, stream=True)
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Paris" in text and chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_logit_bias(client, tokenizer):
+    (paris,) = tokenizer.encode(" Paris", add_special_tokens=False)
+    forced = chat(client, temperature=0, max_tokens=3, logit_bias={str(paris): 100})
+    assert forced.choices[0].message.content == " Paris" * 3
+    plain = chat(client, temperature=0, max_tokens=30).choices[0].message.content
+    banned = chat(client, temperature=0, max_tokens=30, logit_bias={str(paris): -100}).choices[0].message.content
+    assert " Paris" in plain and " Paris" not in banned
+    completion = client.completions.create(
+        model=MODEL, prompt="Hi", max_tokens=2, temperature=0, logit_bias={str(paris): 100}
+    )
+    assert completion.choices[0].text == " Paris" * 2
+    for bias, fragment in (
+        ({"49152": 5}, "outside the vocabulary"),
+        ({"1": 101}, "[-100, 100]"),
+        ({"x": 1}, "token ids"),
+    ):
+        with pytest.raises(openai.BadRequestError, match=re.escape(fragment)):
+            chat(client, max_tokens=2, logit_bias=bias)
+
+
+def test_usage_reports_cached_and_reasoning_tokens(client):
+    first = chat(client, STORY, temperature=0, max_tokens=2).usage
+    again = chat(client, STORY, temperature=0, max_tokens=2).usage
+    assert first.completion_tokens_details.reasoning_tokens == 0
+    # the same prompt again: its full blocks come from the engine's prefix cache
+    assert 0 < again.prompt_tokens_details.cached_tokens < again.prompt_tokens
+    _, chunks = stream_text(client, STORY, temperature=0, max_tokens=2, stream_options={"include_usage": True})
+    assert chunks[-1].usage.prompt_tokens_details.cached_tokens == again.prompt_tokens_details.cached_tokens
+
+
+def test_stream_options_need_stream(client):
+    with pytest.raises(openai.BadRequestError, match="stream_options"):
+        chat(client, max_tokens=2, stream_options={"include_usage": True})
+
+
+def test_reasoning_effort_and_verbosity_are_accepted(client):
+    response = chat(client, temperature=0, max_tokens=20, reasoning_effort="low", verbosity="low")
+    assert "Paris" in response.choices[0].message.content
+    with pytest.raises(openai.BadRequestError, match="reasoning_effort"):
+        chat(client, max_tokens=2, reasoning_effort="extreme")

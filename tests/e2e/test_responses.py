@@ -194,6 +194,7 @@ def test_store_false_keeps_nothing(client):
         ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "code_interpreter"),
         ({"tool_choice": "required"}, "tool_choice"),
         ({"temperature": 3}, "temperature"),
+        ({"reasoning": {"effort": "extreme"}}, "reasoning_effort"),  # effort reaches the chat template
         ({"input": [{"type": "computer_call_output", "call_id": "c", "output": {}}]}, "computer_call_output"),
     ],
 )

@@ -203,6 +203,13 @@ def test_tool_choice_named_calls_that_function_once(client):
     calls = response.choices[0].message.tool_calls
     assert len(calls) == 1
     assert_valid_calls(calls, names=["get_time"])
+    # OpenAI answers "stop" for a forced named function (and "tool_calls" under auto / required)
+    assert response.choices[0].finish_reason == "stop"
+    with client.chat.completions.stream(model=MODEL, messages=ASK_WEATHER, tools=TOOLS, tool_choice=named) as stream:
+        final = stream.get_final_completion()
+    assert (
+        final.choices[0].finish_reason == "stop" and final.choices[0].message.tool_calls[0].function.name == "get_time"
+    )
 
 
 def test_parallel_tool_calls_false_gives_one_call(client):

@@ -1,11 +1,15 @@
 """Anthropic's Messages API wire types and their conversion, against the anthropic package's own types."""
 
+import asyncio
+
 import anthropic.types as sdk
 import pytest
+from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types.shared import ErrorResponse
 from pydantic import TypeAdapter, ValidationError
 
 from tests.unit.sdk_fields import assert_sdk_fields
+from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.anthropic import (
     ContentBlockDelta,
@@ -21,14 +25,22 @@ from triton_openai.frontend.protocol.anthropic import (
     StopDelta,
     TextDelta,
     TextOut,
+    ThinkingDelta,
+    ThinkingOut,
     TokenCount,
     ToolUseOut,
     Usage,
 )
+from triton_openai.frontend.protocol.common import Usage as CompletionUsage
 from triton_openai.frontend.protocol.common import dump
-from triton_openai.frontend.serving.anthropic import chat_messages
+from triton_openai.frontend.serving import answer
+from triton_openai.frontend.serving.anthropic import chat_messages, message_events
+from triton_openai.frontend.triton.base import ServedModel
 
 STREAM_EVENT = TypeAdapter(sdk.RawMessageStreamEvent)
+REQUEST = MessagesRequest.model_validate(
+    {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
+)
 
 
 @pytest.mark.parametrize(
@@ -37,6 +49,8 @@ STREAM_EVENT = TypeAdapter(sdk.RawMessageStreamEvent)
         (MessageResponse, sdk.Message),
         (TextOut, sdk.TextBlock),
         (ToolUseOut, sdk.ToolUseBlock),
+        (ThinkingOut, sdk.ThinkingBlock),
+        (ThinkingDelta, sdk.ThinkingDelta),
         (Usage, sdk.Usage),
         (TokenCount, sdk.MessageTokensCount),
         (MessageStart, sdk.RawMessageStartEvent),
@@ -89,6 +103,31 @@ def test_stream_events_parse_as_the_sdk_events():
     ]
     parsed = [STREAM_EVENT.validate_python(dump(event)) for event in events]
     assert [e.type for e in parsed] == [e.type for e in events]
+
+
+def test_thinking_streams_into_the_sdk_message_before_the_text():
+    async def answer_events():
+        yield answer.Started(prompt_tokens=9)
+        yield answer.ReasoningText(0, "The user")
+        yield answer.ReasoningText(0, " greets.")
+        yield answer.TextDelta(0, "Hello.")
+        yield answer.Finished(0, "stop")
+        yield answer.UsageReport(CompletionUsage.of(9, 4, reasoning_tokens=3))
+
+    async def collect():
+        generation = answer.GenerationStream("chatcmpl-1", 0, ServedModel("m", t.KIND_LLM, 0), answer_events())
+        return [event async for event in message_events(REQUEST, generation)]
+
+    events = asyncio.run(collect())
+    snapshot, buffers = None, {}
+    for event in events:
+        parsed = STREAM_EVENT.validate_python(dump(event))
+        snapshot = accumulate_event(event=parsed, current_snapshot=snapshot, json_bufs=buffers)
+    thinking, text = snapshot.content
+    assert (thinking.type, thinking.thinking, thinking.signature) == ("thinking", "The user greets.", "")
+    assert text.text == "Hello." and snapshot.stop_reason == "end_turn" and snapshot.usage.output_tokens == 4
+    whole = sdk.Message.model_validate(dump(message([ThinkingOut(thinking="The user greets."), TextOut(text="Hi")])))
+    assert whole.content[0].thinking == "The user greets."
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 413, 429, 500, 503, 504])

@@ -56,17 +56,26 @@ def test_llm_is_decoupled_and_outputs_the_contract():
     assert set(io(config, "output")) == LLM_OUTPUTS
 
 
-def test_preprocessing_turns_text_or_messages_into_ids():
+PROMPT_INPUTS = {
+    t.TEXT_INPUT: "TYPE_STRING",
+    t.MESSAGES: "TYPE_STRING",
+    t.TOOLS: "TYPE_STRING",
+    t.ADD_SPECIAL_TOKENS: "TYPE_BOOL",
+    t.ADD_GENERATION_PROMPT: "TYPE_BOOL",
+    t.CONTINUE_FINAL_MESSAGE: "TYPE_BOOL",
+    t.CHAT_TEMPLATE_KWARGS: "TYPE_STRING",
+}
+
+
+def test_preprocessing_turns_text_or_messages_into_ids_and_ids_into_text():
     config = template("preprocessing")
-    assert set(io(config, "input")) == {t.TEXT_INPUT, t.MESSAGES, t.TOOLS}
-    assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS}
+    assert io(config, "input") == PROMPT_INPUTS | {t.RETURN_TOKEN_STRS: "TYPE_BOOL", t.OUTPUT_IDS: "TYPE_INT32"}
+    assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS, t.RENDERED_PROMPT, t.TOKEN_STRS, t.TEXT_OUTPUT}
 
 
-def test_ensemble_exposes_preprocessing_and_llm_inputs():
+def test_ensemble_exposes_the_prompt_and_llm_inputs():
     ensemble, llm = template("ensemble"), template("llm")
-    expected = io(template("preprocessing"), "input") | {
-        k: v for k, v in io(llm, "input").items() if k not in (t.INPUT_IDS, t.INPUT_LENGTHS)
-    }
+    expected = PROMPT_INPUTS | {k: v for k, v in io(llm, "input").items() if k not in (t.INPUT_IDS, t.INPUT_LENGTHS)}
     assert io(ensemble, "input") == expected
     assert io(ensemble, "output") == io(llm, "output")
     assert all(tensor.optional for tensor in ensemble.input)
@@ -82,6 +91,8 @@ def test_ensemble_carries_the_frontend_parameters():
         t.PARAM_HAS_CHAT_TEMPLATE,
         t.PARAM_MAX_MODEL_LEN,
         t.PARAM_SYSTEM_FINGERPRINT,
+        t.PARAM_MAX_CHARS_PER_TOKEN,
+        t.PARAM_REASONING_PARSER,
     } <= keys
 
 
@@ -90,7 +101,9 @@ def fake_model(tmp_path):
     folder = tmp_path / "weights"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 4096}))
-    (folder / "chat_template.jinja").write_text("{{ messages }}")
+    (folder / "chat_template.jinja").write_text("{{ messages }}<think>")
+    (folder / "generation_config.json").write_text(json.dumps({"temperature": 0.2, "max_new_tokens": 64}))
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"vocab": {"hello": 0}}, "added_tokens": []}))
     return PreparedModel("tiny", folder, "key")
 
 
@@ -103,11 +116,20 @@ def test_render_repository(tmp_path, fake_model):
     assert params[t.PARAM_HAS_CHAT_TEMPLATE] == "true"
     assert params[t.PARAM_MAX_MODEL_LEN] == "1024"
     assert params[t.PARAM_SYSTEM_FINGERPRINT].startswith("fp_")
+    assert params[t.PARAM_MAX_CHARS_PER_TOKEN] == "5" and params[t.PARAM_REASONING_PARSER] == "think"
     assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["tiny_preprocessing", "tiny_llm"]
     llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
     assert llm.parameters["model_dir"].string_value == str(fake_model.model_dir)
+    assert json.loads(llm.parameters["generation_defaults"].string_value) == {"temperature": 0.2, "max_tokens": 64}
     assert (out / "tiny_llm" / "1" / "model.py").is_file()
     assert (out / "tiny" / "1").is_dir()
+
+
+def test_generation_config_none_and_overrides_reach_the_llm_config(tmp_path, fake_model):
+    deployment = LLMDeployment(fake_model, generation_config="none", override_generation_config='{"top_p": 0.5}')
+    out = render_repository([deployment], tmp_path / "repo")
+    llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
+    assert json.loads(llm.parameters["generation_defaults"].string_value) == {"top_p": 0.5}
 
 
 def test_fingerprint_changes_with_engine_settings(fake_model):

@@ -126,3 +126,11 @@ def test_a_byte_level_vocabulary_gets_a_byte_level_decoder(model_dir):
     _match_metadata(tokenizer, metadata)
     check_tokenizer(tokenizer, metadata)
     assert tokenizer.encode(text) == ids and tokenizer.decode(ids) == text
+
+
+def test_a_catalog_models_sampling_is_written_into_its_folder(tmp_path, conversions):
+    gguf, _ = conversions
+    model = prepare._from_gguf("m", gguf, tmp_path / "cache", "1", {"temperature": 0.2})
+    assert json.loads((model.model_dir / "generation_config.json").read_text()) == {"temperature": 0.2}
+    other = prepare._from_gguf("m", gguf, tmp_path / "cache", "1", {"temperature": 0.3})
+    assert other.model_dir != model.model_dir  # the defaults are part of the cache key

@@ -34,6 +34,7 @@ from triton_openai.frontend.protocol.common import Usage, dump
 from triton_openai.frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from triton_openai.frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse
 from triton_openai.frontend.protocol.models import ModelCard, ModelList
+from triton_openai.frontend.protocol.tokenize import TokenizeRequest
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -117,6 +118,11 @@ def test_unknown_fields_are_ignored():
         ("presence_penalty", 3),
         ("stop", ["a"] * 5),
         ("stop_token_ids", [3, -5]),
+        ("logit_bias", {"5": 100.5}),
+        ("logit_bias", {"-1": 1}),
+        ("stream_options", {"include_usage": True}),  # without stream: true, as OpenAI refuses it
+        ("reasoning_effort", "extreme"),
+        ("verbosity", "loud"),
     ],
 )
 def test_out_of_range_values_are_rejected(field, value):
@@ -257,3 +263,35 @@ def test_speech_request_limits_and_voice_objects():
     for bad in ({"input": " "}, {"input": "x" * 4097}, {"input": "hi", "speed": 0.1}):
         with pytest.raises(ValidationError):
             SpeechRequest(**{"voice": "alloy", **bad})
+
+
+def test_logit_bias_reasoning_effort_and_template_kwargs_reach_the_inputs():
+    request = ChatCompletionRequest.model_validate(
+        {
+            "messages": USER,
+            "logit_bias": {"5": -100, "17": 2.5},
+            "reasoning_effort": "low",
+            "chat_template_kwargs": {"enable_thinking": False},
+        }
+    )
+    inputs = request.generation_inputs()
+    assert (inputs[t.LOGIT_BIAS_TOKEN_IDS], inputs[t.LOGIT_BIAS_VALUES]) == ([5, 17], [-100, 2.5])
+    assert json.loads(request.template_kwargs_json()) == {"reasoning_effort": "low", "enable_thinking": False}
+    assert ChatCompletionRequest.model_validate({"messages": USER}).template_kwargs_json() is None
+
+
+def test_usage_details_and_reasoning_content_parse_as_sdk_types():
+    usage = sdk.CompletionUsage.model_validate(dump(Usage.of(10, 4, cached_tokens=8, reasoning_tokens=3)))
+    assert usage.prompt_tokens_details.cached_tokens == 8 and usage.completion_tokens_details.reasoning_tokens == 3
+    message = sdk_chat.ChatCompletionMessage.model_validate(
+        dump(AssistantMessage(content="4", reasoning_content="2 + 2"))
+    )
+    assert message.content == "4" and message.model_extra["reasoning_content"] == "2 + 2"
+
+
+def test_tokenize_takes_a_prompt_or_messages():
+    assert TokenizeRequest.model_validate({"prompt": "hi"}).characters() == 2
+    assert TokenizeRequest.model_validate({"messages": USER}).characters() == 2
+    for body in ({}, {"prompt": "hi", "messages": USER}):
+        with pytest.raises(ValidationError, match="either prompt or messages"):
+            TokenizeRequest.model_validate(body)

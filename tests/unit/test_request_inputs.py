@@ -3,7 +3,7 @@ import pytest
 
 from triton_openai import contract as t
 from triton_openai.models.llm import request_inputs
-from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.params import InvalidRequest, SamplingParams
 
 
 def getter(values):
@@ -106,3 +106,34 @@ def test_vision_prompt_takes_messages_with_images_or_text_or_ids():
         vision_prompt(getter({"text_input": strings(b"Once"), "images": images}))
     with pytest.raises(InvalidRequest, match="send messages"):
         vision_prompt(getter({}))
+
+
+def test_model_defaults_apply_where_the_request_sets_nothing():
+    defaults = {"temperature": 0.2, "top_p": 0.9, "max_tokens": 256}
+    params, _ = request_inputs.sampling_params(getter({}), defaults)
+    assert (params.temperature, params.top_p, params.max_tokens, params.default_max_tokens) == (0.2, 0.9, None, 256)
+    asked, _ = request_inputs.sampling_params(
+        getter({t.TEMPERATURE: np.array([[0.0]], dtype=np.float32), t.MAX_TOKENS: np.array([[9]], dtype=np.int32)}),
+        defaults,
+    )
+    assert (asked.temperature, asked.top_p, asked.max_tokens) == (0.0, 0.9, 9)
+
+
+def test_a_default_cap_fits_the_room_and_min_tokens():
+    assert SamplingParams(default_max_tokens=256).output_limit(room=100) == 100
+    assert SamplingParams(default_max_tokens=16).output_limit(room=100) == 16
+    assert SamplingParams(default_max_tokens=16, min_tokens=40).output_limit(room=100) == 40
+    assert SamplingParams(max_tokens=50, default_max_tokens=16).output_limit(room=100) == 50
+    assert SamplingParams().output_limit(room=100) == 100
+
+
+def test_logit_bias_travels_as_two_lists():
+    ids, values = np.array([[5, 7]], dtype=np.int32), np.array([[2.5, -100.0]], dtype=np.float32)
+    params, _ = request_inputs.sampling_params(getter({t.LOGIT_BIAS_TOKEN_IDS: ids, t.LOGIT_BIAS_VALUES: values}))
+    assert params.logit_bias == {5: 2.5, 7: -100.0}
+    with pytest.raises(InvalidRequest, match="same length"):
+        request_inputs.sampling_params(getter({t.LOGIT_BIAS_TOKEN_IDS: ids}))
+    with pytest.raises(InvalidRequest, match="logit_bias"):
+        request_inputs.sampling_params(
+            getter({t.LOGIT_BIAS_TOKEN_IDS: ids[:, :1], t.LOGIT_BIAS_VALUES: np.array([[101.0]], dtype=np.float32)})
+        )

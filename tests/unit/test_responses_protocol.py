@@ -16,6 +16,9 @@ from triton_openai.frontend.protocol.responses import (
     OutputItemEvent,
     OutputMessage,
     OutputText,
+    ReasoningDeltaEvent,
+    ReasoningDoneEvent,
+    ReasoningOutput,
     ResponseEvent,
     ResponseObject,
     ResponsesRequest,
@@ -45,6 +48,9 @@ LOGPROB = {
         (OutputMessage, sdk.ResponseOutputMessage),
         (OutputText, sdk.ResponseOutputText),
         (FunctionCall, sdk.ResponseFunctionToolCall),
+        (ReasoningOutput, sdk.ResponseReasoningItem),
+        (ReasoningDeltaEvent, sdk.ResponseReasoningTextDeltaEvent),
+        (ReasoningDoneEvent, sdk.ResponseReasoningTextDoneEvent),
         (ResponseUsage, sdk.ResponseUsage),
         (InputItemList, sdk.ResponseItemList),
         (InputTokens, sdk.InputTokenCountResponse),
@@ -134,6 +140,45 @@ def test_stream_events_parse_as_the_sdk_events_and_rebuild_the_output():
     done = [e.item for e in parsed if e.type == "response.output_item.done"]
     assert done == parsed[-1].response.output  # the items streamed are the items of the final response
     assert "".join(e.delta for e in parsed if e.type == "response.output_text.delta") == "Hello"
+
+
+def test_reasoning_is_its_own_item_before_the_message_streamed_or_whole():
+    streamed = Output()
+    events = [lifecycle_event("response.created", response(Output(), "in_progress"))]
+    events += streamed.reasoning("The user") + streamed.reasoning(" greets.") + streamed.text("Hello.", None)
+    events += streamed.finish(incomplete=False)
+    events.append(lifecycle_event("response.completed", response(streamed)))
+    for number, event in enumerate(events):
+        event.sequence_number = number
+    parsed = [STREAM_EVENT.validate_python(dump(event)) for event in events]
+    assert [event.type for event in parsed][:8] == [
+        "response.created",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ]
+    done = [e.item for e in parsed if e.type == "response.output_item.done"]
+    assert done == parsed[-1].response.output
+    reasoning, message = parsed[-1].response.output
+    assert (reasoning.type, reasoning.content[0].text, reasoning.status) == (
+        "reasoning",
+        "The user greets.",
+        "completed",
+    )
+    assert parsed[-1].response.output_text == "Hello."
+    whole = Output()
+    whole.add_answer(Answer(0, "Hello.", [], "stop", reasoning="The user greets."))
+    assert [item.model_dump(exclude={"id"}) for item in whole.items] == [
+        item.model_dump(exclude={"id"}) for item in streamed.items
+    ]
+    # passed back in a later request's input, the stored item is accepted (and left out of the prompt)
+    items = output_items(whole.items)
+    assert ITEM.validate_python({**items[0], "status": "completed"}).type == "reasoning"
+    assert [m["role"] for m in chat_messages(items, None)] == ["assistant"]
 
 
 def test_sdk_shaped_input_is_accepted_and_stored_with_ids():

@@ -18,6 +18,7 @@ from triton_openai.models.llm.request import FINISH_LENGTH
 from triton_openai.models.llm.trtllm_engine import (
     OutputDeltas,
     _LoRAs,
+    embedding_bias,
     guided_kwargs,
     sampling_kwargs,
     tensorrt_engine_llm,
@@ -83,11 +84,18 @@ def test_logprobs_without_alternatives_still_ask_for_one():
     assert output.logprobs[0].logprob == pytest.approx(-0.1) and output.logprobs[0].top == ()
 
 
-def test_over_the_context_and_logit_bias_are_refused():
+def test_over_the_context_is_refused_and_a_default_cap_is_cut_to_the_room():
     with pytest.raises(InvalidRequest, match="maximum context length is 100"):
         sampling_kwargs(SamplingParams(max_tokens=96), prompt_len=5, max_model_len=100)
-    with pytest.raises(InvalidRequest, match="logit_bias"):
-        sampling_kwargs(SamplingParams(logit_bias={1: 2.0}), prompt_len=5, max_model_len=100)
+    capped = sampling_kwargs(SamplingParams(default_max_tokens=256), prompt_len=5, max_model_len=100)
+    assert capped["max_tokens"] == 95  # a model's default is no demand: it fits what is left
+
+
+def test_logit_bias_becomes_a_dense_embedding_bias():
+    assert embedding_bias({}, 8) is None
+    assert embedding_bias({1: 5.0, 6: -100.0}, 8) == [0.0, 5.0, 0.0, 0.0, 0.0, 0.0, -100.0, 0.0]
+    with pytest.raises(InvalidRequest, match="outside the vocabulary"):
+        SamplingParams(logit_bias={8: 1.0}).check_vocabulary(8)
 
 
 def test_guides_map_onto_guided_decoding_params():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -16,7 +17,7 @@ from triton_openai import __version__
 from triton_openai.frontend import errors
 from triton_openai.frontend.auth import APIKeyMiddleware, KeyStore, key_store_from, parse_keys
 from triton_openai.frontend.disconnect import ClientDisconnected
-from triton_openai.frontend.limits import BodySizeLimit
+from triton_openai.frontend.limits import BodySizeLimit, JsonBodyLimit
 from triton_openai.frontend.lora import AdapterTable, parse_lora_flags
 from triton_openai.frontend.metrics import Metrics, RequestCounter
 from triton_openai.frontend.routes import (
@@ -33,6 +34,7 @@ from triton_openai.frontend.routes import (
     models,
     observability,
     responses,
+    tokenize,
 )
 from triton_openai.frontend.serving.anthropic import ServingMessages
 from triton_openai.frontend.serving.chat import ServingChat
@@ -48,6 +50,7 @@ from triton_openai.frontend.serving.models import ServingModels
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.serving.responses import ServingResponses
 from triton_openai.frontend.serving.speech import ServingSpeech
+from triton_openai.frontend.serving.tokenize import ServingTokenize
 from triton_openai.frontend.serving.transcription import ServingTranscription
 from triton_openai.frontend.settings import Settings
 from triton_openai.frontend.stores import Stores, open_stores
@@ -61,6 +64,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, engine: TritonClient | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics(settings.resolved_triton_metrics_url())
+    json_limit = JsonBodyLimit(settings.max_json_bytes, settings.max_images_per_prompt, settings.max_image_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +76,10 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
             # First at shutdown: background responses are left failed (not running) while
             # the store and the backend are still open.
             stack.push_async_callback(app.state.serving_responses.close)
+            registry = app.state.serving_models.registry
+            json_limit.models = registry.cached
+            with contextlib.suppress(errors.APIError):  # a Triton not up yet: the limit waits for the models
+                await registry.refresh()
             for adapter in adapters.static.values():  # --lora: a bad adapter stops the start
                 await app.state.serving_lora.check(adapter)
             yield
@@ -79,6 +87,7 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
     app = FastAPI(title="triton-openai", version=__version__, lifespan=lifespan)
     routers = (
         models,
+        tokenize,  # before chat: /v1/chat/completions/render
         chat,
         completions,
         responses,
@@ -96,7 +105,7 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
         app.include_router(router)
     store = key_store_from(settings.api_keys, settings.api_keys_file)
     admin = KeyStore(parse_keys(settings.admin_api_keys))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.resolved_max_request_bytes())
+    app.add_middleware(BodySizeLimit, max_bytes=settings.resolved_max_request_bytes(), json_limit=json_limit)
     app.add_middleware(
         APIKeyMiddleware,
         store=store,
@@ -123,7 +132,15 @@ def _serve(app: FastAPI, settings: Settings, backend: TritonClient, stores: Stor
         settings.allow_private_image_urls,
         settings.max_images_per_prompt,
     )
-    app.state.serving_chat = ServingChat(backend, registry, metrics, settings.max_prompt_tokens, images=loader)
+    app.state.serving_chat = ServingChat(
+        backend,
+        registry,
+        metrics,
+        settings.max_prompt_tokens,
+        images=loader,
+        reasoning_parser=settings.reasoning_parser,
+    )
+    app.state.serving_tokenize = ServingTokenize(backend, registry)
     app.state.serving_completion = ServingCompletion(backend, registry, metrics, settings.max_prompt_tokens)
     app.state.request_timeout = settings.request_timeout
     closed = settings.auth_access == "closed" and settings.users_file

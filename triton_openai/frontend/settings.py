@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     max_prompt_tokens: int = Field(
         0, ge=0, description="Most prompt tokens a request may send (400 above; 0: the context)."
     )
+    max_json_bytes: int = Field(
+        0,
+        ge=0,
+        description="Largest JSON request body in bytes, 413 above (0: sized from the served models: the "
+        "largest context in characters, escaped, plus the images a chat request may carry when a model takes "
+        "images). Uploads keep --max-request-bytes.",
+    )
+    reasoning_parser: Literal["auto", "think", "none"] = Field(
+        "auto",
+        description="Split <think>...</think> reasoning into reasoning_content: auto (models whose chat template "
+        "uses <think>), think (every chat model), none.",
+    )
 
     # State: files, document index, runtime LoRA adapters
     database_url: str | None = Field(
@@ -154,11 +166,25 @@ class Settings(BaseSettings):
         True, description="Torch engine: reuse the KV cache of prompt prefixes seen before (system prompts, history)."
     )
     num_threads: int = Field(0, ge=0, description="Torch threads of the engine (0: all cores).")
+    preprocessing_instances: int = Field(
+        2, ge=1, description="Tokenizer instances per LLM: a long prompt being tokenized holds up one of them."
+    )
     lora: list[str] = Field(
         default_factory=list,
         description="LoRA adapter served by name: name=folder (peft's save_pretrained). Repeat for several.",
     )
     max_loras: int = Field(4, ge=0, description="LoRA adapters kept loaded in the engine (least recently used go).")
+    generation_config: Literal["auto", "none"] = Field(
+        "auto",
+        description="Default sampling of requests that leave it out: auto (the model folder's "
+        "generation_config.json: temperature, top_p, top_k, min_p, repetition_penalty, max_new_tokens), or "
+        "none (temperature 1, no filters, up to the context window).",
+    )
+    override_generation_config: str = Field(
+        "",
+        description="JSON object of defaults over those, with generation_config.json's names (e.g. "
+        '{"temperature": 0.7, "max_new_tokens": 512}); null removes one.',
+    )
 
     # Embedding and audio models ("none" turns a kind off)
     embedding_model: list[str] = Field(

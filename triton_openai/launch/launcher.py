@@ -38,6 +38,9 @@ ENGINE_OPTIONS = (
     "prefix_caching",
     "num_threads",
     "max_loras",
+    "generation_config",
+    "override_generation_config",
+    "preprocessing_instances",
 )
 # Setting -> keyword of build_repository, for the embedding, audio, vision and image models.
 OTHER_MODEL_OPTIONS = {

@@ -103,7 +103,10 @@ class SendQueue:
 class GenerationWriter:
     """Sends a generation's outputs (triton_openai.models.llm.request.GenerationOutput) as the llm model's
     output tensors: every step when streaming, else one response at the end. With a SendQueue
-    the responses are built and sent on its thread."""
+    the responses are built and sent on its thread, and a stream's steps that queue up behind
+    other requests' responses go out as one response (the text and tokens of all of them): under
+    load each request costs one send per turn of the queue, not one per token, and at low load
+    every token still goes out on its own."""
 
     def __init__(
         self, pb_utils: Any, sender: Any, stream: bool, token_bytes: Any, sends: SendQueue | None = None
@@ -116,6 +119,9 @@ class GenerationWriter:
         self.text: list[str] = []
         self.ids: list[int] = []
         self.logprobs: list[Any] = []
+        self._lock = threading.Lock()  # the engine's thread appends, the sender's thread takes
+        self._latest: Any = None  # the newest output whose text waits to be sent
+        self._queued = False  # a flush is in the SendQueue
 
     def __call__(self, output: Any) -> None:
         if output.error is not None:
@@ -124,15 +130,26 @@ class GenerationWriter:
         if output.finish_reason == FINISH_CANCELLED:
             self._dispatch(lambda: self.sender.send(flags=self.pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL))
             return
-        self.text.append(output.text)
-        self.ids.extend(output.token_ids)
-        self.logprobs.extend(output.logprobs)
-        if self.stream and not output.finished and not output.text:
-            return  # an incomplete character: wait for the token that completes it
-        if self.stream or output.finished:
-            text, ids, logprobs = "".join(self.text), self.ids, self.logprobs
+        with self._lock:
+            self.text.append(output.text)
+            self.ids.extend(output.token_ids)
+            self.logprobs.extend(output.logprobs)
+            if self.stream and not output.finished and not output.text:
+                return  # an incomplete character: wait for the token that completes it
+            if not (self.stream or output.finished):
+                return
+            self._latest = output
+            if self._queued:
+                return  # the flush already waiting takes this step too
+            self._queued = True
+        self._dispatch(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            output, text, ids, logprobs = self._latest, "".join(self.text), self.ids, self.logprobs
             self.text, self.ids, self.logprobs = [], [], []
-            self._dispatch(lambda: self._send(output, text, ids, logprobs))
+            self._latest, self._queued = None, False
+        self._send(output, text, ids, logprobs)
 
     def _dispatch(self, send: Callable[[], None]) -> None:
         if self.sends is None:

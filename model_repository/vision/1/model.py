@@ -32,6 +32,7 @@ class TritonPythonModel:
             max_images=int(params["max_images"]),
         ).start()
         self.token_bytes = TokenBytes(self.engine.tokenizer)
+        self.generation_defaults = json.loads(params.get("generation_defaults") or "{}")
 
     def execute(self, requests):
         for request in requests:
@@ -42,7 +43,7 @@ class TritonPythonModel:
         sender = request.get_response_sender()
         get = input_getter(pb_utils, request)
         with client_errors(pb_utils, sender):
-            params, stream = request_inputs.sampling_params(get)
+            params, stream = request_inputs.sampling_params(get, self.generation_defaults)
             prompt = request_inputs.vision_prompt(get)
             writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
             generation = GenerationRequest(

@@ -167,7 +167,8 @@ class MessagesRequest(MessagesInputs):
     top_k: int | None = Field(None, ge=0)
     stream: bool = False
     metadata: dict[str, Any] | None = None
-    thinking: dict[str, Any] | None = None  # accepted; the models served here do not think aloud
+    # Accepted; a reasoning model's <think> block comes back as a `thinking` block whatever it says.
+    thinking: dict[str, Any] | None = None
     ignore_eos: bool | None = None  # extension (vLLM-style): generate until max_tokens
 
 
@@ -186,7 +187,15 @@ class ToolUseOut(ResponseModel):
     input: dict[str, Any]
 
 
-ContentOut = Annotated[TextOut | ToolUseOut, Field(discriminator="type")]
+class ThinkingOut(ResponseModel):
+    """A reasoning model's thoughts (its `<think>` block); unsigned: the signature is empty."""
+
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str = ""
+
+
+ContentOut = Annotated[TextOut | ToolUseOut | ThinkingOut, Field(discriminator="type")]
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
 
 
@@ -233,6 +242,11 @@ class TextDelta(ResponseModel):
     text: str
 
 
+class ThinkingDelta(ResponseModel):
+    type: Literal["thinking_delta"] = "thinking_delta"
+    thinking: str
+
+
 class InputJSONDelta(ResponseModel):
     type: Literal["input_json_delta"] = "input_json_delta"
     partial_json: str
@@ -241,7 +255,7 @@ class InputJSONDelta(ResponseModel):
 class ContentBlockDelta(ResponseModel):
     type: Literal["content_block_delta"] = "content_block_delta"
     index: int
-    delta: TextDelta | InputJSONDelta
+    delta: TextDelta | ThinkingDelta | InputJSONDelta
 
 
 class ContentBlockStop(ResponseModel):

@@ -89,6 +89,12 @@ class ChatMessage(RequestModel):
             texts.append(part.text)
         return "\n".join(texts)
 
+    def characters(self) -> int:
+        """Characters of the content's text (what the chat template copies into the prompt)."""
+        if isinstance(self.content, str):
+            return len(self.content)
+        return sum(len(part.text or "") for part in self.content or ())
+
     @property
     def has_images(self) -> bool:
         return isinstance(self.content, list) and any(part.type == "image_url" for part in self.content)
@@ -134,6 +140,12 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool = True
+    # Accepted as OpenAI has them; they reach the chat template as variables of those names
+    # (templates that read them, gpt-oss's for one, use them; others ignore them).
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+    # vLLM: more template variables (Qwen3's enable_thinking, ...).
+    chat_template_kwargs: dict[str, Any] | None = None
     # h2oGPT: a system prompt for conversations that bring none.
     system_prompt: str | None = None
     # h2oGPT's document Q&A (triton_openai.frontend.serving.document_chat): which collection (LLM: none,
@@ -172,6 +184,9 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
 
     def logprobs_count(self) -> int | None:
         return (self.top_logprobs or 0) if self.logprobs else None
+
+    def prompt_characters(self) -> int:
+        return sum(message.characters() for message in self.messages)
 
     @field_validator("messages")
     @classmethod
@@ -218,6 +233,12 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
     def messages_json(self, hint: str | None = None) -> str:
         return json.dumps(self.template_messages(hint), ensure_ascii=False)
 
+    def template_kwargs_json(self) -> str | None:
+        """The chat template's extra variables as JSON (None: none)."""
+        values = {name: getattr(self, name) for name in ("reasoning_effort", "verbosity") if getattr(self, name)}
+        values.update(self.chat_template_kwargs or {})
+        return json.dumps(values) if values else None
+
     def tools_json(self) -> str | None:
         if not self.uses_tools:
             return None
@@ -243,6 +264,7 @@ class AssistantMessage(ResponseModel):
     content: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCallOut] | None = None
+    reasoning_content: str | None = None  # extension (DeepSeek, vLLM): a reasoning model's <think> text
     sources: list[Source] | None = None  # extension: document Q&A's sources (the OpenAI SDK ignores it)
 
 
@@ -266,6 +288,7 @@ class ChatCompletionResponse(ResponseModel):
 class DeltaMessage(ResponseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     sources: list[Source] | None = None  # extension: on the first chunk of each choice
 

@@ -40,6 +40,9 @@ class CompletionRequest(SamplingFields, GuidedFields):
     def logprobs_count(self) -> int | None:
         return self.logprobs
 
+    def prompt_characters(self) -> int:
+        return max((len(p) for p in self.prompts() if isinstance(p, str)), default=0)
+
     def prompts(self) -> list[str | list[int]]:
         """Each prompt: text, or a list of token ids."""
         if isinstance(self.prompt, str) or (self.prompt and isinstance(self.prompt[0], int)):

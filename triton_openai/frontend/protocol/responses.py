@@ -232,7 +232,7 @@ class ResponsesRequest(ResponseInputs):
     truncation: Literal["auto", "disabled"] | None = None
     stream: bool | None = None
     background: bool | None = None
-    reasoning: dict[str, Any] | None = None  # accepted; the models served here do not reason
+    reasoning: dict[str, Any] | None = None  # its `effort` reaches the chat template as reasoning_effort
     # Extensions (vLLM-style), through the SDK's extra_body.
     seed: int | None = Field(None, ge=0, le=(1 << 64) - 1)
     top_k: int | None = Field(None, ge=-1)
@@ -303,7 +303,22 @@ class FunctionCall(ResponseModel):
     status: Literal["in_progress", "completed", "incomplete"]
 
 
-OutputItem = Annotated[OutputMessage | FunctionCall, Field(discriminator="type")]
+class ReasoningTextPart(ResponseModel):
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class ReasoningOutput(ResponseModel):
+    """A reasoning model's thoughts (its `<think>` block), before the message they led to."""
+
+    id: str
+    type: Literal["reasoning"] = "reasoning"
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    content: list[ReasoningTextPart]
+    status: Literal["in_progress", "completed", "incomplete"]
+
+
+OutputItem = Annotated[OutputMessage | FunctionCall | ReasoningOutput, Field(discriminator="type")]
 
 
 class InputTokensDetails(ResponseModel):
@@ -419,7 +434,7 @@ class ContentPartEvent(StreamEvent):
     item_id: str
     output_index: int
     content_index: int
-    part: OutputText
+    part: Annotated[OutputText | ReasoningTextPart, Field(discriminator="type")]
 
 
 class TextDeltaEvent(StreamEvent):
@@ -438,6 +453,22 @@ class TextDoneEvent(StreamEvent):
     content_index: int
     text: str
     logprobs: list[OutputLogprob] = Field(default_factory=list)
+
+
+class ReasoningDeltaEvent(StreamEvent):
+    type: str = "response.reasoning_text.delta"
+    item_id: str
+    output_index: int
+    content_index: int
+    delta: str
+
+
+class ReasoningDoneEvent(StreamEvent):
+    type: str = "response.reasoning_text.done"
+    item_id: str
+    output_index: int
+    content_index: int
+    text: str
 
 
 class ArgumentsDeltaEvent(StreamEvent):

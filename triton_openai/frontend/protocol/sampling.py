@@ -10,12 +10,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pydantic import Field, NonNegativeInt, field_validator, model_validator
+from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator, model_validator
 
 from triton_openai import contract as t
 from triton_openai.frontend.protocol.common import RequestModel, StreamOptions
 
 MAX_STOP_SEQUENCES = 4
+MAX_LOGIT_BIAS = 100.0
 _UINT64 = (1 << 64) - 1
 
 
@@ -32,6 +33,9 @@ class SamplingFields(RequestModel):
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     seed: int | None = Field(None, ge=-(1 << 63), le=_UINT64)
     user: str | None = None
+    # Token id (a string, as JSON keys are) -> bias added to its logit. The engine checks
+    # the ids against the model's vocabulary.
+    logit_bias: dict[str, float] | None = None
 
     # Extensions (vLLM, h2oGPT), sent through the SDK's extra_body.
     top_k: int | None = Field(None, ge=-1)
@@ -55,6 +59,23 @@ class SamplingFields(RequestModel):
             raise ValueError("stop sequences must not be empty")
         return stops
 
+    @field_validator("stream_options")
+    @classmethod
+    def _stream_options_need_stream(cls, value: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+        if value is not None and not info.data.get("stream"):
+            raise ValueError("allowed only when stream is true")
+        return value
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _check_logit_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key, bias in (value or {}).items():
+            if not (key.strip().isascii() and key.strip().isdigit()) or int(key) >= 2**31:
+                raise ValueError(f"keys must be token ids (non-negative integers), not {key!r}")
+            if not -MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS:
+                raise ValueError(f"the bias of token {key} must be in [-100, 100], not {bias}")
+        return value
+
     @model_validator(mode="after")
     def _check_min_tokens(self) -> SamplingFields:
         limit = self.output_limit()
@@ -69,6 +90,10 @@ class SamplingFields(RequestModel):
         """How many alternatives per token to report (None: no logprobs)."""
         return None
 
+    def prompt_characters(self) -> int:
+        """Characters of the longest prompt's text, a lower bound of what is tokenized (0: none)."""
+        return 0
+
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
@@ -80,6 +105,7 @@ class SamplingFields(RequestModel):
 
     def generation_inputs(self) -> dict[str, Any]:
         """The llm model's optional inputs for this request (None: leave the default)."""
+        bias = {int(key): value for key, value in (self.logit_bias or {}).items()}
         return {
             t.MAX_TOKENS: self.output_limit(),
             t.TEMPERATURE: self.temperature,
@@ -97,4 +123,6 @@ class SamplingFields(RequestModel):
             t.SKIP_SPECIAL_TOKENS: None if self.skip_special_tokens else False,
             t.RETURN_LOG_PROBS: True if self.logprobs_count() is not None else None,
             t.TOP_LOGPROBS: self.logprobs_count() or None,
+            t.LOGIT_BIAS_TOKEN_IDS: list(bias) or None,
+            t.LOGIT_BIAS_VALUES: list(bias.values()) or None,
         }

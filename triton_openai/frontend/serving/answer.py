@@ -2,15 +2,17 @@
 
 ServingChat runs a chat request (messages, tools, guides, sampling) and gives either a
 whole `Generation` (one `Answer` per choice) or a `GenerationStream` of typed events:
-`Started` (once, with the prompt's token count), `TextDelta`, `ToolCallStart` (a call's
+`Started` (once, with the prompt's token count), `ReasoningText` (a reasoning model's
+thoughts, split off the answer), `TextDelta`, `ToolCallStart` (a call's
 id and name, once the name is complete), `ToolCallArguments` (pieces of its JSON
 arguments, which join into the whole answer's `arguments`), `Finished` per choice, and
 one `UsageReport` after every choice finished.
 Chat completions, the Responses API and Anthropic's Messages API each turn these into
 their own objects and stream events.
 
-`AnswerBuilder` makes them from the engine's text: plain content, tool calls (tagged
-`<tool_call>` blocks, or JSON under a tool guide), or h2oGPT's json_code.
+`AnswerBuilder` makes them from the engine's text: reasoning peeled off first (when the
+model's output is split, triton_openai.frontend.serving.reasoning), then plain content, tool
+calls (tagged `<tool_call>` blocks, or JSON under a tool guide), or h2oGPT's json_code.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.serving.choices import ChoiceResult
+from triton_openai.frontend.serving.reasoning import ReasoningSplitter
 from triton_openai.frontend.serving.structured import calls_are_tagged, extract_json_code
 from triton_openai.frontend.serving.tool_calls import CallDelta, ToolCallExtractor
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
@@ -41,6 +44,7 @@ class Answer:
     index: int
     content: str | None
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str | None = None  # a reasoning model's thoughts, when its output is split
     finish_reason: str | None = None  # stop, length, tool_calls
     stop_reason: str | None = None  # the stop string that ended it
     logprobs: list[dict[str, Any]] | None = None  # OpenAI's chat entries, when asked for
@@ -52,14 +56,20 @@ class Generation:
     created: int
     model: ServedModel
     answers: list[Answer]
-    usage: Usage
-    cached_tokens: int = 0  # of the prompt tokens, those the engine's prefix cache served
+    usage: Usage  # with the cached prompt tokens and the reasoning tokens
 
 
 @dataclass(frozen=True)
 class Started:
     prompt_tokens: int
     cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ReasoningText:
+    index: int
+    text: str
+    logprobs: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +104,9 @@ class Finished:
 @dataclass(frozen=True)
 class UsageReport:
     usage: Usage
-    cached_tokens: int = 0
 
 
-AnswerEvent = Started | TextDelta | ToolCallStart | ToolCallArguments | Finished | UsageReport
+AnswerEvent = Started | ReasoningText | TextDelta | ToolCallStart | ToolCallArguments | Finished | UsageReport
 
 
 @dataclass
@@ -110,6 +119,18 @@ class GenerationStream:
     events: AsyncIterator[AnswerEvent]
 
 
+@dataclass(frozen=True)
+class Reasoning:
+    """Whether a request's output has its reasoning split out, and whether it starts inside
+    it (the prompt opened the block)."""
+
+    split: bool = False
+    starts_inside: bool = False
+
+    def splitter(self) -> ReasoningSplitter | None:
+        return ReasoningSplitter(self.starts_inside) if self.split else None
+
+
 @dataclass
 class AnswerBuilder:
     """Turns one choice's generated text into its answer: whole (`whole`) or as events
@@ -117,6 +138,7 @@ class AnswerBuilder:
 
     request: ChatCompletionRequest
     index: int = 0
+    reasoning: Reasoning = Reasoning()
 
     def __post_init__(self) -> None:
         uses_tools = self.request.uses_tools
@@ -124,10 +146,23 @@ class AnswerBuilder:
         format_ = self.request.response_format
         self.json_code = format_ is not None and format_.type == "json_code"
         self.text = ""
+        self.splitter = self.reasoning.splitter()
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Generated tokens of the reasoning (its tags included) so far."""
+        return self.splitter.reasoning_tokens if self.splitter is not None else 0
 
     def whole(self, result: ChoiceResult) -> Answer:
-        text = result.full_text
-        answer = Answer(self.index, extract_json_code(text) if self.json_code else text)
+        """The answer of a finished choice; its reasoning tokens go into `result`."""
+        text, thoughts = result.full_text, None
+        if self.splitter is not None:
+            for piece, tokens in zip(result.text, result.token_counts, strict=True):
+                self.splitter.feed(piece, tokens)
+            self.splitter.finish()
+            text, thoughts = self.splitter.content, self.splitter.reasoning or None
+            result.reasoning_tokens = self.splitter.reasoning_tokens
+        answer = Answer(self.index, extract_json_code(text) if self.json_code else text, reasoning=thoughts)
         if self.tools is not None:
             self.tools.feed(text)
             calls = self.tools.calls()
@@ -145,23 +180,36 @@ class AnswerBuilder:
         return engine_reason
 
     def feed(self, generated: GenerationChunk) -> list[AnswerEvent]:
-        """The events of a chunk; after its last chunk, `finish` gives the rest."""
+        """The events of a chunk; after its last chunk, `finish` gives the rest.
+        A chunk's logprobs ride on its first event (its reasoning, if it has some)."""
         logprobs = generated.logprobs if self.request.logprobs and generated.logprobs else None
+        if self.splitter is None:
+            return self._content(generated.text, logprobs)
+        split = self.splitter.feed(generated.text, len(generated.token_ids))
+        events: list[AnswerEvent] = [ReasoningText(self.index, split.reasoning, logprobs)] if split.reasoning else []
+        return events + self._content(split.content, None if events else logprobs)
+
+    def _content(self, text: str, logprobs: list[dict[str, Any]] | None) -> list[AnswerEvent]:
         if self.tools is not None:
-            return self._events(*self.tools.feed(generated.text))
+            return self._events(*self.tools.feed(text))
         if self.json_code:
-            self.text += generated.text
+            self.text += text
             return []
-        if generated.text or logprobs is not None:
-            return [TextDelta(self.index, generated.text, logprobs)]
+        if text or logprobs is not None:
+            return [TextDelta(self.index, text, logprobs)]
         return []
 
     def finish(self, last: GenerationChunk) -> list[AnswerEvent]:
         events: list[AnswerEvent] = []
+        if self.splitter is not None:  # what it held back (a possible tag) comes out now
+            split = self.splitter.finish()
+            if split.reasoning:
+                events.append(ReasoningText(self.index, split.reasoning))
+            events += self._content(split.content, None)
         if self.tools is not None:
-            events = self._events(*self.tools.finish())
+            events += self._events(*self.tools.finish())
         elif self.json_code:
-            events = [TextDelta(self.index, extract_json_code(self.text))]
+            events.append(TextDelta(self.index, extract_json_code(self.text)))
         return [*events, Finished(self.index, self.finish_reason(last.finish_reason), last.stop_reason)]
 
     def _events(self, content: str, calls: list[CallDelta]) -> list[AnswerEvent]:

@@ -4,7 +4,8 @@ A request becomes the chat request that chat completions already runs: `system` 
 message, `tool_use` blocks an assistant message's tool calls, `tool_result` blocks `tool`
 messages, images and documents content parts, `tools` function tools, `tool_choice` auto /
 any / tool / none the chat modes, `stop_sequences` stop strings. The answer comes back as
-`text` and `tool_use` content blocks with Anthropic's stop reasons, whole or as its stream
+`thinking` (a reasoning model's split-off thoughts), `text` and `tool_use` content blocks with
+Anthropic's stop reasons, whole or as its stream
 events (`message_start`, `content_block_start` / `_delta` / `_stop`, `message_delta`,
 `message_stop`).
 """
@@ -40,6 +41,8 @@ from triton_openai.frontend.protocol.anthropic import (
     TextBlock,
     TextDelta,
     TextOut,
+    ThinkingDelta,
+    ThinkingOut,
     TokenCount,
     ToolResultBlock,
     ToolUseBlock,
@@ -60,8 +63,9 @@ class ServingMessages:
 
     async def create(self, request: MessagesRequest, owner: str) -> MessageResponse:
         generation = await self.chat.generate(await self._chat_request(request, owner))
-        whole = generation.answers[0]
-        content: list[Any] = [TextOut(text=whole.content)] if whole.content else []
+        whole, usage = generation.answers[0], generation.usage
+        content: list[Any] = [ThinkingOut(thinking=whole.reasoning)] if whole.reasoning else []
+        content += [TextOut(text=whole.content)] if whole.content else []
         content += [ToolUseOut(id=_tool_use_id(c.id), name=c.name, input=_input(c.arguments)) for c in whole.tool_calls]
         reason, sequence = _stop(request, whole.finish_reason, whole.stop_reason)
         return MessageResponse(
@@ -70,12 +74,12 @@ class ServingMessages:
             content=content,
             stop_reason=reason,
             stop_sequence=sequence,
-            usage=_usage(generation.usage.prompt_tokens, generation.usage.completion_tokens, generation.cached_tokens),
+            usage=_usage(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
         )
 
     async def create_stream(self, request: MessagesRequest, owner: str) -> AsyncIterator[StreamEvent]:
         generation = await self.chat.generate_stream(await self._chat_request(request, owner))
-        return _events(request, generation)
+        return message_events(request, generation)
 
     async def count_tokens(self, request: MessagesInputs, owner: str) -> TokenCount:
         return TokenCount(input_tokens=await self.chat.prompt_tokens(await self._chat_request(request, owner)))
@@ -209,7 +213,7 @@ def _input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def _events(request: MessagesRequest, generation: answer.GenerationStream) -> AsyncIterator[StreamEvent]:
+async def message_events(request: MessagesRequest, generation: answer.GenerationStream) -> AsyncIterator[StreamEvent]:
     block: int = -1  # the index of the open content block
     kind: str | None = None  # its type
     stop: tuple[Any, str | None] = ("end_turn", None)
@@ -219,6 +223,12 @@ async def _events(request: MessagesRequest, generation: answer.GenerationStream)
         nonlocal kind
         was, kind = kind, None
         return [ContentBlockStop(index=block)] if was is not None else []
+
+    def opened(new_kind: str, content: Any) -> list[StreamEvent]:
+        nonlocal block, kind
+        events = close()
+        block, kind = block + 1, new_kind
+        return [*events, ContentBlockStart(index=block, content_block=content)]
 
     try:
         async for event in generation.events:
@@ -233,19 +243,18 @@ async def _events(request: MessagesRequest, generation: answer.GenerationStream)
                     usage=_usage(prompt_tokens, 0, cached_tokens),
                 )
                 yield MessageStart(message=start)
-            elif isinstance(event, answer.TextDelta) and event.text:
-                if kind != "text":
-                    for done in close():
-                        yield done
-                    block, kind = block + 1, "text"
-                    yield ContentBlockStart(index=block, content_block=TextOut(text=""))
-                yield ContentBlockDelta(index=block, delta=TextDelta(text=event.text))
+            elif isinstance(event, answer.ReasoningText | answer.TextDelta) and event.text:
+                thinking = isinstance(event, answer.ReasoningText)
+                wanted = "thinking" if thinking else "text"
+                if kind != wanted:
+                    for started in opened(wanted, ThinkingOut(thinking="") if thinking else TextOut(text="")):
+                        yield started
+                delta = ThinkingDelta(thinking=event.text) if thinking else TextDelta(text=event.text)
+                yield ContentBlockDelta(index=block, delta=delta)
             elif isinstance(event, answer.ToolCallStart):
-                for done in close():
-                    yield done
-                block, kind = block + 1, "tool_use"
                 tool = ToolUseOut(id=_tool_use_id(event.id), name=event.name, input={})
-                yield ContentBlockStart(index=block, content_block=tool)
+                for started in opened("tool_use", tool):
+                    yield started
             elif isinstance(event, answer.ToolCallArguments):
                 yield ContentBlockDelta(index=block, delta=InputJSONDelta(partial_json=event.arguments))
             elif isinstance(event, answer.Finished):

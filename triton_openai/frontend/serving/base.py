@@ -6,16 +6,25 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from triton_openai import contract as t
-from triton_openai.frontend import errors
 from triton_openai.frontend.metrics import Metrics
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.sampling import SamplingFields
 from triton_openai.frontend.serving.choices import Choice, ChoiceResult, collect_choices, primed, stream_choices
+from triton_openai.frontend.serving.prompt_limits import PromptLimit
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TritonClient
+from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TokenizedPrompt, TritonClient
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request's choices, and its prompts as tokenized (none for a model that tokenizes itself)."""
+
+    choices: list[Choice]
+    prompts: list[TokenizedPrompt]
 
 
 class ServingBase:
@@ -62,32 +71,43 @@ class ServingBase:
     async def choices(
         self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, Any]], extra: dict[str, Any]
     ) -> list[Choice]:
-        """n choices per prompt, each prompt tokenized once, each choice with its own seed.
+        """n choices per prompt, each prompt tokenized once, each choice with its own seed."""
+        return (await self.prepare(model, request, prompts, extra)).choices
+
+    async def prepare(
+        self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, Any]], extra: dict[str, Any]
+    ) -> Prepared:
+        """The prompts tokenized (over-long ones refused first) and their choices.
 
         Choice index = prompt index * n + j, as OpenAI numbers them.
         """
         parameters = {**request.generation_inputs(), **extra}
         if model.tokenizes_itself:  # the prompt travels as it is; the model checks its length
             seeds = request.choice_seeds()
-            return [([], {**parameters, **prompt, t.SEED: seed}) for prompt in prompts for seed in seeds]
-        token_ids = await asyncio.gather(*(self._token_ids(model, prompt) for prompt in prompts))
-        longest = max((len(ids) for ids in token_ids), default=0)
-        if self.max_prompt_tokens and longest > self.max_prompt_tokens:
-            raise errors.InvalidRequest(
-                f"the prompt has {longest} tokens; this server takes at most {self.max_prompt_tokens} prompt tokens",
-                code="context_length_exceeded",
-            )
-        return [(ids, {**parameters, t.SEED: seed}) for ids in token_ids for seed in request.choice_seeds()]
+            choices = [([], {**parameters, **prompt, t.SEED: seed}) for prompt in prompts for seed in seeds]
+            return Prepared(choices, [])
+        limit = PromptLimit.of(model, self.max_prompt_tokens)
+        limit.check_characters(model, request.prompt_characters())
+        tokenized = await asyncio.gather(*(self._tokenize(model, prompt) for prompt in prompts))
+        limit.check_tokens(max((len(p.token_ids) for p in tokenized), default=0))
+        seeds = request.choice_seeds()
+        return Prepared([(p.token_ids, {**parameters, t.SEED: seed}) for p in tokenized for seed in seeds], tokenized)
 
-    async def _token_ids(self, model: ServedModel, prompt: dict[str, Any]) -> list[int]:
-        """A prompt's token ids: given as such, or from the model's tokenizer."""
+    async def _tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
+        """A prompt tokenized: its token ids as given, or by the model's tokenizer."""
         if t.INPUT_IDS in prompt:
-            return list(prompt[t.INPUT_IDS])
+            return TokenizedPrompt(list(prompt[t.INPUT_IDS]))
         return await self.engine.tokenize(model, prompt)
 
     @staticmethod
     def usage(results: list[ChoiceResult], prompts: int = 1) -> Usage:
-        """Prompt tokens once per prompt, completion tokens of every choice."""
+        """Prompt tokens (and the cached ones) once per prompt, as its first choice saw them;
+        completion (and reasoning) tokens of every choice."""
         per_prompt = len(results) // prompts if prompts else 0
-        prompt_tokens = sum(results[i * per_prompt].prompt_tokens for i in range(prompts)) if per_prompt else 0
-        return Usage.of(prompt_tokens, sum(r.completion_tokens for r in results))
+        firsts = [results[i * per_prompt] for i in range(prompts)] if per_prompt else []
+        return Usage.of(
+            sum(r.prompt_tokens for r in firsts),
+            sum(r.completion_tokens for r in results),
+            cached_tokens=sum(r.cached_tokens for r in firsts),
+            reasoning_tokens=sum(r.reasoning_tokens for r in results),
+        )

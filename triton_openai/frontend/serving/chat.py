@@ -1,11 +1,15 @@
 """ServingChat: chat generation over the served LLMs, and /v1/chat/completions.
 
 `generate` / `generate_stream` give the answer in no API's format (triton_openai.frontend.serving.answer):
-the one path that chat completions, the Responses API and the Messages API all run."""
+the one path that chat completions, the Responses API and the Messages API all run. A reasoning
+model's `<think>` block is split off there (--reasoning-parser, or the model's own parameter);
+chat completions sends it as `reasoning_content`. `render` shows the prompt a request would
+generate from (/tokenize)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from triton_openai import contract as t
@@ -23,9 +27,11 @@ from triton_openai.frontend.protocol.structured import (
     ChoiceLogprobs,
     FunctionCallDelta,
     FunctionCallOut,
+    NamedToolChoice,
     ToolCallDelta,
     ToolCallOut,
 )
+from triton_openai.frontend.protocol.tokenize import ChatRenderResponse
 from triton_openai.frontend.serving.answer import (
     Answer,
     AnswerBuilder,
@@ -33,15 +39,18 @@ from triton_openai.frontend.serving.answer import (
     Finished,
     Generation,
     GenerationStream,
+    Reasoning,
+    ReasoningText,
     Started,
     TextDelta,
     ToolCallArguments,
     ToolCallStart,
     UsageReport,
 )
-from triton_openai.frontend.serving.base import ServingBase
-from triton_openai.frontend.serving.choices import Choice, ChoiceResult
+from triton_openai.frontend.serving.base import Prepared, ServingBase
+from triton_openai.frontend.serving.choices import ChoiceResult
 from triton_openai.frontend.serving.image_inputs import ImageLoader
+from triton_openai.frontend.serving.reasoning import prompt_opens_reasoning
 from triton_openai.frontend.serving.structured import chat_logprobs, format_hint, guide_inputs, tool_guide
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
 
@@ -49,14 +58,25 @@ from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
 class ServingChat(ServingBase):
     request_id_prefix = "chatcmpl"
 
-    def __init__(self, *args: Any, images: ImageLoader | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, images: ImageLoader | None = None, reasoning_parser: str = "auto", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.images = images
+        self.reasoning_parser = reasoning_parser  # auto (as the model says), think, none
+
+    def _splits_reasoning(self, model: ServedModel) -> bool:
+        if self.reasoning_parser == "auto":
+            return model.parameters.get(t.PARAM_REASONING_PARSER) == "think"
+        return self.reasoning_parser == "think"
 
     async def _prompt(self, request: ChatCompletionRequest) -> tuple[ServedModel, dict[str, Any]]:
-        """The model that answers and the prompt it is given (messages, images, tools)."""
+        """The model that answers and the prompt it is given (messages, template variables, images, tools)."""
         model = await self.registry.resolve_llm(request.model, chat=True)
-        prompt: dict[str, Any] = {t.MESSAGES: request.messages_json(format_hint(request))}
+        prompt: dict[str, Any] = {
+            t.MESSAGES: request.messages_json(format_hint(request)),
+            t.CHAT_TEMPLATE_KWARGS: request.template_kwargs_json(),
+        }
         urls = request.image_urls()
         if urls:
             if not model.accepts_images:
@@ -72,37 +92,60 @@ class ServingChat(ServingBase):
             prompt[t.TOOLS] = tools
         return model, prompt
 
-    async def _start(self, request: ChatCompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
+    async def _start(self, request: ChatCompletionRequest) -> _Started:
         model, prompt = await self._prompt(request)
         guide = tool_guide(request) or request.guide()
-        choices = await self.choices(model, request, [prompt], guide_inputs(guide))
-        return model, self.new_request_id(), choices
+        prepared = await self.prepare(model, request, [prompt], guide_inputs(guide))
+        reasoning = Reasoning(
+            self._splits_reasoning(model),
+            any(prompt_opens_reasoning(p.text) for p in prepared.prompts),
+        )
+        return _Started(model, self.new_request_id(), prepared, reasoning)
 
     async def prompt_tokens(self, request: ChatCompletionRequest) -> int:
         """How many tokens the request's prompt takes (its messages through the chat template), without generating."""
         model, prompt = await self._prompt(request)
         if model.tokenizes_itself:
             raise errors.InvalidRequest(f"The model `{model.name}` cannot count prompt tokens apart from generating.")
-        return len(await self._token_ids(model, prompt))
+        return len((await self._tokenize(model, prompt)).token_ids)
+
+    async def render(self, request: ChatCompletionRequest) -> ChatRenderResponse:
+        """The prompt a chat request would generate from, tokenized; nothing is generated."""
+        started = await self._start(request)
+        if not started.prepared.prompts:
+            raise errors.InvalidRequest(
+                f"The model `{started.model.name}` renders its prompts inside its engine; they cannot be shown.",
+                param="model",
+            )
+        prompt = started.prepared.prompts[0]
+        return ChatRenderResponse(
+            model=started.model.name,
+            prompt=prompt.text,
+            token_ids=prompt.token_ids,
+            count=len(prompt.token_ids),
+            max_model_len=started.model.max_model_len or 0,
+        )
 
     async def generate(self, request: ChatCompletionRequest) -> Generation:
         """The whole answer of every choice (the one generation path of every API family)."""
-        model, request_id, choices = await self._start(request)
-        results = await self.collect(model, choices, request_id)
-        answers = [AnswerBuilder(request, i).whole(r) for i, r in enumerate(results)]
-        return Generation(request_id, self.now(), model, answers, self.usage(results), _cached(results))
+        started = await self._start(request)
+        model, request_id = started.model, started.request_id
+        results = await self.collect(model, started.prepared.choices, request_id)
+        answers = [AnswerBuilder(request, i, started.reasoning).whole(r) for i, r in enumerate(results)]
+        return Generation(request_id, self.now(), model, answers, self.usage(results))
 
     async def generate_stream(self, request: ChatCompletionRequest) -> GenerationStream:
         """The choices' answers as events, started now (errors before the first chunk raise here)."""
-        model, request_id, choices = await self._start(request)
-        stream = await self.stream(model, choices, request_id)
-        return GenerationStream(request_id, self.now(), model, self._events(request, stream))
+        started = await self._start(request)
+        stream = await self.stream(started.model, started.prepared.choices, started.request_id)
+        events = self._events(request, stream, started.reasoning)
+        return GenerationStream(started.request_id, self.now(), started.model, events)
 
     async def _events(
-        self, request: ChatCompletionRequest, stream: AsyncIterator[tuple[int, GenerationChunk]]
+        self, request: ChatCompletionRequest, stream: AsyncIterator[tuple[int, GenerationChunk]], reasoning: Reasoning
     ) -> AsyncIterator[AnswerEvent]:
         results = [ChoiceResult() for _ in range(request.n)]
-        builders = [AnswerBuilder(request, i) for i in range(request.n)]
+        builders = [AnswerBuilder(request, i, reasoning) for i in range(request.n)]
         started = False
         try:
             async for index, generated in stream:
@@ -115,7 +158,8 @@ class ServingChat(ServingBase):
                 if generated.finish_reason is not None:
                     for event in builders[index].finish(generated):
                         yield event
-            yield UsageReport(self.usage(results), _cached(results))
+                    results[index].reasoning_tokens = builders[index].reasoning_tokens
+            yield UsageReport(self.usage(results))
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 
@@ -134,8 +178,20 @@ class ServingChat(ServingBase):
         return _chunks(request, await self.generate_stream(request))
 
 
-def _cached(results: list[ChoiceResult]) -> int:
-    return results[0].cached_tokens if results else 0  # the choices share one prompt
+@dataclass(frozen=True)
+class _Started:
+    model: ServedModel
+    request_id: str
+    prepared: Prepared
+    reasoning: Reasoning
+
+
+def _finish_reason(request: ChatCompletionRequest, reason: str | None) -> str | None:
+    # As OpenAI answers: "tool_calls" for calls made under auto or required, but "stop" for
+    # a forced named function (vLLM PR #25054 tabulates OpenAI's answers), streamed or not.
+    if reason == "tool_calls" and isinstance(request.tool_choice, NamedToolChoice):
+        return "stop"
+    return reason
 
 
 def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:
@@ -143,10 +199,13 @@ def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:
         ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in answer.tool_calls
     ]
     message = AssistantMessage(content=answer.content, tool_calls=calls or None)
+    if answer.reasoning is not None:
+        message.reasoning_content = answer.reasoning
     if request._sources is not None:
         message.sources = request._sources
     logprobs = chat_logprobs(answer.logprobs) if answer.logprobs is not None else None
-    return ChatChoice(index=answer.index, message=message, logprobs=logprobs, finish_reason=answer.finish_reason)
+    finish = _finish_reason(request, answer.finish_reason)
+    return ChatChoice(index=answer.index, message=message, logprobs=logprobs, finish_reason=finish)
 
 
 async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) -> AsyncIterator[ChatCompletionChunk]:
@@ -173,7 +232,10 @@ async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) 
         yield chunk(index, DeltaMessage(role="assistant", content="", **first))
     try:
         async for event in generation.events:
-            if isinstance(event, TextDelta):
+            if isinstance(event, ReasoningText):
+                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
+                yield chunk(event.index, DeltaMessage(reasoning_content=event.text), logprobs=logprobs)
+            elif isinstance(event, TextDelta):
                 logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
                 yield chunk(event.index, DeltaMessage(content=event.text), logprobs=logprobs)
             elif isinstance(event, ToolCallStart):
@@ -184,7 +246,7 @@ async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) 
                 call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
                 yield chunk(event.index, DeltaMessage(tool_calls=[call]))
             elif isinstance(event, Finished):
-                yield chunk(event.index, DeltaMessage(), event.finish_reason)
+                yield chunk(event.index, DeltaMessage(), _finish_reason(request, event.finish_reason))
             elif isinstance(event, UsageReport) and include_usage:
                 yield ChatCompletionChunk(
                     id=generation.id,

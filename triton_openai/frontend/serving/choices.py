@@ -20,11 +20,13 @@ class ChoiceResult:
     """What one choice produced, accumulated from its chunks."""
 
     text: list[str] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)  # tokens of each piece of text
     finish_reason: str | None = None
     stop_reason: str | None = None  # the stop string that ended it
     prompt_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
     completion_tokens: int = 0
+    reasoning_tokens: int = 0  # set by the answer builder when it splits reasoning out
     logprobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -33,6 +35,7 @@ class ChoiceResult:
 
     def add(self, chunk: GenerationChunk) -> None:
         self.text.append(chunk.text)
+        self.token_counts.append(len(chunk.token_ids))
         self.logprobs.extend(chunk.logprobs)
         self.prompt_tokens = chunk.num_input_tokens
         self.cached_tokens = chunk.num_cached_tokens

@@ -56,6 +56,10 @@ class ModelRegistry:
             return None
         return replace(base, name=adapter.name, parent=base.name, lora_path=adapter.path)
 
+    def cached(self) -> list[ServedModel]:
+        """The backend's models as last fetched (none before the first fetch); never waits."""
+        return self._models
+
     async def refresh(self) -> None:
         """Ask the backend for its models again, and read the adapters again (another frontend may have added one)."""
         async with self._lock:

@@ -4,8 +4,11 @@ The same builder makes the output of a streamed and of a whole response, so the 
 stream helpers, which apply the events to the `response.created` snapshot, end with the
 very items of `response.completed`:
 
-    text            response.output_item.added (message), response.content_part.added,
-                    then response.output_text.delta for each piece
+    reasoning       response.output_item.added (reasoning), response.content_part.added,
+                    then response.reasoning_text.delta for each piece
+    text            (the reasoning is done: response.reasoning_text.done, response.content_part.done,
+                    response.output_item.done) response.output_item.added (message),
+                    response.content_part.added, then response.output_text.delta for each piece
     call_start      (the open message is done) response.output_item.added (function_call)
     call_arguments  response.function_call_arguments.delta
     finish          response.output_text.done, response.content_part.done,
@@ -25,6 +28,10 @@ from triton_openai.frontend.protocol.responses import (
     OutputLogprob,
     OutputMessage,
     OutputText,
+    ReasoningDeltaEvent,
+    ReasoningDoneEvent,
+    ReasoningOutput,
+    ReasoningTextPart,
     ResponseEvent,
     ResponseObject,
     StreamEvent,
@@ -34,6 +41,8 @@ from triton_openai.frontend.protocol.responses import (
 from triton_openai.frontend.serving.answer import Answer
 from triton_openai.frontend.serving.response_items import new_id
 
+_TextItem = OutputMessage | ReasoningOutput  # the items with one text part
+
 
 def lifecycle_event(kind: str, response: ResponseObject) -> ResponseEvent:
     return ResponseEvent(type=kind, response=response)
@@ -41,12 +50,15 @@ def lifecycle_event(kind: str, response: ResponseObject) -> ResponseEvent:
 
 class Output:
     def __init__(self) -> None:
-        self.items: list[OutputMessage | FunctionCall] = []
+        self.items: list[OutputMessage | FunctionCall | ReasoningOutput] = []
+        self._reasoning: ReasoningOutput | None = None  # the reasoning being written
         self._message: OutputMessage | None = None  # the message being written
         self._calls: dict[int, FunctionCall] = {}  # calls being written, by their index in the answer
 
     def add_answer(self, answer: Answer) -> None:
         """A whole answer (its events are not needed)."""
+        if answer.reasoning:
+            self.reasoning(answer.reasoning)
         if answer.content:
             self.text(answer.content, answer.logprobs)
         for index, call in enumerate(answer.tool_calls):
@@ -54,8 +66,60 @@ class Output:
             self.call_arguments(index, call.arguments)
         self.finish(incomplete=answer.finish_reason == "length")
 
+    def reasoning(self, delta: str) -> list[StreamEvent]:
+        events: list[StreamEvent] = [] if self._reasoning is not None else self._open_reasoning()
+        item = self._reasoning
+        assert item is not None
+        item.content[0].text += delta
+        index = self.items.index(item)
+        return [*events, ReasoningDeltaEvent(item_id=item.id, output_index=index, content_index=0, delta=delta)]
+
+    def _open_reasoning(self) -> list[StreamEvent]:
+        self._reasoning = ReasoningOutput(id=new_id("rs"), status="in_progress", content=[])
+        return self._open_item(self._reasoning, ReasoningTextPart(text=""))
+
+    def _open_item(self, item: _TextItem, part: OutputText | ReasoningTextPart) -> list[StreamEvent]:
+        """A message or reasoning item and its one content part, added."""
+        self.items.append(item)
+        index = len(self.items) - 1
+        added = OutputItemEvent(type="response.output_item.added", output_index=index, item=item.model_copy(deep=True))
+        item.content.append(part)  # type: ignore[arg-type]  # a message's OutputText, reasoning's ReasoningTextPart
+        started = ContentPartEvent(
+            type="response.content_part.added",
+            item_id=item.id,
+            output_index=index,
+            content_index=0,
+            part=part.model_copy(),
+        )
+        return [added, started]
+
+    def _close_reasoning(self, incomplete: bool) -> list[StreamEvent]:
+        item = self._reasoning
+        if item is None:
+            return []
+        self._reasoning = None
+        index = self.items.index(item)
+        text = ReasoningDoneEvent(item_id=item.id, output_index=index, content_index=0, text=item.content[0].text)
+        return self._item_done(item, incomplete, text)
+
+    def _item_done(self, item: _TextItem, incomplete: bool, text_done: StreamEvent) -> list[StreamEvent]:
+        """A message or reasoning item finished: its text, its part and itself done."""
+        item.status = "incomplete" if incomplete else "completed"
+        index = self.items.index(item)
+        part = ContentPartEvent(
+            type="response.content_part.done",
+            item_id=item.id,
+            output_index=index,
+            content_index=0,
+            part=item.content[0].model_copy(deep=True),
+        )
+        done = OutputItemEvent(type="response.output_item.done", output_index=index, item=item.model_copy(deep=True))
+        return [text_done, part, done]
+
     def text(self, delta: str, logprobs: list[dict[str, Any]] | None) -> list[StreamEvent]:
-        events: list[StreamEvent] = [] if self._message is not None else self._open_message()
+        events = self._close_reasoning(incomplete=False)
+        if self._message is None:
+            events += self._open_message()
         message = self._message
         assert message is not None
         part = message.content[0]
@@ -70,25 +134,11 @@ class Output:
         return events
 
     def _open_message(self) -> list[StreamEvent]:
-        message = OutputMessage(id=new_id("msg"), status="in_progress", content=[])
-        self.items.append(message)
-        self._message = message
-        index = len(self.items) - 1
-        added = OutputItemEvent(
-            type="response.output_item.added", output_index=index, item=message.model_copy(deep=True)
-        )
-        message.content.append(OutputText(text=""))
-        part = ContentPartEvent(
-            type="response.content_part.added",
-            item_id=message.id,
-            output_index=index,
-            content_index=0,
-            part=OutputText(text=""),
-        )
-        return [added, part]
+        self._message = OutputMessage(id=new_id("msg"), status="in_progress", content=[])
+        return self._open_item(self._message, OutputText(text=""))
 
     def call_start(self, call_index: int, call_id: str, name: str) -> list[StreamEvent]:
-        events = self._close_message(incomplete=False)
+        events = self._close_reasoning(incomplete=False) + self._close_message(incomplete=False)
         call = FunctionCall(id=new_id("fc"), call_id=call_id, name=name, arguments="", status="in_progress")
         self.items.append(call)
         self._calls[call_index] = call
@@ -104,7 +154,9 @@ class Output:
 
     def finish(self, incomplete: bool) -> list[StreamEvent]:
         """Every item done (an answer with neither text nor calls still gets its empty message)."""
-        events: list[StreamEvent] = [] if self.items else self._open_message()
+        events = self._close_reasoning(incomplete)
+        if not any(isinstance(item, OutputMessage | FunctionCall) for item in self.items):
+            events += self._open_message()
         events += self._close_message(incomplete)
         status = "incomplete" if incomplete else "completed"
         for call in self._calls.values():
@@ -121,18 +173,8 @@ class Output:
         if message is None:
             return []
         self._message = None
-        message.status = "incomplete" if incomplete else "completed"
         index = self.items.index(message)
         part = message.content[0]
         logprobs = part.logprobs or []
-        return [
-            TextDoneEvent(item_id=message.id, output_index=index, content_index=0, text=part.text, logprobs=logprobs),
-            ContentPartEvent(
-                type="response.content_part.done",
-                item_id=message.id,
-                output_index=index,
-                content_index=0,
-                part=part.model_copy(deep=True),
-            ),
-            OutputItemEvent(type="response.output_item.done", output_index=index, item=message.model_copy(deep=True)),
-        ]
+        text = TextDoneEvent(item_id=message.id, output_index=index, content_index=0, text=part.text, logprobs=logprobs)
+        return self._item_done(message, incomplete, text)

@@ -2,7 +2,8 @@
 
 The items become chat messages (triton_openai.frontend.serving.response_items), image parts given by
 file id become data URLs and file parts text (as in chat), function tools chat tools,
-`text.format` a response_format, `max_output_tokens` the output limit. With
+`text.format` a response_format, `max_output_tokens` the output limit, `reasoning.effort`
+the chat template's reasoning_effort. With
 `truncation: "auto"` the oldest items go, a turn at a time, until the prompt and the
 output limit fit the model's context; otherwise a prompt that does not fit is a 400.
 """
@@ -135,4 +136,6 @@ def _sampling(request: ResponsesRequest) -> dict[str, Any]:
     }
     if request.wants_logprobs:
         fields.update(logprobs=True, top_logprobs=request.top_logprobs or 0)
+    if request.reasoning and request.reasoning.get("effort"):
+        fields["reasoning_effort"] = request.reasoning["effort"]  # a chat template variable
     return {key: value for key, value in fields.items() if value is not None}

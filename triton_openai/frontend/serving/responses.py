@@ -2,8 +2,9 @@
 
 A request becomes the chat request that chat completions already runs
 (triton_openai.frontend.serving.response_prompts): its input items, after the stored conversation of
-`previous_response_id`, become chat messages. The answer comes back as output items (an assistant message with
-`output_text`, `function_call` items), whole or as the API's typed stream events
+`previous_response_id`, become chat messages. The answer comes back as output items (a `reasoning` item when the
+model's thoughts are split off, an assistant message with `output_text`, `function_call` items), whole or as the
+API's typed stream events
 (triton_openai.frontend.serving.response_output). Stored responses (`store`, the default) keep their
 input items and the conversation so far, owned by the caller.
 """
@@ -22,6 +23,7 @@ from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.responses import (
     InputItemList,
     InputTokens,
+    OutputTokensDetails,
     ResponseDeleted,
     ResponseError,
     ResponseInputs,
@@ -37,6 +39,7 @@ from triton_openai.frontend.response_store.store import ResponseNotFound, Respon
 from triton_openai.frontend.serving.answer import (
     Finished,
     GenerationStream,
+    ReasoningText,
     TextDelta,
     ToolCallArguments,
     ToolCallStart,
@@ -117,7 +120,7 @@ class ServingResponses:
         answer = generation.answers[0]
         output = Output()
         output.add_answer(answer)
-        usage = _usage(generation.usage, generation.cached_tokens)
+        usage = _usage(generation.usage)
         return _finished(turn, generation.model.name, output, answer.finish_reason, usage)
 
     async def _start_in_background(self, turn: _Turn) -> ResponseObject:
@@ -170,7 +173,9 @@ class ServingResponses:
         try:
             async for event in generation.events:
                 produced: list[StreamEvent] = []
-                if isinstance(event, TextDelta):
+                if isinstance(event, ReasoningText):
+                    produced = output.reasoning(event.text)
+                elif isinstance(event, TextDelta):
                     produced = output.text(event.text, event.logprobs)
                 elif isinstance(event, ToolCallStart):
                     produced = output.call_start(event.call_index, event.id, event.name)
@@ -180,7 +185,7 @@ class ServingResponses:
                     reason = event.finish_reason
                     produced = output.finish(incomplete=reason == "length")
                 elif isinstance(event, UsageReport):
-                    final = _finished(turn, model, output, reason, _usage(event.usage, event.cached_tokens))
+                    final = _finished(turn, model, output, reason, _usage(event.usage))
                     if _kept(turn):
                         await self.store.put(_stored(turn, final))
                     produced = [lifecycle_event(f"response.{final.status}", final)]
@@ -271,11 +276,12 @@ def _not_found(response_id: str) -> errors.ObjectNotFound:
     return errors.ObjectNotFound(f"Response with id '{response_id}' not found.", param="response_id")
 
 
-def _usage(usage: Usage, cached_tokens: int) -> ResponseUsage:
+def _usage(usage: Usage) -> ResponseUsage:
     return ResponseUsage(
         input_tokens=usage.prompt_tokens,
-        input_tokens_details=_CachedTokens(cached_tokens=cached_tokens),
+        input_tokens_details=_CachedTokens(cached_tokens=usage.cached_tokens),
         output_tokens=usage.completion_tokens,
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=usage.reasoning_tokens),
         total_tokens=usage.total_tokens,
     )
 

@@ -44,6 +44,16 @@ class ServedModel:
 
 
 @dataclass(frozen=True)
+class TokenizedPrompt:
+    """A prompt as the model's preprocessing made it: the text it tokenized (the chat
+    template's output for messages) and the token ids; the vocabulary entries when asked."""
+
+    token_ids: list[int]
+    text: str = ""
+    token_strs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class GenerationChunk:
     """One response of a generation stream: new text and tokens since the last one."""
 
@@ -72,8 +82,12 @@ class TritonClient(Protocol):
     async def models(self) -> list[ServedModel]:
         """The served models, in the order the backend lists them."""
 
-    async def tokenize(self, model: ServedModel, prompt: dict[str, str]) -> list[int]:
-        """Token ids of a prompt: `{text_input: ...}` as is, or `{messages: json}` through the chat template."""
+    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
+        """A prompt tokenized: `{text_input: ...}` as is, or `{messages: json}` through the chat
+        template; the preprocessing model's other inputs (tools, add_special_tokens, ...) may ride along."""
+
+    async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
+        """The text of token ids, special tokens included."""
 
     def generate(
         self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str

@@ -20,7 +20,7 @@ from tritonclient.utils import InferenceServerException
 
 from triton_openai import contract as t
 from triton_openai.frontend import errors
-from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel
+from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TokenizedPrompt
 from triton_openai.frontend.triton.tensors import (
     pack_embedding_inputs,
     pack_inputs,
@@ -29,8 +29,9 @@ from triton_openai.frontend.triton.tensors import (
     unpack_chunk,
     unpack_embeddings,
     unpack_event,
-    unpack_ids,
     unpack_image,
+    unpack_text,
+    unpack_tokenized,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,12 +112,15 @@ class GrpcTritonClient:
                     served.append(model)
         return served
 
-    async def tokenize(self, model: ServedModel, prompt: dict[str, str]) -> list[int]:
-        if model.preprocessing_model is None:
-            raise errors.ServerError(f"model {model.name} does not name its preprocessing model")
+    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
         with map_errors():
-            result = await self._client.infer(model.preprocessing_model, pack_inputs(prompt))
-        return unpack_ids(result)
+            result = await self._client.infer(_preprocessing(model), pack_inputs(prompt))
+        return unpack_tokenized(result)
+
+    async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
+        with map_errors():
+            result = await self._client.infer(_preprocessing(model), pack_inputs({t.OUTPUT_IDS: token_ids}))
+        return unpack_text(result)
 
     async def generate(
         self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
@@ -199,6 +203,14 @@ class GrpcTritonClient:
             finally:
                 if not done:
                     call.cancel()
+
+
+def _preprocessing(model: ServedModel) -> str:
+    if model.preprocessing_model is None:
+        raise errors.InvalidRequest(
+            f"The model `{model.name}` tokenizes inside its engine: it has no tokenizer to call."
+        )
+    return model.preprocessing_model
 
 
 def _is_final(result: Any) -> bool:

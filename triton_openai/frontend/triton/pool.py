@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triton_openai.frontend import errors
-from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TritonClient
+from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TokenizedPrompt, TritonClient
 from triton_openai.frontend.triton.client import GrpcTritonClient
 
 logger = logging.getLogger(__name__)
@@ -142,8 +142,11 @@ class TritonPool:
     async def models(self) -> list[ServedModel]:
         return await self._call("models")
 
-    async def tokenize(self, model: ServedModel, prompt: dict[str, str]) -> list[int]:
+    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
         return await self._call("tokenize", model, prompt)
+
+    async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
+        return await self._call("detokenize", model, token_ids)
 
     def generate(
         self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str

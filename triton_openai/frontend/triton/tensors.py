@@ -9,7 +9,7 @@ import numpy as np
 from tritonclient.grpc import InferInput, InferResult
 
 from triton_openai import contract as t
-from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk
+from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, TokenizedPrompt
 
 _TRITON_DTYPES = {"int32": "INT32", "uint64": "UINT64", "float32": "FP32", "bool": "BOOL", "bytes": "BYTES"}
 _DTYPES = {
@@ -19,6 +19,12 @@ _DTYPES = {
     t.TOOLS: "bytes",
     t.IMAGES: "bytes",
     t.INPUT_IDS: "int32",
+    t.OUTPUT_IDS: "int32",
+    t.ADD_SPECIAL_TOKENS: "bool",
+    t.ADD_GENERATION_PROMPT: "bool",
+    t.CONTINUE_FINAL_MESSAGE: "bool",
+    t.CHAT_TEMPLATE_KWARGS: "bytes",
+    t.RETURN_TOKEN_STRS: "bool",
 }
 
 
@@ -131,9 +137,21 @@ def unpack_image(result: InferResult) -> bytes | None:
     return None if data is None else bytes(_first(data))
 
 
-def unpack_ids(result: InferResult) -> list[int]:
+def unpack_tokenized(result: InferResult) -> TokenizedPrompt:
+    """The preprocessing model's answer; `rendered_prompt` and `token_strs` may be absent (an
+    older repository, or not asked for)."""
     ids = result.as_numpy(t.INPUT_IDS)
-    return [] if ids is None else [int(i) for i in ids.reshape(-1)]
+    rendered = result.as_numpy(t.RENDERED_PROMPT)
+    strs = result.as_numpy(t.TOKEN_STRS)
+    return TokenizedPrompt(
+        token_ids=[] if ids is None else ids.reshape(-1).tolist(),  # tolist: fast on the event loop
+        text="" if rendered is None else _first(rendered).decode("utf-8"),
+        token_strs=[] if strs is None else [s.decode("utf-8") for s in strs.reshape(-1)],
+    )
+
+
+def unpack_text(result: InferResult) -> str:
+    return _first(result.as_numpy(t.TEXT_OUTPUT)).decode("utf-8")
 
 
 def unpack_chunk(result: InferResult) -> GenerationChunk | None:
@@ -149,7 +167,7 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
     return GenerationChunk(
         text=_first(text).decode("utf-8"),
         logprobs=json.loads(logprobs_json) if logprobs_json else [],
-        token_ids=[] if ids is None else [int(i) for i in ids.reshape(-1)],
+        token_ids=[] if ids is None else ids.reshape(-1).tolist(),  # tolist: fast on the event loop
         finish_reason=reason or None,
         num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),
         num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),

@@ -18,6 +18,12 @@ class EngineConfig:
     kv_cache_tokens: int = 0  # the KV cache's size in tokens (0: max(context, 1024 per sequence))
     block_size: int = 16  # tokens per KV block
     prefix_caching: bool = True
+    # CPU threads of the engine's own thread, the one that runs every step (0: leave torch's count).
+    # The OpenMP runtime spins between parallel regions only while its threads do not outnumber the
+    # cores; a second thread team (another thread that ran a parallel op) makes every step's
+    # hundred-odd regions sleep and wake instead. So the thread that loads the model runs at one
+    # thread, and this engine thread alone owns a team.
+    num_threads: int = 0
 
 
 @dataclass(frozen=True)

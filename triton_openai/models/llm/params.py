@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 GREEDY_TEMPERATURE = 1e-5
+MAX_LOGIT_BIAS = 100.0  # OpenAI's range: -100 (never) to 100 (always)
 
 
 class InvalidRequest(ValueError):
@@ -19,11 +20,14 @@ class EngineOverloaded(RuntimeError):
 class SamplingParams:
     """What a request asks of the sampler and of the stop conditions.
 
-    `max_tokens=None` means "up to the context window". `seed=None` means a fresh
-    random seed. `top_k=0` and `top_p=1` and `min_p=0` disable those filters.
+    `max_tokens=None` means "up to the context window", or up to `default_max_tokens`
+    (the model's generation_config.json cap) where that is set; unlike an asked-for
+    `max_tokens`, the default is cut to the room the context leaves. `seed=None` means a
+    fresh random seed. `top_k=0` and `top_p=1` and `min_p=0` disable those filters.
     """
 
     max_tokens: int | None = None
+    default_max_tokens: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
@@ -69,8 +73,28 @@ class SamplingParams:
                 "must not exceed max_tokens",
             ),
             (all(self.stop), "stop", "must not contain empty strings"),
+            (
+                all(-MAX_LOGIT_BIAS <= bias <= MAX_LOGIT_BIAS for bias in self.logit_bias.values()),
+                "logit_bias",
+                f"values must be in [{-MAX_LOGIT_BIAS:g}, {MAX_LOGIT_BIAS:g}]",
+            ),
             (self.logprobs is None or 0 <= self.logprobs <= 20, "top_logprobs", "must be in [0, 20]"),
         ]
         for ok, name, message in checks:
             if not ok:
                 raise InvalidRequest(f"{name} {message}")
+
+    def check_vocabulary(self, vocab_size: int) -> None:
+        """Raise InvalidRequest if logit_bias names a token the model does not have."""
+        unknown = sorted(i for i in self.logit_bias if not 0 <= i < vocab_size)
+        if unknown:
+            shown = ", ".join(map(str, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+            raise InvalidRequest(f"logit_bias names token ids outside the vocabulary [0, {vocab_size}): {shown}")
+
+    def output_limit(self, room: int) -> int:
+        """How many tokens to generate at most, given the `room` the context leaves."""
+        if self.max_tokens is not None:
+            return self.max_tokens
+        if self.default_max_tokens is not None:
+            return min(room, max(self.default_max_tokens, self.min_tokens))
+        return room

@@ -17,6 +17,29 @@ the function's name and its arguments:
 {{"name": "function_name", "arguments": {{"parameter": "value"}}}}
 </tool_call>"""
 
+# apply_chat_template's own arguments: chat_template_kwargs may not set them (tokenize=True,
+# for one, would return token ids where the glue expects text).
+_RESERVED_TEMPLATE_KWARGS = frozenset(
+    {
+        "conversation",
+        "messages",
+        "tools",
+        "documents",
+        "chat_template",
+        "add_generation_prompt",
+        "continue_final_message",
+        "tokenize",
+        "padding",
+        "truncation",
+        "max_length",
+        "return_tensors",
+        "return_dict",
+        "return_assistant_tokens_mask",
+        "tokenizer_kwargs",
+        "processor_kwargs",
+    }
+)
+
 
 class PromptTokenizer:
     """A model's tokenizer and chat template, as the preprocessing model uses them.
@@ -44,11 +67,22 @@ class PromptTokenizer:
     def template_knows_tools(self) -> bool:
         return "tools" in str(getattr(self._templater, "chat_template", "") or "")
 
-    def render_chat(self, messages_json: str, tools_json: str | None = None) -> str:
-        """Render a JSON list of chat messages (and tools) with the model's template, ready for a reply.
+    def render_chat(
+        self,
+        messages_json: str,
+        tools_json: str | None = None,
+        *,
+        add_generation_prompt: bool = True,
+        continue_final_message: bool = False,
+        template_kwargs_json: str | None = None,
+    ) -> str:
+        """Render a JSON list of chat messages (and tools) with the model's template, ready for
+        a reply (or, with `continue_final_message`, for more of the last message).
 
         A template that knows no tools gets them in a system prompt, and the conversation's
         earlier calls and results in the <tool_call> / <tool_response> format it asks for.
+        `template_kwargs_json` (a JSON object) sets template variables (`enable_thinking`,
+        `reasoning_effort`, ...); templates that do not read one ignore it.
         """
         if not self.has_chat_template:
             raise InvalidRequest("this model has no chat template; use the completions endpoint")
@@ -61,16 +95,37 @@ class PromptTokenizer:
             tools = None
         if self._parts:
             messages = [_as_parts(m) for m in messages]
+        if continue_final_message and add_generation_prompt:
+            raise InvalidRequest("continue_final_message and add_generation_prompt cannot both be true")
         try:
             return str(
-                self._templater.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+                self._templater.apply_chat_template(
+                    messages,
+                    tools=tools,
+                    tokenize=False,
+                    add_generation_prompt=add_generation_prompt,
+                    continue_final_message=continue_final_message,
+                    **_template_kwargs(template_kwargs_json),
+                )
             )
+        except InvalidRequest:
+            raise
         except Exception as exc:  # jinja2 errors, raise_exception() in templates
             raise InvalidRequest(f"the chat template rejected these messages: {exc}") from exc
 
     def encode_chat(self, messages_json: str, tools_json: str | None = None) -> list[int]:
         # The template writes the special tokens itself (BOS included, where the model has one).
         return self.encode(self.render_chat(messages_json, tools_json), add_special_tokens=False)
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        """The vocabulary entries of `ids`, as the tokenizer spells them (e.g. 'Ġworld')."""
+        return [str(token) for token in self.tokenizer.convert_ids_to_tokens(ids)]
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of `ids`, special tokens included (what /detokenize returns)."""
+        if any(not 0 <= i < len(self.tokenizer) for i in ids):
+            raise InvalidRequest(f"token ids must be in [0, {len(self.tokenizer)})")
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
@@ -88,6 +143,21 @@ def _json_list(text: str, what: str) -> list[Any]:
         raise InvalidRequest(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(value, list) or not value:
         raise InvalidRequest(f"{what} must be a non-empty list")
+    return value
+
+
+def _template_kwargs(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"chat_template_kwargs is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("chat_template_kwargs must be a JSON object")
+    reserved = sorted(_RESERVED_TEMPLATE_KWARGS & value.keys())
+    if reserved:
+        raise InvalidRequest(f"chat_template_kwargs may not set {', '.join(reserved)}")
     return value
 
 

@@ -6,7 +6,7 @@ is tested without Triton. Every tensor has a leading batch dimension of 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -90,8 +90,22 @@ def echo_prompt(get: GetInput) -> bool:
     return _scalar(get, t.EXCLUDE_INPUT_IN_OUTPUT) is False
 
 
-def sampling_params(get: GetInput) -> tuple[SamplingParams, bool]:
-    """(the request's SamplingParams, whether to stream). Absent tensors take defaults."""
+def _floats(get: GetInput, name: str) -> tuple[float, ...]:
+    array = get(name)
+    return () if array is None else tuple(float(v) for v in array.reshape(-1))
+
+
+def _logit_bias(get: GetInput) -> dict[int, float]:
+    ids, values = _ints(get, t.LOGIT_BIAS_TOKEN_IDS), _floats(get, t.LOGIT_BIAS_VALUES)
+    if len(ids) != len(values):
+        raise InvalidRequest(f"{t.LOGIT_BIAS_TOKEN_IDS} and {t.LOGIT_BIAS_VALUES} must have the same length")
+    return dict(zip(ids, values, strict=True))
+
+
+def sampling_params(get: GetInput, defaults: Mapping[str, Any] | None = None) -> tuple[SamplingParams, bool]:
+    """(the request's SamplingParams, whether to stream). Absent tensors take the model's
+    `defaults` (triton_openai.models.llm.generation_defaults; its max_tokens is a cap, not a demand), else
+    SamplingParams' own."""
     values: dict[str, Any] = {}
     for name, field in (
         (t.MAX_TOKENS, "max_tokens"),
@@ -124,10 +138,14 @@ def sampling_params(get: GetInput) -> tuple[SamplingParams, bool]:
     guide_type = _text(get, t.GUIDE_TYPE)
     if guide_type:
         values["guide_type"], values["guide"] = guide_type, _text(get, t.GUIDE)
+    model_defaults = dict(defaults or {})
+    default_cap = model_defaults.pop("max_tokens", None)
     params = SamplingParams(
-        **values,
+        **{**model_defaults, **values},
+        default_max_tokens=default_cap,
         stop=_strings(get, t.STOP_WORDS),
         stop_token_ids=_ints(get, t.STOP_TOKEN_IDS),
+        logit_bias=_logit_bias(get),
     )
     params.validate()
     stream = bool(_scalar(get, t.STREAM) or False)

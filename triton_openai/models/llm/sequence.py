@@ -49,7 +49,7 @@ class Sequence:
         self.params = params
         self.prompt_ids = list(request.prompt_ids)
         self.output_ids: list[int] = []
-        self.max_tokens = params.max_tokens if params.max_tokens is not None else room
+        self.max_tokens = params.output_limit(room)
         self.finished = False
         # The KV cache: tokens whose keys and values are written, the blocks holding them (in
         # order), the prefix-cache names of the full ones, and how many came from that cache.

@@ -117,6 +117,7 @@ class TorchEngine:
         if any(not 0 <= t < self.vocab_size for t in request.prompt_ids):
             raise InvalidRequest(f"prompt token ids must be in [0, {self.vocab_size})")
         params = request.params
+        params.check_vocabulary(self.vocab_size)
         matcher = self.guides.matcher(params.guide_type, params.guide) if params.guide_type else None
         seq = Sequence(
             request, self.tokenizer, self.eos_token_ids, self.max_model_len, self.device, matcher, self.vocab_size
@@ -145,6 +146,8 @@ class TorchEngine:
     # -- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.config.num_threads and self.device.type == "cpu":
+            torch.set_num_threads(self.config.num_threads)  # this thread's OpenMP team (EngineConfig)
         with torch.inference_mode():
             while self._wait_for_work():
                 try:

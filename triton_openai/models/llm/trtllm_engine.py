@@ -56,7 +56,7 @@ def sampling_kwargs(params: SamplingParams, prompt_len: int, max_model_len: int)
             f"and {params.max_tokens or 1} more were asked for."
         )
     kwargs: dict[str, Any] = {
-        "max_tokens": params.max_tokens if params.max_tokens is not None else room,
+        "max_tokens": params.output_limit(room),
         "min_tokens": params.min_tokens or None,
         "seed": params.seed,
         "frequency_penalty": params.frequency_penalty or None,
@@ -82,9 +82,18 @@ def sampling_kwargs(params: SamplingParams, prompt_len: int, max_model_len: int)
             top_k=params.top_k if params.top_k > 0 else None,
             min_p=params.min_p or None,
         )
-    if params.logit_bias:
-        raise InvalidRequest("logit_bias is not supported by the TensorRT-LLM engine")
     return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def embedding_bias(logit_bias: dict[int, float], vocab_size: int) -> list[float] | None:
+    """OpenAI's logit_bias as TensorRT-LLM's `embedding_bias`: one value per vocabulary entry,
+    added to the logits before sampling (None without a bias)."""
+    if not logit_bias:
+        return None
+    dense = [0.0] * vocab_size
+    for token_id, bias in logit_bias.items():
+        dense[token_id] = bias
+    return dense
 
 
 def guided_kwargs(guide_type: str, guide: str) -> dict[str, Any] | None:
@@ -202,13 +211,14 @@ class TensorRTLLMEngine:
         from tensorrt_llm.executor import LoRARequest
         from tensorrt_llm.llmapi import KvCacheConfig
         from tensorrt_llm.sampling_params import GuidedDecodingParams
-        from transformers import AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         self._classes = (TrtSamplingParams, GuidedDecodingParams, LoRARequest)
         if isinstance(llm_args.get("kv_cache_config"), dict):
             llm_args["kv_cache_config"] = KvCacheConfig(**llm_args["kv_cache_config"])
         # One Hugging Face tokenizer for TensorRT-LLM and for our glue (token bytes, echo).
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+        self.vocab_size = int(AutoConfig.from_pretrained(tokenizer_dir).vocab_size)  # the logits' width
         self.llm = tensorrt_engine_llm()(model=engine_dir, tokenizer=self.tokenizer, **llm_args)
         self._stats_listener = stats_listener
         self.max_model_len = max_model_len
@@ -235,8 +245,14 @@ class TensorRTLLMEngine:
 
     def submit(self, request: GenerationRequest) -> None:
         request.params.validate()
+        request.params.check_vocabulary(self.vocab_size)
         sampling_cls, guided_cls, lora_cls = self._classes
         kwargs = sampling_kwargs(request.params, len(request.prompt_ids), self.max_model_len)
+        bias = embedding_bias(request.params.logit_bias, self.vocab_size)
+        if bias is not None:
+            import torch
+
+            kwargs["embedding_bias"] = torch.tensor(bias, dtype=torch.float32)
         guide = guided_kwargs(request.params.guide_type, request.params.guide)
         if guide is not None:
             kwargs["guided_decoding"] = guided_cls(**guide)

@@ -90,6 +90,7 @@ class VisionEngine:
         """Prepare the prompt (images decoded, template rendered) and queue the request.
         Raises InvalidRequest or EngineOverloaded at once."""
         request.params.validate()
+        request.params.check_vocabulary(self.vocab_size)
         inputs = self.model_inputs(prompt)
         request.prompt_ids = inputs["input_ids"][0].tolist()
         params = request.params
