@@ -44,10 +44,10 @@ class Answer:
     index: int
     content: str | None
     tool_calls: list[ToolCall] = field(default_factory=list)
-    reasoning: str | None = None  # a reasoning model's thoughts, when its output is split
     finish_reason: str | None = None  # stop, length, tool_calls
     stop_reason: str | None = None  # the stop string that ended it
     logprobs: list[dict[str, Any]] | None = None  # OpenAI's chat entries, when asked for
+    reasoning: str | None = None  # a reasoning model's thoughts, when its output is split
 
 
 @dataclass
