@@ -77,6 +77,7 @@ NUM_INPUT_TOKENS = "num_input_tokens"
 NUM_OUTPUT_TOKENS = "num_output_tokens"
 LOGPROBS = "logprobs"  # JSON: [{"token", "logprob", "bytes", "top_logprobs": [...]}] for the new tokens
 NUM_CACHED_TOKENS = "num_cached_tokens"  # prompt tokens served from the prefix cache
+STOP_REASON = "stop_reason"  # the stop string that ended the output (empty otherwise)
 
 # The embeddings model: text_input or input_ids (+ input_lengths) per row, in and out.
 TRUNCATE_PROMPT_TOKENS = "truncate_prompt_tokens"  # 0: over-long is an error, -1: cut at the limit, n: first n

@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -44,10 +45,15 @@ def secure(tmp_path_factory, ca, keys_file, prepared_model):
 
 
 @pytest.fixture(scope="module")
-def verified(secure, ca, tmp_path_factory):
+def bundle(ca, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def verified(secure, bundle):
     """An httpx client that trusts only the test CA (so TLS is really checked)."""
-    bundle = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
     with httpx.Client(base_url=secure.base_url, verify=str(bundle), timeout=120) as http:
         yield http
 
@@ -138,3 +144,32 @@ def test_upload_size_limit_and_quota(secure, verified):
     assert over.value.body["code"] == "quota_exceeded"
     client.files.delete(first.id)
     client.files.delete(client.files.create(file=("b.txt", b"x" * 4000), purpose="user_data").id)
+
+
+def test_stored_responses_belong_to_the_key_that_made_them(secure, verified):
+    alice, bob = sdk(secure, verified, FLAG_KEYS[0]), sdk(secure, verified, FLAG_KEYS[1])
+    made = alice.responses.create(model=MODEL, input="Hi", max_output_tokens=2, temperature=0)
+    assert alice.responses.retrieve(made.id).id == made.id
+    for call in (bob.responses.retrieve, bob.responses.delete, bob.responses.input_items.list):
+        with pytest.raises(openai.NotFoundError):
+            call(made.id)
+    with pytest.raises(openai.NotFoundError):  # nor can another key continue its conversation
+        bob.responses.create(model=MODEL, previous_response_id=made.id, input="Go on", max_output_tokens=2)
+    alice.responses.delete(made.id)
+
+
+def test_the_messages_api_takes_x_api_key_and_answers_401_in_anthropics_envelope(secure, verified, bundle):
+    def claude(key):
+        http = anthropic.DefaultHttpxClient(verify=str(bundle))
+        return anthropic.Anthropic(base_url=secure.base_url, api_key=key, http_client=http, max_retries=0)
+
+    ask = {"model": MODEL, "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}
+    assert claude(FLAG_KEYS[0]).messages.create(**ask).usage.output_tokens >= 1
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        claude("wrong").messages.create(**ask)
+    assert refused.value.body == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "Incorrect API key provided."},
+    }
+    assert verified.post("/v1/messages/count_tokens", json=ask).json()["error"]["type"] == "authentication_error"
+    assert verified.get("/v1/models", headers={"x-api-key": FLAG_KEYS[1]}).status_code == 200

@@ -16,17 +16,21 @@ LONG = {
 }
 
 
-def test_disconnect_mid_stream_cancels(server, client):
+def hang_up_mid_stream(server, path: str, body: dict, lines: int = 5) -> None:
+    """Read a few lines of a stream, hang up, and see the engine drop the request at its next step."""
     cancelled = server.metric("llm_engine_requests_cancelled_total", LLM)
     with httpx.Client(base_url=server.base_url, timeout=60) as http:
-        with http.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True, "ignore_eos": True}) as response:
-            lines = response.iter_lines()
-            for _ in range(5):
-                next(lines)
+        with http.stream("POST", path, json={**body, "stream": True, "ignore_eos": True}) as response:
+            read = response.iter_lines()
+            for _ in range(lines):
+                next(read)
             assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 1)
-    # The connection is closed: the engine must drop the request at its next step.
     assert wait_for(lambda: server.metric("llm_engine_requests_cancelled_total", LLM) == cancelled + 1)
     assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
+
+
+def test_disconnect_mid_stream_cancels(server, client):
+    hang_up_mid_stream(server, "/v1/chat/completions", LONG)
     assert client.chat.completions.create(model=MODEL, messages=LONG["messages"], max_tokens=2).choices
 
 

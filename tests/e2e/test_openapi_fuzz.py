@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 from tests.e2e.conftest import MODEL
 from tests.e2e.test_cancellation import LLM, wait_for
@@ -57,6 +58,12 @@ def test_generated_requests_get_no_server_error(server, client, tmp_path):
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     generated = re.search(r"(\d+) generated", run.stdout)
     assert generated and int(generated.group(1)) > 500, run.stdout[-2000:]
+    # The Responses and Messages routes were generated for, not skipped (say, as unsupported).
+    cases = {
+        case.get("name"): case for path in tmp_path.rglob("*.xml") for case in ElementTree.parse(path).iter("testcase")
+    }
+    for operation in ("POST /v1/responses", "GET /v1/responses/{response_id}/input_items", "POST /v1/messages"):
+        assert operation in cases and cases[operation].find("skipped") is None, f"{operation} was not fuzzed"
     # Nothing the fuzzer started is still running, and ordinary requests are served.
     assert wait_for(lambda: server.metric("llm_engine_requests_running", LLM) == 0)
     reply = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4)

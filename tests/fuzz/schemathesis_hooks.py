@@ -1,7 +1,8 @@
 """Schemathesis hooks for the fuzz run (loaded through SCHEMATHESIS_HOOKS).
 
 Generated bodies keep their shape but ask for little work, so that a bounded run covers
-many requests on a 2-core CI machine: a few tokens per completion, short speech input.
+many requests on a 2-core CI machine: a few tokens per completion (chat, completions,
+responses, messages), short speech input.
 `before_call` runs before every request of every phase (`map_body` misses the coverage phase).
 """
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import schemathesis
 
-_CAPS = {"max_tokens": 8, "max_completion_tokens": 8, "n": 2, "best_of": 2}
+_CAPS = {"max_tokens": 8, "max_completion_tokens": 8, "max_output_tokens": 8, "n": 2, "best_of": 2}
 _GENERATING = ("/v1/chat/completions", "/v1/completions")
+_RESPONSES = "/v1/responses"
 _MAX_SPEECH_CHARS = 80
 
 
@@ -31,5 +33,7 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
             body[key] = _capped(body[key], cap)
     if path in _GENERATING and body.get("max_completion_tokens") is None and body.get("max_tokens") is None:
         body["max_tokens"] = _CAPS["max_tokens"]  # absent or null: up to the context length
+    if path == _RESPONSES and body.get("max_output_tokens") is None:
+        body["max_output_tokens"] = _CAPS["max_output_tokens"]
     if path == "/v1/audio/speech" and isinstance(body.get("input"), str):
         body["input"] = body["input"][:_MAX_SPEECH_CHARS]

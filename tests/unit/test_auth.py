@@ -77,3 +77,21 @@ def test_admin_routes_take_admin_keys(api, admin, path, key, status):
 
 
 ADMIN = ("/v1/load_lora_adapter", "/v1/unload_lora_adapter")
+
+
+@pytest.mark.parametrize(
+    "headers, key",
+    [
+        ([(b"authorization", b"Bearer k1")], "k1"),
+        ([(b"x-api-key", b"k2")], "k2"),  # Anthropic's SDK
+        ([(b"authorization", b"Bearer k1"), (b"x-api-key", b"k2")], "k1"),
+        (
+            [(b"authorization", b"Basic abc"), (b"x-api-key", b"k2")],
+            None,
+        ),  # a malformed Authorization is not passed over
+        ([(b"x-api-key", b"  ")], None),
+        ([], None),
+    ],
+)
+def test_the_key_comes_as_a_bearer_token_or_as_x_api_key(headers, key):
+    assert auth.presented_key({"headers": headers}) == key

@@ -36,6 +36,7 @@ LLM_OUTPUTS = {
     t.NUM_OUTPUT_TOKENS,
     t.LOGPROBS,
     t.NUM_CACHED_TOKENS,
+    t.STOP_REASON,
 }
 
 

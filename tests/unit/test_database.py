@@ -53,9 +53,11 @@ async def test_settings_choose_the_store(schema_url, tmp_path):
     async with open_stores(Settings(database_url=schema_url)) as stores:
         assert stores.database is not None and type(stores.files).__name__ == "PostgresFileStore"
         assert type(stores.documents).__name__ == "PgVectorIndex"
+        assert type(stores.responses).__name__ == "PostgresResponseStore"
     async with open_stores(Settings(database_url=f"sqlite:///{tmp_path}")) as stores:
         assert stores.database is None and type(stores.files).__name__ == "SQLiteFileStore"
         assert (tmp_path / "files.sqlite3").exists() and (tmp_path / "documents" / "documents.sqlite3").exists()
+        assert type(stores.responses).__name__ == "SQLiteResponseStore" and (tmp_path / "responses.sqlite3").exists()
 
 
 def test_passwords_stay_out_of_logs():

@@ -8,6 +8,7 @@ import openai.types.chat as sdk_chat
 import pytest
 from pydantic import ValidationError
 
+from tests.unit.sdk_fields import assert_sdk_fields
 from triton_openai import contract as t
 from triton_openai.frontend.protocol.audio import (
     DurationUsage,
@@ -63,8 +64,7 @@ USER = [{"role": "user", "content": "hi"}]
     ],
 )
 def test_our_fields_carry_the_sdk_names(ours, theirs):
-    required = {name for name, field in theirs.model_fields.items() if field.is_required()}
-    assert required <= set(ours.model_fields), f"{ours.__name__} lacks {required - set(ours.model_fields)}"
+    assert_sdk_fields(ours, theirs)
 
 
 def test_a_response_parses_as_the_sdk_type_with_every_required_value():

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +21,7 @@ from triton_openai.frontend.limits import BodySizeLimit, JsonBodyLimit
 from triton_openai.frontend.lora import AdapterTable, parse_lora_flags
 from triton_openai.frontend.metrics import Metrics, RequestCounter
 from triton_openai.frontend.routes import (
+    anthropic,
     audio,
     chat,
     collections,
@@ -31,8 +33,10 @@ from triton_openai.frontend.routes import (
     lora,
     models,
     observability,
+    responses,
     tokenize,
 )
+from triton_openai.frontend.serving.anthropic import ServingMessages
 from triton_openai.frontend.serving.chat import ServingChat
 from triton_openai.frontend.serving.completion import ServingCompletion
 from triton_openai.frontend.serving.document_chat import DocumentChat
@@ -44,6 +48,7 @@ from triton_openai.frontend.serving.images import ServingImages
 from triton_openai.frontend.serving.lora import ServingLoRA
 from triton_openai.frontend.serving.models import ServingModels
 from triton_openai.frontend.serving.registry import ModelRegistry
+from triton_openai.frontend.serving.responses import ServingResponses
 from triton_openai.frontend.serving.speech import ServingSpeech
 from triton_openai.frontend.serving.tokenize import ServingTokenize
 from triton_openai.frontend.serving.transcription import ServingTranscription
@@ -68,6 +73,9 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
             stack.push_async_callback(backend.close)
             stores = await stack.enter_async_context(open_stores(settings))
             adapters = _serve(app, settings, backend, stores, metrics)
+            # First at shutdown: background responses are left failed (not running) while
+            # the store and the backend are still open.
+            stack.push_async_callback(app.state.serving_responses.close)
             registry = app.state.serving_models.registry
             json_limit.models = registry.cached
             with contextlib.suppress(errors.APIError):  # a Triton not up yet: the limit waits for the models
@@ -82,6 +90,8 @@ def create_app(settings: Settings | None = None, engine: TritonClient | None = N
         tokenize,  # before chat: /v1/chat/completions/render
         chat,
         completions,
+        responses,
+        anthropic,
         embeddings,
         audio,
         images,
@@ -149,6 +159,8 @@ def _serve(app: FastAPI, settings: Settings, backend: TritonClient, stores: Stor
     app.state.serving_documents = documents
     app.state.document_chat = DocumentChat(documents, app.state.serving_chat)
     app.state.serving_files = ServingFiles(stores.files, settings.max_file_bytes, documents)
+    app.state.serving_responses = ServingResponses(app.state.serving_chat, stores.responses, app.state.serving_files)
+    app.state.serving_messages = ServingMessages(app.state.serving_chat, app.state.serving_files)
     app.state.serving_lora = ServingLoRA(backend, registry)
     app.state.generated_images = stores.images
     app.state.serving_images = ServingImages(backend, registry, stores.images)
@@ -168,28 +180,32 @@ def _require_triton_urls(settings: Settings) -> list[str]:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    def render(
+        request: Request, error: errors.APIError, status: int | None = None, headers: Any = None
+    ) -> JSONResponse:
+        body = errors.envelope_for(request.url.path, error)
+        return JSONResponse(body, status_code=status or error.status_code, headers=headers or error.headers)
+
     @app.exception_handler(errors.APIError)
-    async def api_error(_: Request, exc: errors.APIError) -> JSONResponse:
-        return JSONResponse(exc.envelope(), status_code=exc.status_code, headers=exc.headers)
+    async def api_error(request: Request, exc: errors.APIError) -> JSONResponse:
+        return render(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        error = errors.from_validation_errors(exc.errors())
-        return JSONResponse(error.envelope(), status_code=error.status_code)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return render(request, errors.from_validation_errors(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         error = (
             errors.RouteNotFound(str(exc.detail)) if exc.status_code == 404 else errors.InvalidRequest(str(exc.detail))
         )
-        return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)
+        return render(request, error, exc.status_code, exc.headers)
 
     @app.exception_handler(ClientDisconnected)
     async def client_gone(_: Request, __: ClientDisconnected) -> Response:
         return Response(status_code=499)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        error = errors.ServerError("The server had an error while processing your request.")
-        return JSONResponse(error.envelope(), status_code=error.status_code)
+        return render(request, errors.ServerError("The server had an error while processing your request."))

@@ -1,4 +1,5 @@
-"""API keys: `Authorization: Bearer <key>` on every /v1 route when keys are configured.
+"""API keys: `Authorization: Bearer <key>` (or Anthropic's `x-api-key: <key>`) on every /v1
+route when keys are configured.
 
 Keys come from `--api-keys k1,k2` and/or `--api-keys-file keys.json` (a JSON list of
 strings). The file is read again when it changes (triton_openai.frontend.watched_file), so keys rotate
@@ -90,15 +91,16 @@ class APIKeyMiddleware:
         guarded = (self.store.enabled or self.admin.enabled) if admin_route else self.store.enabled
         if guarded and self._protected(path):
             if admin_route and not self.admin.enabled:
-                await _reject(send, "Admin routes are off: this server has API keys and no --admin-api-keys.")
+                await _reject(send, "Admin routes are off: this server has API keys and no --admin-api-keys.", path)
                 return
-            key = _bearer(scope)
+            key = presented_key(scope)
             if key is None:
-                await _reject(send, "You didn't provide an API key. Send it as `Authorization: Bearer <key>`.")
+                message = "You didn't provide an API key. Send it as `Authorization: Bearer <key>` or `x-api-key`."
+                await _reject(send, message, path)
                 return
             if not store.match(key):
                 what = "admin key" if store is self.admin else "API key"
-                await _reject(send, f"Incorrect {what} provided.", code="invalid_api_key")
+                await _reject(send, f"Incorrect {what} provided.", path, code="invalid_api_key")
                 return
             owner = owner_of(key)
         scope.setdefault("state", {})["owner"] = owner
@@ -112,18 +114,20 @@ class APIKeyMiddleware:
         return True
 
 
-def _bearer(scope: dict[str, Any]) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-            return None
-    return None
+def presented_key(scope: dict[str, Any]) -> str | None:
+    """The key of a Bearer `Authorization` header, else of an `x-api-key` header (Anthropic's SDK)."""
+    headers = dict(scope.get("headers", ()))
+    authorization = headers.get(b"authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    api_key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    return api_key or None
 
 
-async def _reject(send: Any, message: str, code: str | None = None) -> None:
-    await errors.send_error(send, errors.Unauthorized(message, code=code), [(b"www-authenticate", b"Bearer")])
+async def _reject(send: Any, message: str, path: str, code: str | None = None) -> None:
+    error = errors.Unauthorized(message, code=code)
+    await errors.send_error(send, error, [(b"www-authenticate", b"Bearer")], path=path)
 
 
 def key_store_from(api_keys: str, api_keys_file: str | None) -> KeyStore:

@@ -14,7 +14,10 @@
         └── Timeout               504 server_error / timeout
 
 The envelope is `{"error": {"message", "type", "param", "code"}}`, as the OpenAI SDKs
-parse it into `openai.BadRequestError` and friends.
+parse it into `openai.BadRequestError` and friends. Routes of Anthropic's Messages API
+(/v1/messages...) answer in Anthropic's envelope instead, `{"type": "error", "error":
+{"type", "message"}}` with Anthropic's error types, which its SDK parses
+(`envelope_for` picks one by path).
 """
 
 from __future__ import annotations
@@ -135,9 +138,35 @@ def from_validation_errors(details: Sequence[Any]) -> InvalidRequest:
     return InvalidRequest(f"{param}: {message}" if param else message, param=param)
 
 
-async def send_error(send: Any, error: APIError, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    """Answer with `error` in the envelope straight from ASGI middleware (before any route)."""
-    body = json.dumps(error.envelope()).encode("utf-8")
+ANTHROPIC_PATH = "/v1/messages"
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
+def anthropic_envelope(error: APIError) -> dict[str, Any]:
+    kind = _ANTHROPIC_TYPES.get(error.status_code, "api_error" if error.status_code >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def is_anthropic(path: str) -> bool:
+    return path == ANTHROPIC_PATH or path.startswith(ANTHROPIC_PATH + "/")
+
+
+def envelope_for(path: str, error: APIError) -> dict[str, Any]:
+    """The error in the envelope of the API family whose route `path` is."""
+    return anthropic_envelope(error) if is_anthropic(path) else error.envelope()
+
+
+async def send_error(send: Any, error: APIError, headers: Sequence[tuple[bytes, bytes]] = (), path: str = "") -> None:
+    """Answer with `error` in the envelope of `path`'s API straight from ASGI middleware (before any route)."""
+    body = json.dumps(envelope_for(path, error)).encode("utf-8")
     start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
     await send({"type": "http.response.start", "status": error.status_code, "headers": start})
     await send({"type": "http.response.body", "body": body})

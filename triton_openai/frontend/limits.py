@@ -1,4 +1,5 @@
-"""Limits on request bodies: 413 in OpenAI's envelope, before a large body is read.
+"""Limits on request bodies: 413 in the route's error envelope (Anthropic's on /v1/messages,
+OpenAI's elsewhere), before a large body is read.
 
 Uploads (multipart forms: files, audio) may be as large as --max-request-bytes. Every other
 body is JSON, whose parsing holds the event loop: it gets its own, tighter limit, sized from
@@ -70,7 +71,7 @@ class BodySizeLimit:
         limit = self._limit(scope)
         declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"")
         if declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit)
+            await _too_large(send, limit, scope["path"])
             return
         received = 0
         rejected = started = False
@@ -84,7 +85,7 @@ class BodySizeLimit:
                 received += len(message.get("body", b""))
                 if received > limit and not started:
                     rejected = True
-                    await _too_large(send, limit)
+                    await _too_large(send, limit, scope["path"])
                     return {"type": "http.disconnect"}
             return message
 
@@ -98,5 +99,6 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, guarded_send)
 
 
-async def _too_large(send: Any, limit: int) -> None:
-    await errors.send_error(send, errors.PayloadTooLarge(f"the request body is over the limit of {limit} bytes"))
+async def _too_large(send: Any, limit: int, path: str) -> None:
+    error = errors.PayloadTooLarge(f"the request body is over the limit of {limit} bytes")
+    await errors.send_error(send, error, path=path)

@@ -102,6 +102,12 @@ class Settings(RepositorySettings, BaseSettings):
         1000, ge=100, le=100_000, description="Characters per chunk of an ingested document."
     )
     document_chunk_overlap: int = Field(100, ge=0, description="Characters shared by consecutive chunks.")
+    responses_max_stored: int = Field(
+        10_000, ge=1, description="Stored responses (/v1/responses with store) kept in all; the oldest go first."
+    )
+    responses_max_age: int = Field(
+        30 * 24 * 3600, ge=1, description="Seconds a stored response is kept (default 30 days, as OpenAI)."
+    )
 
     # Where Triton is
     triton_url: list[str] = Field(

@@ -176,6 +176,7 @@ class GenerationWriter:
             pb.Tensor(t.NUM_OUTPUT_TOKENS, np.array([[output.num_output_tokens]], dtype=np.int32)),
             pb.Tensor(t.LOGPROBS, np.array([[logprobs.encode("utf-8")]], dtype=np.object_)),
             pb.Tensor(t.NUM_CACHED_TOKENS, np.array([[output.num_cached_tokens]], dtype=np.int32)),
+            pb.Tensor(t.STOP_REASON, np.array([[_stop_string(output).encode("utf-8")]], dtype=np.object_)),
         ]
         flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if output.finished else 0
         self.sender.send(pb.InferenceResponse(output_tensors=tensors), flags=flags)
@@ -189,6 +190,12 @@ class GenerationWriter:
             entry["top_logprobs"] = [self.token_bytes.entry(i, lp) for i, lp in item.top]
             entries.append(entry)
         return json.dumps(entries)
+
+
+def _stop_string(output: Any) -> str:
+    """The stop string that ended the output; a stop token id (or none) is sent as empty."""
+    reason = output.stop_reason if output.finished else None
+    return reason if isinstance(reason, str) else ""
 
 
 def error_response(pb_utils: Any, exc: BaseException) -> Any:

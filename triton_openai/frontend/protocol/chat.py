@@ -17,6 +17,7 @@ from triton_openai.frontend.protocol.structured import (
     ToolCallDelta,
     ToolCallOut,
     ToolChoice,
+    check_tools,
 )
 
 # -- request -----------------------------------------------------------------------------
@@ -163,16 +164,19 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
         if self.top_logprobs is not None and not self.logprobs:
             raise ValueError("top_logprobs needs logprobs: true")
         choice = self.tool_choice
-        names = [tool.function.name for tool in self.tools or []]
-        if choice == "required" and not names:
-            raise ValueError("tool_choice 'required' needs tools")
-        if isinstance(choice, NamedToolChoice) and choice.function.name not in names:
-            raise ValueError(f"tool_choice names {choice.function.name!r}, which is not among the tools")
-        if len(set(names)) != len(names):
-            raise ValueError("tools must have distinct names")
-        if self.uses_tools and self.guide() is not None:
-            raise ValueError("tools cannot be combined with response_format or guided decoding")
+        named = choice.function.name if isinstance(choice, NamedToolChoice) else None
+        check_tools(
+            [tool.function.name for tool in self.tools or []], named, "required" if choice == "required" else None
+        )
+        # A JSON response_format goes with tools (the answer's format when no tool is called);
+        # guided_* extensions do not.
+        if self.uses_tools and self.guide() is not None and not self._json_format_only():
+            raise ValueError("tools cannot be combined with guided decoding")
         return self
+
+    def _json_format_only(self) -> bool:
+        guided = (self.guided_json, self.guided_regex, self.guided_choice, self.guided_grammar)
+        return all(g is None for g in guided)
 
     @property
     def uses_tools(self) -> bool:

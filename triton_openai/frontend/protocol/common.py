@@ -59,6 +59,14 @@ class Usage(ResponseModel):
             completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reasoning_tokens),
         )
 
+    @property
+    def cached_tokens(self) -> int:
+        return self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else 0
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return self.completion_tokens_details.reasoning_tokens if self.completion_tokens_details else 0
+
 
 class StreamOptions(RequestModel):
     include_usage: bool = False

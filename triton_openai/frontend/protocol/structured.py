@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from triton_openai.frontend.protocol.common import RequestModel, ResponseModel
 
@@ -34,18 +34,42 @@ class ResponseFormat(RequestModel):
         return self
 
 
+def _check_function_name(name: str) -> str:
+    if not _FUNCTION_NAME.match(name):
+        raise ValueError(f"function name {name!r} must be 1-64 letters, digits, '_' or '-'")
+    return name
+
+
+# A tool's name, as every API family restricts it.
+FunctionName = Annotated[str, AfterValidator(_check_function_name)]
+
+
+def check_tools(names: list[str], named: str | None, required: str | None) -> None:
+    """What every API family checks of its tools: distinct names, a named tool_choice among
+    them, and some tools for a choice that requires a call (`required`: that mode's name)."""
+    if required is not None and not names:
+        raise ValueError(f"tool_choice {required!r} needs tools")
+    if named is not None and named not in names:
+        raise ValueError(f"tool_choice names {named!r}, which is not among the tools")
+    if len(set(names)) != len(names):
+        raise ValueError("tools must have distinct names")
+
+
+def refuse_hosted_tools(tools: Any, own: tuple[str | None, ...], advice: str) -> Any:
+    """A before-validator's check: tools of a `type` other than `own` are the provider's hosted
+    tools, which nothing here runs (a 400 naming the tool)."""
+    for tool in tools if isinstance(tools, list) else ():
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind not in own:
+            raise ValueError(f"the built-in tool {kind!r} is not available on this server; {advice}")
+    return tools
+
+
 class FunctionDefinition(RequestModel):
-    name: str
+    name: FunctionName
     description: str | None = None
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, name: str) -> str:
-        if not _FUNCTION_NAME.match(name):
-            raise ValueError(f"function name {name!r} must be 1-64 letters, digits, '_' or '-'")
-        return name
 
 
 class Tool(RequestModel):

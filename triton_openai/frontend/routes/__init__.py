@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from triton_openai.frontend.disconnect import cancel_on_disconnect
 from triton_openai.frontend.protocol.common import dump
-from triton_openai.frontend.sse import sse_response
+from triton_openai.frontend.sse import OPENAI, Framing, sse_response
 
 
 async def caller(request: Request, user: Any = None) -> str:
@@ -26,9 +26,13 @@ async def caller(request: Request, user: Any = None) -> str:
     return request.state.user_owner
 
 
-async def respond(request: Request, serving: Any, body: Any) -> Response:
-    """SSE for `stream: true`, else JSON; either way the work stops if the client goes away."""
-    await caller(request, getattr(body, "user", None))
+async def respond(
+    request: Request, serving: Any, body: Any, *, framing: Framing = OPENAI, owned: bool = False
+) -> Response:
+    """SSE for `stream: true`, else JSON; either way the work stops if the client goes away.
+    `owned`: the serving methods take the caller too (what they keep belongs to it)."""
+    owner = await caller(request, getattr(body, "user", None))
+    arguments = (body, owner) if owned else (body,)
     if body.stream:
-        return sse_response(await serving.create_stream(body))
-    return JSONResponse(dump(await cancel_on_disconnect(request, serving.create(body))))
+        return sse_response(await serving.create_stream(*arguments), framing)
+    return JSONResponse(dump(await cancel_on_disconnect(request, serving.create(*arguments))))

@@ -1,4 +1,10 @@
-"""ServingChat: /v1/chat/completions over the served LLMs."""
+"""ServingChat: chat generation over the served LLMs, and /v1/chat/completions.
+
+`generate` / `generate_stream` give the answer in no API's format (triton_openai.frontend.serving.answer):
+the one path that chat completions, the Responses API and the Messages API all run. A reasoning
+model's `<think>` block is split off there (--reasoning-parser, or the model's own parameter);
+chat completions sends it as `reasoning_content`. `render` shows the prompt a request would
+generate from (/tokenize)."""
 
 from __future__ import annotations
 
@@ -26,18 +32,26 @@ from triton_openai.frontend.protocol.structured import (
     ToolCallOut,
 )
 from triton_openai.frontend.protocol.tokenize import ChatRenderResponse
+from triton_openai.frontend.serving.answer import (
+    Answer,
+    AnswerBuilder,
+    AnswerEvent,
+    Finished,
+    Generation,
+    GenerationStream,
+    Reasoning,
+    ReasoningText,
+    Started,
+    TextDelta,
+    ToolCallArguments,
+    ToolCallStart,
+    UsageReport,
+)
 from triton_openai.frontend.serving.base import Prepared, ServingBase
 from triton_openai.frontend.serving.choices import ChoiceResult
 from triton_openai.frontend.serving.image_inputs import ImageLoader
-from triton_openai.frontend.serving.reasoning import ReasoningSplitter, prompt_opens_reasoning
-from triton_openai.frontend.serving.structured import (
-    chat_logprobs,
-    extract_json_code,
-    format_hint,
-    guide_inputs,
-    tool_guide,
-)
-from triton_openai.frontend.serving.tool_calls import CallDelta, ToolCallExtractor
+from triton_openai.frontend.serving.reasoning import prompt_opens_reasoning
+from triton_openai.frontend.serving.structured import chat_logprobs, format_hint, guide_inputs, tool_guide
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
 
 
@@ -56,7 +70,8 @@ class ServingChat(ServingBase):
             return model.parameters.get(t.PARAM_REASONING_PARSER) == "think"
         return self.reasoning_parser == "think"
 
-    async def _start(self, request: ChatCompletionRequest) -> _Started:
+    async def _prompt(self, request: ChatCompletionRequest) -> tuple[ServedModel, dict[str, Any]]:
+        """The model that answers and the prompt it is given (messages, template variables, images, tools)."""
         model = await self.registry.resolve_llm(request.model, chat=True)
         prompt: dict[str, Any] = {
             t.MESSAGES: request.messages_json(format_hint(request)),
@@ -75,32 +90,24 @@ class ServingChat(ServingBase):
         tools = request.tools_json()
         if tools is not None:
             prompt[t.TOOLS] = tools
+        return model, prompt
+
+    async def _start(self, request: ChatCompletionRequest) -> _Started:
+        model, prompt = await self._prompt(request)
         guide = tool_guide(request) or request.guide()
         prepared = await self.prepare(model, request, [prompt], guide_inputs(guide))
-        reasoning = _Reasoning(
+        reasoning = Reasoning(
             self._splits_reasoning(model),
             any(prompt_opens_reasoning(p.text) for p in prepared.prompts),
         )
         return _Started(model, self.new_request_id(), prepared, reasoning)
 
-    async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
-        started = await self._start(request)
-        model, request_id = started.model, started.request_id
-        results = await self.collect(model, started.prepared.choices, request_id)
-        answers = [_Answer(request, started.reasoning).choice(i, r) for i, r in enumerate(results)]
-        return ChatCompletionResponse(
-            id=request_id,
-            created=self.now(),
-            model=model.name,
-            choices=answers,
-            usage=self.usage(results),
-            system_fingerprint=model.system_fingerprint,
-        )
-
-    async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        started = await self._start(request)
-        stream = await self.stream(started.model, started.prepared.choices, started.request_id)
-        return self._chunks(request, started.model, started.request_id, stream, started.reasoning)
+    async def prompt_tokens(self, request: ChatCompletionRequest) -> int:
+        """How many tokens the request's prompt takes (its messages through the chat template), without generating."""
+        model, prompt = await self._prompt(request)
+        if model.tokenizes_itself:
+            raise errors.InvalidRequest(f"The model `{model.name}` cannot count prompt tokens apart from generating.")
+        return len((await self._tokenize(model, prompt)).token_ids)
 
     async def render(self, request: ChatCompletionRequest) -> ChatRenderResponse:
         """The prompt a chat request would generate from, tokenized; nothing is generated."""
@@ -119,55 +126,56 @@ class ServingChat(ServingBase):
             max_model_len=started.model.max_model_len or 0,
         )
 
-    async def _chunks(
-        self,
-        request: ChatCompletionRequest,
-        model: ServedModel,
-        request_id: str,
-        stream: AsyncIterator[tuple[int, GenerationChunk]],
-        reasoning: _Reasoning,
-    ) -> AsyncIterator[ChatCompletionChunk]:
-        created = self.now()
+    async def generate(self, request: ChatCompletionRequest) -> Generation:
+        """The whole answer of every choice (the one generation path of every API family)."""
+        started = await self._start(request)
+        model, request_id = started.model, started.request_id
+        results = await self.collect(model, started.prepared.choices, request_id)
+        answers = [AnswerBuilder(request, i, started.reasoning).whole(r) for i, r in enumerate(results)]
+        return Generation(request_id, self.now(), model, answers, self.usage(results))
+
+    async def generate_stream(self, request: ChatCompletionRequest) -> GenerationStream:
+        """The choices' answers as events, started now (errors before the first chunk raise here)."""
+        started = await self._start(request)
+        stream = await self.stream(started.model, started.prepared.choices, started.request_id)
+        events = self._events(request, stream, started.reasoning)
+        return GenerationStream(started.request_id, self.now(), started.model, events)
+
+    async def _events(
+        self, request: ChatCompletionRequest, stream: AsyncIterator[tuple[int, GenerationChunk]], reasoning: Reasoning
+    ) -> AsyncIterator[AnswerEvent]:
         results = [ChoiceResult() for _ in range(request.n)]
-        answers = [_Answer(request, reasoning) for _ in range(request.n)]
-        include_usage = request.include_usage
+        builders = [AnswerBuilder(request, i, reasoning) for i in range(request.n)]
+        started = False
+        try:
+            async for index, generated in stream:
+                if not started:
+                    started = True
+                    yield Started(generated.num_input_tokens, generated.num_cached_tokens)
+                results[index].add(generated)
+                for event in builders[index].feed(generated):
+                    yield event
+                if generated.finish_reason is not None:
+                    for event in builders[index].finish(generated):
+                        yield event
+                    results[index].reasoning_tokens = builders[index].reasoning_tokens
+            yield UsageReport(self.usage(results))
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
 
-        def chunk(
-            index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
-        ) -> ChatCompletionChunk:
-            choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
-            extra = {"usage": None} if include_usage else {}
-            return ChatCompletionChunk(
-                id=request_id,
-                created=created,
-                model=model.name,
-                choices=[choice],
-                system_fingerprint=model.system_fingerprint,
-                **extra,
-            )
+    async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+        generation = await self.generate(request)
+        return ChatCompletionResponse(
+            id=generation.id,
+            created=generation.created,
+            model=generation.model.name,
+            choices=[_chat_choice(request, answer) for answer in generation.answers],
+            usage=generation.usage,
+            system_fingerprint=generation.model.system_fingerprint,
+        )
 
-        # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
-        first = {"sources": request._sources} if request._sources is not None else {}
-        for index in range(request.n):
-            yield chunk(index, DeltaMessage(role="assistant", content="", **first))
-        async for index, generated in stream:
-            results[index].add(generated)
-            for delta, logprobs in answers[index].feed(generated):
-                yield chunk(index, delta, logprobs=logprobs)
-            if generated.finish_reason is not None:
-                for delta, _ in answers[index].finish():
-                    yield chunk(index, delta)
-                results[index].reasoning_tokens = answers[index].reasoning_tokens
-                yield chunk(index, DeltaMessage(), answers[index].finish_reason(generated.finish_reason))
-        if include_usage:
-            yield ChatCompletionChunk(
-                id=request_id,
-                created=created,
-                model=model.name,
-                choices=[],
-                system_fingerprint=model.system_fingerprint,
-                usage=self.usage(results),
-            )
+    async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        return _chunks(request, await self.generate_stream(request))
 
 
 @dataclass(frozen=True)
@@ -175,115 +183,78 @@ class _Started:
     model: ServedModel
     request_id: str
     prepared: Prepared
-    reasoning: _Reasoning
+    reasoning: Reasoning
 
 
-@dataclass(frozen=True)
-class _Reasoning:
-    """Whether a request's output has its reasoning split out, and whether it starts inside it."""
-
-    split: bool = False
-    starts_inside: bool = False
-
-    def splitter(self) -> ReasoningSplitter | None:
-        return ReasoningSplitter(self.starts_inside) if self.split else None
+def _finish_reason(request: ChatCompletionRequest, reason: str | None) -> str | None:
+    # As OpenAI answers: "tool_calls" for calls made under auto or required, but "stop" for
+    # a forced named function (vLLM PR #25054 tabulates OpenAI's answers), streamed or not.
+    if reason == "tool_calls" and isinstance(request.tool_choice, NamedToolChoice):
+        return "stop"
+    return reason
 
 
-@dataclass
-class _Answer:
-    """Turns one choice's generated text into the assistant message: reasoning peeled off
-    first, then plain content, tool calls, or h2oGPT's json_code; whole (`choice`) or as
-    stream deltas (`feed`, `finish`)."""
+def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:
+    calls = [
+        ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in answer.tool_calls
+    ]
+    message = AssistantMessage(content=answer.content, tool_calls=calls or None)
+    if answer.reasoning is not None:
+        message.reasoning_content = answer.reasoning
+    if request._sources is not None:
+        message.sources = request._sources
+    logprobs = chat_logprobs(answer.logprobs) if answer.logprobs is not None else None
+    finish = _finish_reason(request, answer.finish_reason)
+    return ChatChoice(index=answer.index, message=message, logprobs=logprobs, finish_reason=finish)
 
-    request: ChatCompletionRequest
-    reasoning: _Reasoning = _Reasoning()
 
-    def __post_init__(self) -> None:
-        self.tools = ToolCallExtractor(tagged=tool_guide(self.request) is None) if self.request.uses_tools else None
-        format_ = self.request.response_format
-        self.json_code = format_ is not None and format_.type == "json_code"
-        self.text = ""
-        self.splitter = self.reasoning.splitter()
+async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) -> AsyncIterator[ChatCompletionChunk]:
+    model = generation.model
+    include_usage = request.include_usage
 
-    @property
-    def reasoning_tokens(self) -> int:
-        return self.splitter.reasoning_tokens if self.splitter is not None else 0
-
-    def choice(self, index: int, result: ChoiceResult) -> ChatChoice:
-        text, thoughts = result.full_text, None
-        if self.splitter is not None:
-            for piece, tokens in zip(result.text, result.token_counts, strict=True):
-                self.splitter.feed(piece, tokens)
-            self.splitter.finish()
-            text, thoughts = self.splitter.content, self.splitter.reasoning or None
-            result.reasoning_tokens = self.splitter.reasoning_tokens
-        message = AssistantMessage(content=extract_json_code(text) if self.json_code else text)
-        if self.tools is not None:
-            self.tools.feed(text)
-            calls = self.tools.calls()
-            if calls:
-                outs = [
-                    ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in calls
-                ]
-                message = AssistantMessage(content=self.tools.content(), tool_calls=outs)
-        if thoughts is not None:
-            message.reasoning_content = thoughts
-        if self.request._sources is not None:
-            message.sources = self.request._sources
-        logprobs = chat_logprobs(result.logprobs) if self.request.logprobs else None
-        return ChatChoice(
-            index=index, message=message, logprobs=logprobs, finish_reason=self.finish_reason(result.finish_reason)
+    def chunk(
+        index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
+    ) -> ChatCompletionChunk:
+        choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
+        extra = {"usage": None} if include_usage else {}
+        return ChatCompletionChunk(
+            id=generation.id,
+            created=generation.created,
+            model=model.name,
+            choices=[choice],
+            system_fingerprint=model.system_fingerprint,
+            **extra,
         )
 
-    def finish_reason(self, engine_reason: str | None) -> str | None:
-        # As OpenAI answers: "tool_calls" for calls made under auto or required, but "stop" for
-        # a forced named function (vLLM PR #25054 tabulates OpenAI's answers), streamed or not.
-        if self.tools is not None and self.tools.calls() and engine_reason != "length":
-            return "stop" if isinstance(self.request.tool_choice, NamedToolChoice) else "tool_calls"
-        return engine_reason
-
-    def feed(self, generated: GenerationChunk) -> list[tuple[DeltaMessage, ChoiceLogprobs | None]]:
-        logprobs = chat_logprobs(generated.logprobs) if self.request.logprobs and generated.logprobs else None
-        if self.splitter is None:
-            return self._content_deltas(generated.text, logprobs)
-        split = self.splitter.feed(generated.text, len(generated.token_ids))
-        out = [(DeltaMessage(reasoning_content=split.reasoning), logprobs)] if split.reasoning else []
-        return out + self._content_deltas(split.content, None if out else logprobs)
-
-    def _content_deltas(self, text: str, logprobs: ChoiceLogprobs | None) -> list[tuple[DeltaMessage, Any]]:
-        if self.tools is not None:
-            content, calls = self.tools.feed(text)
-            return self._deltas(content, calls)
-        if self.json_code:
-            self.text += text
-            return []
-        if text or logprobs is not None:
-            return [(DeltaMessage(content=text), logprobs)]
-        return []
-
-    def finish(self) -> list[tuple[DeltaMessage, None]]:
-        out: list[tuple[DeltaMessage, None]] = []
-        if self.splitter is not None:
-            split = self.splitter.finish()
-            if split.reasoning:
-                out.append((DeltaMessage(reasoning_content=split.reasoning), None))
-            out += [(delta, None) for delta, _ in self._content_deltas(split.content, None)]
-        if self.tools is not None:
-            return out + [(delta, None) for delta, _ in self._deltas(*self.tools.finish())]
-        if self.json_code:
-            return out + [(DeltaMessage(content=extract_json_code(self.text)), None)]
-        return out
-
-    @staticmethod
-    def _deltas(content: str, calls: list[CallDelta]) -> list[tuple[DeltaMessage, None]]:
-        out: list[tuple[DeltaMessage, None]] = []
-        if content:
-            out.append((DeltaMessage(content=content), None))
-        for call in calls:
-            if call.id is not None:
-                function = FunctionCallDelta(name=call.name, arguments="")
-                delta = ToolCallDelta(index=call.index, id=call.id, type="function", function=function)
-            else:
-                delta = ToolCallDelta(index=call.index, function=FunctionCallDelta(arguments=call.arguments))
-            out.append((DeltaMessage(tool_calls=[delta]), None))
-        return out
+    # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
+    first = {"sources": request._sources} if request._sources is not None else {}
+    for index in range(request.n):
+        yield chunk(index, DeltaMessage(role="assistant", content="", **first))
+    try:
+        async for event in generation.events:
+            if isinstance(event, ReasoningText):
+                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
+                yield chunk(event.index, DeltaMessage(reasoning_content=event.text), logprobs=logprobs)
+            elif isinstance(event, TextDelta):
+                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
+                yield chunk(event.index, DeltaMessage(content=event.text), logprobs=logprobs)
+            elif isinstance(event, ToolCallStart):
+                function = FunctionCallDelta(name=event.name, arguments="")
+                call = ToolCallDelta(index=event.call_index, id=event.id, type="function", function=function)
+                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
+            elif isinstance(event, ToolCallArguments):
+                call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
+                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
+            elif isinstance(event, Finished):
+                yield chunk(event.index, DeltaMessage(), _finish_reason(request, event.finish_reason))
+            elif isinstance(event, UsageReport) and include_usage:
+                yield ChatCompletionChunk(
+                    id=generation.id,
+                    created=generation.created,
+                    model=model.name,
+                    choices=[],
+                    system_fingerprint=model.system_fingerprint,
+                    usage=event.usage,
+                )
+    finally:
+        await generation.events.aclose()  # type: ignore[attr-defined]

@@ -22,10 +22,11 @@ class ChoiceResult:
     text: list[str] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)  # tokens of each piece of text
     finish_reason: str | None = None
+    stop_reason: str | None = None  # the stop string that ended it
     prompt_tokens: int = 0
-    completion_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
-    reasoning_tokens: int = 0  # set by the chat answer when it splits reasoning out
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0  # set by the answer builder when it splits reasoning out
     logprobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -37,10 +38,11 @@ class ChoiceResult:
         self.token_counts.append(len(chunk.token_ids))
         self.logprobs.extend(chunk.logprobs)
         self.prompt_tokens = chunk.num_input_tokens
-        self.completion_tokens = chunk.num_output_tokens
         self.cached_tokens = chunk.num_cached_tokens
+        self.completion_tokens = chunk.num_output_tokens
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+            self.stop_reason = chunk.stop_reason
 
 
 async def stream_choices(

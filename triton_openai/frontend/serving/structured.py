@@ -22,6 +22,8 @@ from triton_openai.frontend.protocol.structured import (
 
 # Parallel calls per answer under tool_choice "required": a grammar must be able to end.
 MAX_PARALLEL_CALLS = 8
+# llguidance's JSON options inside a Lark grammar: one line, as for json_schema guides (models/llm/guided.py).
+_ONE_LINE = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
 _CODE_BLOCK = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)(?:```|$)", re.DOTALL)
 
 
@@ -34,12 +36,22 @@ def _call_schema(tool: Tool) -> dict[str, Any]:
     }
 
 
+def calls_are_tagged(request: ChatCompletionRequest) -> bool:
+    """Whether tool calls come as `<tool_call>` blocks in free text (tool_choice auto), rather
+    than as the whole output, a JSON call or array of calls (required or named)."""
+    return request.tool_choice in (None, "auto")
+
+
 def tool_guide(request: ChatCompletionRequest) -> tuple[str, str] | None:
-    """tool_choice required or named: the output is constrained to valid call JSON."""
-    if not request.uses_tools or request.tool_choice in (None, "auto"):
+    """tool_choice required or named: the output is constrained to valid call JSON. Under
+    auto with a JSON response format: tagged calls, or the answer in that format."""
+    if not request.uses_tools:
         return None
     tools = request.tools or []
     choice = request.tool_choice
+    if calls_are_tagged(request):
+        answer = request.guide()
+        return None if answer is None else ("lark", _calls_or_answer(tools, answer, request.parallel_tool_calls))
     if isinstance(choice, NamedToolChoice):
         tool = next(t for t in tools if t.function.name == choice.function.name)
         return "json_schema", json.dumps(_call_schema(tool))
@@ -48,6 +60,20 @@ def tool_guide(request: ChatCompletionRequest) -> tuple[str, str] | None:
         return "json_schema", json.dumps(one_call)
     return "json_schema", json.dumps(
         {"type": "array", "items": one_call, "minItems": 1, "maxItems": MAX_PARALLEL_CALLS}
+    )
+
+
+def _calls_or_answer(tools: list[Tool], answer: tuple[str, str], parallel: bool) -> str:
+    """A Lark grammar: `<tool_call>` blocks (one, or up to MAX_PARALLEL_CALLS), or the JSON answer."""
+    schema = answer[1] if answer[1].strip() else '{"type": "object"}'
+    one_call = json.dumps({"anyOf": [_call_schema(tool) for tool in tools], "x-guidance": _ONE_LINE})
+    answer_schema = json.dumps({**json.loads(schema), "x-guidance": _ONE_LINE})
+    calls = f'call ("\\n" call)~0..{MAX_PARALLEL_CALLS - 1}' if parallel else "call"
+    return (
+        f"start: answer | calls\n"
+        f"answer: %json {answer_schema}\n"
+        f"calls: {calls}\n"
+        f'call: "<tool_call>\\n" %json {one_call} "\\n</tool_call>"\n'
     )
 
 

@@ -172,6 +172,7 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
         num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),
         num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),
         num_cached_tokens=_optional_int(result, t.NUM_CACHED_TOKENS),
+        stop_reason=_optional_text(result, t.STOP_REASON),
     )
 
 
@@ -179,6 +180,12 @@ def _optional_int(result: InferResult, name: str) -> int:
     """An output an older model repository (or another engine) may not send: 0 then."""
     value = result.as_numpy(name)
     return 0 if value is None else int(_first(value))
+
+
+def _optional_text(result: InferResult, name: str) -> str | None:
+    """A text output an older model repository may not send, or sends empty: None then."""
+    value = result.as_numpy(name)
+    return (_first(value).decode("utf-8") or None) if value is not None else None
 
 
 def _first(array: np.ndarray | None) -> Any:
