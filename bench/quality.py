@@ -3,7 +3,9 @@
 Both decoders run in this process on a fixed English text (TEXT, about 900 tokens): perplexity of
 each, and how often their next-token choices (argmax) agree position by position. "full precision"
 is the Hugging Face folder the GGUF was converted into (float32); "GGUF blocks" is what the server
-runs by default (Q4_1/Q8_0 weights, activations quantized per block of 32 as llama.cpp does).
+runs by default for generated tokens (Q4_1/Q8_0 weights, activations quantized per block of 32), and
+"prompt tokens in bf16" what it runs for prompt tokens on a CPU with AMX (a bf16 copy of those
+weights, --prompt-matmul).
 
     .venv/bin/python bench/quality.py
 """
@@ -57,6 +59,13 @@ people are happy to help someone who is trying to speak their language.
 """
 
 
+VARIANTS = (
+    ("full precision (fp32)", "none", "blocks"),
+    ("GGUF blocks (generated)", "auto", "blocks"),
+    ("prompt tokens in bf16", "auto", "bf16"),
+)
+
+
 @dataclass
 class Quality:
     name: str
@@ -74,8 +83,9 @@ def measure(model_dir: str, gguf_file: str) -> list[Quality]:
     target = torch.tensor(ids[1:])
     results, reference = [], None
     with torch.inference_mode():
-        for name, quantization in (("full precision (fp32)", "none"), ("GGUF blocks (served)", "auto")):
-            logits = load_decoder(model_dir, gguf_file, quantization).prompt_logits([ids])[0][:-1]
+        for name, quantization, prompt_matmul in VARIANTS:
+            decoder = load_decoder(model_dir, gguf_file, quantization, prompt_matmul=prompt_matmul)
+            logits = decoder.prompt_logits([ids])[0][:-1]
             choice = logits.argmax(dim=-1)
             reference = choice if reference is None else reference
             nll = -torch.log_softmax(logits, dim=-1).gather(1, target.unsqueeze(1)).mean()

@@ -89,6 +89,12 @@ class LLMEngineSettings(TorchSettings, GenerationLimits):
         "safetensors folder at full precision), none (full precision), q8 / q4 (quantize a safetensors folder "
         "to 8-bit / 4-bit blocks at load).",
     )
+    prompt_matmul: Literal["auto", "bf16", "blocks"] = Field(
+        "auto",
+        description="Torch engine on CPU, weights in 4/8-bit blocks: how prompt tokens are multiplied: bf16 (a "
+        "bf16 copy of the weights, 2 bytes each, multiplied in AMX tiles: prefill about 4x faster), blocks (the "
+        "blocks' own kernels, as generated tokens are), auto (bf16 where the CPU has AMX).",
+    )
     kv_cache_tokens: int = Field(
         0, ge=0, description="Torch engine KV cache size in tokens (0: the context window, at least 1024 per sequence)."
     )

@@ -9,6 +9,7 @@ import torch
 from triton_openai.models.llm.decoder_loader import load_decoder
 from triton_openai.models.llm.gguf_weights import GGUFWeights, llama_rows
 from triton_openai.models.llm.native import kernels
+from triton_openai.models.llm.quant import PromptMatmul
 from triton_openai.models.llm.transformers_decoder import TransformersDecoder
 
 PROMPTS = [[5, 9, 17, 3, 22, 40, 1, 8, 30, 2, 11], [7, 7, 12], [60]]
@@ -32,12 +33,12 @@ def tiny(kind: str):
     raise ValueError(kind)
 
 
-def logits_without(decoder, attribute: str, sequences):
+def logits_without(decoder, attribute: str, sequences, as_prompt: bool = True):
     """decoder.prompt_logits with one of its paths switched off (`attribute` None meanwhile)."""
     saved = getattr(decoder, attribute)
     setattr(decoder, attribute, None)
     try:
-        return decoder.prompt_logits(sequences)
+        return decoder.prompt_logits(sequences, as_prompt=as_prompt)
     finally:
         setattr(decoder, attribute, saved)
 
@@ -134,8 +135,32 @@ def test_all_layers_in_one_native_call_equal_the_per_layer_calls_bit_for_bit(ggu
     decoder = gguf_loaded.decoder
     assert decoder._layer_table is not None  # the GGUF's blocks: the one-call path is the one served
     sequences = [list(range(100, 140)), [5, 9, 17, 3, 22, 40, 1, 8, 30], [60]]
-    with torch.no_grad():
-        one_call = decoder.prompt_logits(sequences)
-        per_layer = logits_without(decoder, "_layer_table", sequences)
+    with torch.no_grad():  # scored as generated tokens: those are what the one call serves
+        one_call = decoder.prompt_logits(sequences, as_prompt=False)
+        per_layer = logits_without(decoder, "_layer_table", sequences, as_prompt=False)
     for a, b in zip(one_call, per_layer, strict=True):
         assert torch.equal(a, b)
+
+
+needs_amx = pytest.mark.skipif(not PromptMatmul.available(), reason="no AMX on this CPU: prompts stay on the blocks")
+
+
+@needs_amx
+def test_prompt_tokens_in_bf16_agree_with_the_blocks_and_do_not_depend_on_their_neighbours(prepared_model, tokenizer):
+    folder, gguf = str(prepared_model.model_dir), prepared_model.gguf_file
+    bf16 = load_decoder(folder, gguf, prompt_matmul="bf16")
+    assert (
+        bf16.layers[0].prompt is not None
+        and load_decoder(folder, gguf, prompt_matmul="blocks").layers[0].prompt is None
+    )
+    text = "The river begins high in the mountains, where snow melts each spring and runs down through valleys."
+    ids = tokenizer(text)["input_ids"]
+    sequences = [ids * 3, ids[:9], [60]]  # 3 x 20-odd rows: more than one slice of 32
+    with torch.no_grad():
+        prompt = bf16.prompt_logits(sequences)
+        generated = bf16.prompt_logits(sequences, as_prompt=False)
+        alone = [bf16.prompt_logits([s])[0] for s in sequences]
+    assert all(torch.equal(a, b) for a, b in zip(prompt, alone, strict=True))
+    assert not torch.equal(prompt[0], generated[0])  # the bf16 products did run
+    agree = torch.cat([(a.argmax(-1) == b.argmax(-1)).float() for a, b in zip(prompt, generated, strict=True)])
+    assert agree.mean() >= 0.9

@@ -199,7 +199,24 @@ def served(gguf_loaded):
     engine.shutdown()
 
 
-def test_quantized_requests_get_bitwise_what_they_get_alone(served, tokenizer):
+@pytest.fixture(scope="module", params=["blocks", "bf16"])
+def served_by_prompt_matmul(request, prepared_model):
+    """The served engine with prompt tokens on the blocks, and with their bf16 products (AMX)."""
+    from triton_openai.models.llm.model_loader import load_model
+    from triton_openai.models.llm.quant import PromptMatmul
+
+    if request.param == "bf16" and not PromptMatmul.available():
+        pytest.skip("no AMX on this CPU: prompts stay on the blocks")
+    folder, gguf = str(prepared_model.model_dir), prepared_model.gguf_file
+    loaded = load_model(folder, device="cpu", weights_file=gguf, prompt_matmul=request.param)
+    assert (loaded.decoder.layers[0].prompt is not None) == (request.param == "bf16")
+    engine = TorchEngine(loaded, EngineConfig(max_num_seqs=8, prefill_chunk=16)).start()
+    yield engine
+    engine.shutdown()
+
+
+def test_quantized_requests_get_bitwise_what_they_get_alone(served_by_prompt_matmul, tokenizer):
+    served = served_by_prompt_matmul
     alone = [run_alone(served, tokenizer, prompt, params) for prompt, params in MIXED]
     together = [submit(served, chat_ids(tokenizer, p), **{"temperature": 0.0, **params}) for p, params in MIXED]
     for collector, expected in zip(together, alone, strict=True):
@@ -207,7 +224,8 @@ def test_quantized_requests_get_bitwise_what_they_get_alone(served, tokenizer):
         assert (collector.ids, collector.text, collector.last.finish_reason) == expected
 
 
-def test_a_repeated_prompt_is_served_from_the_prefix_cache(served, tokenizer):
+def test_a_repeated_prompt_is_served_from_the_prefix_cache(served_by_prompt_matmul, tokenizer):
+    served = served_by_prompt_matmul
     ids = chat_ids(tokenizer, "Describe the water cycle in three sentences for a child.")
     first = submit(served, ids, max_tokens=20, temperature=0.0)
     assert first.done.wait(60)

@@ -43,6 +43,7 @@ class TritonPythonModel:
                 params.max_model_len,
                 weights_file=params.weights_file,
                 quantization=params.quantization,
+                prompt_matmul=params.prompt_matmul,
             )
             self.engine = TorchEngine(loaded, params, self.metrics.update).start()
         else:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from triton_openai.models.llm.kv_cache import PagedKVCache
 from triton_openai.models.llm.native import LayerBlocks, LinearBlocks, NativeKernels
-from triton_openai.models.llm.quant import Linear, Q4Linear, Q8Linear
+from triton_openai.models.llm.quant import Linear, PromptMatmul, Q4Linear, Q8Linear
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,16 @@ class DecoderShape:
 
 
 @dataclass
+class PromptProducts:
+    """A layer's four products for prompt tokens (triton_openai.models.llm.quant.PromptMatmul)."""
+
+    qkv: PromptMatmul
+    o: PromptMatmul
+    gate_up: PromptMatmul
+    down: PromptMatmul
+
+
+@dataclass
 class DecoderLayer:
     input_norm: torch.Tensor
     qkv: Linear
@@ -82,13 +92,16 @@ class DecoderLayer:
     down: Linear
     q_norm: torch.Tensor | None = None  # Qwen3: RMSNorm over each head's dims
     k_norm: torch.Tensor | None = None
+    prompt: PromptProducts | None = None  # the products of prompt tokens, where they have their own
 
 
 @dataclass
 class ForwardBatch:
     """The tokens of one step. Per token: its id, position, KV slot (block * block_size +
     offset), sequence (a row of `block_tables`) and how many keys it attends to (position + 1).
-    `sample_index` lists the tokens whose logits are needed; `lora` adds adapters' deltas."""
+    `sample_index` lists the tokens whose logits are needed; `lora` adds adapters' deltas.
+    `prompt_rows` / `generated_rows` index the tokens of prompts and the generated ones (None
+    where there are none), for layers whose prompt tokens have products of their own."""
 
     token_ids: torch.Tensor
     positions: torch.Tensor
@@ -98,6 +111,8 @@ class ForwardBatch:
     block_tables: torch.Tensor
     sample_index: torch.Tensor
     lora: object | None = None  # triton_openai.models.llm.lora.ActiveAdapters for this batch
+    prompt_rows: torch.Tensor | None = None
+    generated_rows: torch.Tensor | None = None
 
 
 class Decoder:
@@ -136,30 +151,32 @@ class Decoder:
         are a few native calls (triton_openai.models.llm.native), between its four matrix products."""
         s, kernels, lora = self.shape, self.kernels, batch.lora
         x = self._embed(batch.token_ids).contiguous()
-        if lora is None and self._layer_table is not None:  # every layer in one native call
+        split = batch.prompt_rows is not None and self.layers[0].prompt is not None
+        if lora is None and self._layer_table is not None and not split:  # every layer in one native call
             bits = self.layers[0].qkv.activation_bits
             kernels.decoder_layers(self._layer_table, x, s, self.cos, self.sin, batch, cache, self.scale, bits)
             final = x[batch.sample_index].contiguous()
             return self.lm_head(kernels.rms_norm(final, self.final_norm, s.rms_eps)).float()
         residual = None  # the last layer's MLP output, added into x by the next norm
         for index, layer in enumerate(self.layers):
+            prompt = layer.prompt if split else None
             h = kernels.rms_norm(x, layer.input_norm, s.rms_eps, residual)
-            qkv = layer.qkv(h)
+            qkv = _product(layer.qkv, prompt and prompt.qkv, h, batch)
             if lora is not None:
                 lora.add_qkv(index, h, qkv, s.q_size, s.kv_size)
             keys, values = cache.layer(index)
             attended = kernels.attention_layer(
                 qkv, s, layer.q_norm, layer.k_norm, self.cos, self.sin, batch, keys, values, self.scale
             ).view(-1, s.q_size)
-            out = layer.o(attended)
+            out = _product(layer.o, prompt and prompt.o, attended, batch)
             if lora is not None:
                 lora.add(index, "o_proj", attended, out)
             h = kernels.rms_norm(x, layer.post_norm, s.rms_eps, out)
-            gate_up = layer.gate_up(h)
+            gate_up = _product(layer.gate_up, prompt and prompt.gate_up, h, batch)
             if lora is not None:
                 lora.add_gate_up(index, h, gate_up, s.intermediate)
             act = kernels.silu_mul(gate_up)
-            residual = layer.down(act)
+            residual = _product(layer.down, prompt and prompt.down, act, batch)
             if lora is not None:
                 lora.add(index, "down_proj", act, residual)
         x = (x + residual)[batch.sample_index]
@@ -204,13 +221,27 @@ class Decoder:
         x = F.rms_norm(x[batch.sample_index], (s.hidden,), self.final_norm, s.rms_eps)
         return self.lm_head(x).float()
 
-    def prompt_logits(self, sequences: list[list[int]], lora: object | None = None) -> list[torch.Tensor]:
-        return prompt_logits(self, sequences, lora)
+    def prompt_logits(
+        self, sequences: list[list[int]], lora: object | None = None, as_prompt: bool = True
+    ) -> list[torch.Tensor]:
+        return prompt_logits(self, sequences, lora, as_prompt=as_prompt)
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
         if isinstance(self.embed, Q8Linear):
             return self.embed.rows(ids)
         return self.embed.weight[ids].float() if self.device.type == "cpu" else self.embed.weight[ids]
+
+
+def _product(linear: Linear, prompt: PromptMatmul | None, x: torch.Tensor, batch: ForwardBatch) -> torch.Tensor:
+    """x times a layer's weights: prompt tokens' rows by `prompt` where given, the rest by `linear`."""
+    if prompt is None:
+        return linear(x)
+    if batch.generated_rows is None:
+        return prompt(x)
+    out = torch.empty((len(x), linear.out_features), dtype=torch.float32)
+    out[batch.generated_rows] = linear(x[batch.generated_rows])
+    out[batch.prompt_rows] = prompt(x[batch.prompt_rows])
+    return out
 
 
 def layer_table(layers: list[DecoderLayer]):
@@ -243,9 +274,13 @@ def layer_table(layers: list[DecoderLayer]):
     return (LayerBlocks * len(rows))(*rows) if rows else None
 
 
-def prompt_logits(decoder, sequences: list[list[int]], lora: object | None = None, block_size: int = 16):
+def prompt_logits(
+    decoder, sequences: list[list[int]], lora: object | None = None, block_size: int = 16, as_prompt: bool = True
+):
     """Logits [len(ids), vocab] at every position of each token sequence, in one forward of
-    `decoder` over a cache of their own (for scoring: tests, perplexity)."""
+    `decoder` over a cache of their own (for scoring: tests, perplexity); the tokens count as
+    prompt tokens, or with `as_prompt` False as generated ones (the products they get differ
+    where the layers have products for prompts)."""
     shape, device = decoder.shape, decoder.device
     counts = [-(-len(ids) // block_size) for ids in sequences]
     cache = PagedKVCache(shape.layers, shape.kv_heads, shape.head_dim, sum(counts), block_size, device=device)
@@ -266,6 +301,8 @@ def prompt_logits(decoder, sequences: list[list[int]], lora: object | None = Non
         block_tables=tables.to(device),
         sample_index=torch.arange(len(positions), device=device),
         lora=lora,
+        prompt_rows=torch.arange(len(positions), device=device) if as_prompt else None,
+        generated_rows=None if as_prompt else torch.arange(len(positions), device=device),
     )
     return list(decoder.forward(batch, cache).split([len(ids) for ids in sequences]))
 

@@ -6,6 +6,9 @@ Weights, by `quantization`:
 - "none": full precision from the folder's safetensors (a GGUF source was converted into it).
 - "q8", "q4": a safetensors folder quantized to Q8_0 or Q4_1 blocks at load (round to nearest,
   as llama.cpp's quantizer), as an opt-in.
+Where the layers are in blocks on a CPU, `prompt_matmul` "bf16" (or "auto" on a CPU with AMX, when
+the copy is small beside the machine's memory) gives prompt tokens products of their own over a bf16
+copy of the weights (quant.PromptMatmul).
 Full precision is float32 on CPU and bfloat16 (or float16) on GPUs. Blocks need the engine's CPU
 kernels; on a GPU, or without a C compiler, they are dequantized once to dense weights. Other
 architectures than the decoder's (models.llm.decoder) run on transformers' own modules
@@ -16,16 +19,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
 
 from triton_openai.models.llm import native
-from triton_openai.models.llm.decoder import SUPPORTED_MODEL_TYPES, Decoder, DecoderLayer, DecoderShape
+from triton_openai.models.llm.decoder import (
+    SUPPORTED_MODEL_TYPES,
+    Decoder,
+    DecoderLayer,
+    DecoderShape,
+    PromptProducts,
+)
 from triton_openai.models.llm.gguf_weights import GGUFWeights, llama_rows
 from triton_openai.models.llm.quant import (
     DenseLinear,
     Linear,
+    PromptMatmul,
     Q4Linear,
     Q8Linear,
     densify,
@@ -37,6 +48,7 @@ from triton_openai.models.llm.quant import (
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("auto", "none", "q8", "q4")
+PROMPT_MATMULS = ("auto", "bf16", "blocks")
 SUPPORTED = ", ".join(SUPPORTED_MODEL_TYPES)
 
 
@@ -61,11 +73,14 @@ def load_decoder(
     device: torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     max_positions: int = 0,
+    prompt_matmul: str = "auto",
 ) -> Decoder:
     from transformers import AutoConfig
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
+    if prompt_matmul not in PROMPT_MATMULS:
+        raise ValueError(f"prompt_matmul must be one of {', '.join(PROMPT_MATMULS)}; got {prompt_matmul!r}")
     device = device or torch.device("cpu")
     config = AutoConfig.from_pretrained(model_dir)
     if config.model_type not in SUPPORTED_MODEL_TYPES:
@@ -92,6 +107,8 @@ def load_decoder(
         dense = torch.float32 if device.type == "cpu" else dtype
         layers = [_densified(layer, dense, device) for layer in layers]
         embed, lm_head = densify(embed, dense, device), densify(lm_head, dense, device)
+    else:
+        _add_prompt_products(layers, prompt_matmul)
     logger.info("decoder for %s: %d layers from %s on %s", config.model_type, shape.layers, source, device)
     positions = max_positions or int(getattr(config, "max_position_embeddings", 0) or 4096)
     rotary = _rotary(config, positions, device)
@@ -195,6 +212,24 @@ def _quantized(parts: tuple, kernels: native.NativeKernels, kind: str) -> tuple:
         layer.qkv, layer.o = blocks(layer.qkv), blocks(layer.o)
         layer.gate_up, layer.down = blocks(layer.gate_up), blocks(layer.down)
     return embed, layers, final_norm, lm_head
+
+
+def _add_prompt_products(layers: list[DecoderLayer], prompt_matmul: str) -> None:
+    """bf16 copies of the layers' weights in blocks, for prompt tokens (all layers or none): with
+    "bf16", or with "auto" on a CPU with AMX where the copy takes at most an eighth of the memory."""
+    linears = [linear for x in layers for linear in (x.qkv, x.o, x.gate_up, x.down)]
+    if prompt_matmul == "blocks" or not all(isinstance(linear, Q4Linear | Q8Linear) for linear in linears):
+        return
+    size = 2 * sum(linear.in_features * linear.out_features for linear in linears)
+    if prompt_matmul == "auto" and not (PromptMatmul.available() and size <= _memory_bytes() // 8):
+        return
+    for layer in layers:
+        layer.prompt = PromptProducts(*(PromptMatmul(x) for x in (layer.qkv, layer.o, layer.gate_up, layer.down)))
+    logger.info("prompt tokens are multiplied in bf16 (a copy of the weights: %d MiB)", size >> 20)
+
+
+def _memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _densified(layer: DecoderLayer, dtype: torch.dtype, device: torch.device) -> DecoderLayer:

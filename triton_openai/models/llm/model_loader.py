@@ -47,9 +47,11 @@ def load_model(
     max_model_len: int = 0,
     weights_file: str = "",
     quantization: str = "auto",
+    prompt_matmul: str = "auto",
 ) -> LoadedModel:
     """`weights_file`: the GGUF the folder was converted from, served from its own blocks
-    (triton_openai.models.llm.decoder_loader) unless `quantization` is "none"."""
+    (triton_openai.models.llm.decoder_loader) unless `quantization` is "none"; `prompt_matmul`:
+    how prompt tokens are multiplied where the weights are in blocks (EngineConfig.prompt_matmul)."""
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     target = resolve_device(device)
@@ -58,7 +60,7 @@ def load_model(
     config = AutoConfig.from_pretrained(model_dir)
     window = int(getattr(config, "max_position_embeddings", 0) or 0) or 2048
     limit = min(max_model_len, window) if max_model_len > 0 else window
-    decoder = load_decoder(model_dir, weights_file, quantization, target, torch_dtype, limit)
+    decoder = load_decoder(model_dir, weights_file, quantization, target, torch_dtype, limit, prompt_matmul)
     logger.info("loaded %s on %s, context %d", model_dir, target, limit)
     return LoadedModel(
         decoder=decoder,

@@ -286,9 +286,12 @@ class TorchEngine:
         slots: list[int] = []
         seq_of: list[int] = []
         sample_index: list[int] = []
+        prompt_rows: list[int] = []
         adapters = []
         for row, item in enumerate(plan):
             seq, start, end = item.seq, item.start, item.start + item.count
+            prompt_end = min(end, len(seq.prompt_ids))
+            prompt_rows += range(len(ids), len(ids) + prompt_end - start)
             ids += seq.tokens(start, end)
             positions += range(start, end)
             slots += [seq.blocks[p // size] * size + p % size for p in range(start, end)]
@@ -300,6 +303,7 @@ class TorchEngine:
         tables = [item.seq.blocks + [0] * (width - len(item.seq.blocks)) for item in plan]
         device = self.device
         position_tensor = torch.tensor(positions, dtype=torch.long, device=device)
+        generated_rows = sorted(set(range(len(ids))) - set(prompt_rows))
         return ForwardBatch(
             token_ids=torch.tensor(ids, dtype=torch.long, device=device),
             positions=position_tensor,
@@ -309,6 +313,8 @@ class TorchEngine:
             block_tables=torch.tensor(tables, dtype=torch.int32, device=device),
             sample_index=torch.tensor(sample_index, dtype=torch.long, device=device),
             lora=self.loras.use(adapters),
+            prompt_rows=torch.tensor(prompt_rows, device=device) if prompt_rows else None,
+            generated_rows=torch.tensor(generated_rows, device=device) if generated_rows else None,
         )
 
     def _register_full_blocks(self, seq: Sequence) -> None:

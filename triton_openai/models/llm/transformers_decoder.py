@@ -86,5 +86,7 @@ class TransformersDecoder:
             _step.batch = _step.cache = None
         return out.logits[0].float()
 
-    def prompt_logits(self, sequences: list[list[int]], lora: object | None = None) -> list[torch.Tensor]:
-        return prompt_logits(self, sequences, lora)
+    def prompt_logits(
+        self, sequences: list[list[int]], lora: object | None = None, as_prompt: bool = True
+    ) -> list[torch.Tensor]:
+        return prompt_logits(self, sequences, lora, as_prompt=as_prompt)
