@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triton_openai.models.llm.block_allocator import BlockAllocator, OutOfBlocks, block_hash
+from triton_openai.models.llm.block_allocator import BlockAllocator, OutOfBlocks, block_hash, parent_key
 
 
 def chain(*blocks, salt=""):
@@ -65,3 +65,29 @@ def test_without_prefix_caching_nothing_is_found():
     allocator.register(block, b"x")
     allocator.release(block)
     assert allocator.find(b"x") is None
+
+
+def test_the_block_sharing_most_of_the_next_tokens_is_found_and_held():
+    allocator = BlockAllocator(4)
+    full, tail, other = allocator.allocate(), allocator.allocate(), allocator.allocate()
+    parent = parent_key(chain([1, 2])[0])
+    allocator.register(full, chain([1, 2], [3, 4])[1], parent, [3, 4])
+    allocator.register_tail(tail, parent, [3, 5, 6])
+    allocator.register_tail(other, parent_key(b"", "lora-x"), [3, 5, 6])  # another adapter's
+    for block in (full, tail, other):
+        allocator.release(block)
+    assert allocator.share_longest(parent, [3, 5, 7]) == (tail, 2)
+    assert allocator.available == 3  # held until the caller releases it
+    allocator.release(tail)
+    assert allocator.share_longest(parent, [3, 9]) in ((full, 1), (tail, 1))
+    assert allocator.share_longest(parent, [8]) is None
+    assert allocator.share_longest(parent_key(b""), [3, 5]) is None
+
+
+def test_an_evicted_block_is_no_longer_shared():
+    allocator = BlockAllocator(1)
+    block = allocator.allocate()
+    allocator.register_tail(block, parent_key(b""), [7, 8])
+    allocator.release(block)
+    assert allocator.allocate() == block  # given up for new tokens
+    assert allocator.share_longest(parent_key(b""), [7, 8]) is None

@@ -150,8 +150,8 @@ MIXED = [
 ]
 
 
-def run_alone(engine, tokenizer, prompt, params):
-    collector = submit(engine, chat_ids(tokenizer, prompt), **{"temperature": 0.0, **params})
+def run_alone(engine, tokenizer, prompt, params, ids=None):
+    collector = submit(engine, ids or chat_ids(tokenizer, prompt), **{"temperature": 0.0, **params})
     assert collector.done.wait(60)
     return collector.ids, collector.text, collector.last.finish_reason
 
@@ -231,9 +231,27 @@ def test_a_repeated_prompt_is_served_from_the_prefix_cache(served_by_prompt_matm
     assert first.done.wait(60)
     again = submit(served, ids, max_tokens=20, temperature=0.0)
     assert again.done.wait(60)
-    block = served.cache.block_size
-    assert again.last.num_cached_tokens == (len(ids) - 1) // block * block > first.last.num_cached_tokens
+    # every token but the last: the full blocks, and the first request's last block shared in part
+    assert again.last.num_cached_tokens == len(ids) - 1 > first.last.num_cached_tokens
     assert again.ids == first.ids
+
+
+def test_a_prompt_that_departs_inside_a_block_reuses_the_tokens_before(served, gguf_loaded, tokenizer):
+    ids = chat_ids(tokenizer, "Describe the water cycle in three sentences for a child, with an example.")
+    block = served.cache.block_size
+    shared = (len(ids) - 1) // block * block - 6  # the same prompt up to the middle of a block
+    other = ids[:shared] + tokenizer(" and then name two rivers of Europe.")["input_ids"]
+    first = submit(served, ids, max_tokens=8, temperature=0.0)
+    assert first.done.wait(60)
+    again = submit(served, other, max_tokens=12, temperature=0.0, ignore_eos=True)
+    assert again.done.wait(60)
+    assert again.last.num_cached_tokens == shared
+    fresh = TorchEngine(gguf_loaded, EngineConfig(prefix_caching=False, prefill_chunk=16)).start()
+    try:  # the copied keys and values are the ones computing them gives
+        expected = run_alone(fresh, tokenizer, None, {"max_tokens": 12, "ignore_eos": True}, ids=other)
+        assert expected == (again.ids, again.text, "length")
+    finally:
+        fresh.shutdown()
 
 
 def test_no_prefix_cache_when_it_is_off(gguf_loaded, tokenizer):

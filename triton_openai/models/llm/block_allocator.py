@@ -6,6 +6,13 @@ computed it. A later request whose prompt starts with the same tokens finds thos
 and reuses their keys and values instead of computing them again (system prompts, chat history,
 the n choices of one prompt). Blocks no request uses any more keep their contents, least recently
 used first in line to be overwritten, until a new block is needed.
+
+A prompt that departs from a cached one inside a block still shares the tokens before that point:
+every named block is also listed under its parent (and salt) with its tokens, and so is the last,
+part-filled block of a finished request (`register_tail`); `share_longest` finds the one that
+starts with most of the next tokens, whose keys and values the engine copies into a block of the
+new request's own. A repeated prompt is then computed from its last token only, as llama.cpp's
+server does, not from the start of its last block.
 """
 
 from __future__ import annotations
@@ -18,6 +25,11 @@ from collections.abc import Sequence
 
 class OutOfBlocks(RuntimeError):
     """Every block of the KV cache is in use."""
+
+
+def parent_key(parent: bytes, salt: str = "") -> bytes:
+    """What the blocks that follow the block named `parent` (b"": none) are listed under."""
+    return parent + b"\0" + salt.encode()
 
 
 def block_hash(parent: bytes, tokens: Sequence[int], salt: str = "") -> bytes:
@@ -40,6 +52,8 @@ class BlockAllocator:
         self._by_hash: dict[bytes, int] = {}
         self._hash_of: dict[int, bytes] = {}
         self._refs = [0] * num_blocks
+        self._children: dict[bytes, dict[int, tuple[int, ...]]] = {}  # parent key -> block -> its tokens
+        self._listed_under: dict[int, bytes] = {}
         self.queried_blocks = 0
         self.hit_blocks = 0
 
@@ -58,7 +72,7 @@ class BlockAllocator:
             block = heapq.heappop(self._free)
         elif self._idle:
             digest, block = self._idle.popitem(last=False)
-            del self._by_hash[digest], self._hash_of[block]
+            self._forget(digest, block)
         else:
             raise OutOfBlocks("the KV cache is full")
         self._refs[block] = 1
@@ -78,11 +92,51 @@ class BlockAllocator:
         self._refs[block] += 1
         return block
 
-    def register(self, block: int, digest: bytes) -> None:
-        """`block` is full and holds the prefix named `digest` (the first block named so keeps it)."""
+    def register(self, block: int, digest: bytes, parent: bytes | None = None, tokens: Sequence[int] = ()) -> None:
+        """`block` is full and holds the prefix named `digest` (the first block named so keeps it);
+        with `parent` (a parent_key), it is listed there with its `tokens`."""
         if self.prefix_caching and digest not in self._by_hash and block not in self._hash_of:
             self._by_hash[digest] = block
             self._hash_of[block] = digest
+            if parent is not None:
+                self._children.setdefault(parent, {})[block] = tuple(tokens)
+                self._listed_under[block] = parent
+
+    def register_tail(self, block: int, parent: bytes, tokens: Sequence[int]) -> None:
+        """`block` is a finished request's last block, filled with `tokens` (fewer than a block's)
+        after the prefix listed as `parent`: kept for share_longest while it is idle."""
+        digest = hashlib.blake2b(b"tail\0" + parent + b"".join(t.to_bytes(4, "little") for t in tokens)).digest()
+        self.register(block, digest[:16], parent, tokens)
+
+    def share_longest(self, parent: bytes, tokens: Sequence[int]) -> tuple[int, int] | None:
+        """The block listed under `parent` whose tokens start with most of `tokens`, held for the
+        caller (who copies from it, then releases it), and how many of its tokens are shared."""
+        if not self.prefix_caching:
+            return None
+        best, shared = None, 0
+        for block, own in self._children.get(parent, {}).items():
+            count = 0
+            for mine, theirs in zip(own, tokens, strict=False):
+                if mine != theirs:
+                    break
+                count += 1
+            if count > shared:
+                best, shared = block, count
+        if best is None:
+            return None
+        if self._refs[best] == 0:
+            del self._idle[self._hash_of[best]]
+        self._refs[best] += 1
+        return best, shared
+
+    def _forget(self, digest: bytes, block: int) -> None:
+        del self._by_hash[digest], self._hash_of[block]
+        parent = self._listed_under.pop(block, None)
+        if parent is not None:
+            children = self._children[parent]
+            del children[block]
+            if not children:
+                del self._children[parent]
 
     def release(self, block: int) -> None:
         self._refs[block] -= 1
@@ -97,6 +151,6 @@ class BlockAllocator:
     def reset_prefix_cache(self) -> None:
         """Forget every idle prefix (their blocks become free)."""
         for digest, block in self._idle.items():
-            del self._by_hash[digest], self._hash_of[block]
+            self._forget(digest, block)
             heapq.heappush(self._free, block)
         self._idle.clear()

@@ -50,6 +50,7 @@ class PagedKVCache:
         flat[0].index_copy_(0, slots, keys.to(flat.dtype))
         flat[1].index_copy_(0, slots, values.to(flat.dtype))
 
-    def copy_blocks(self, source: int, target: int) -> None:
-        """Copy one block's contents into another (every layer)."""
-        self.data[:, :, target] = self.data[:, :, source]
+    def copy_blocks(self, source: int, target: int, tokens: int | None = None) -> None:
+        """Copy one block's contents (its first `tokens` slots) into another (every layer)."""
+        end = self.block_size if tokens is None else tokens
+        self.data[:, :, target, :end] = self.data[:, :, source, :end]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from triton_openai.models.llm.block_allocator import BlockAllocator, OutOfBlocks, block_hash
+from triton_openai.models.llm.block_allocator import BlockAllocator, OutOfBlocks, block_hash, parent_key
 from triton_openai.models.llm.decoder import ForwardBatch
 from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
 from triton_openai.models.llm.guided import GuideCompiler
@@ -193,14 +193,24 @@ class TorchEngine:
                 break
             found.append(block)
             hashes.append(digest)
+        # The next block's tokens shared with a cached block (up to the last token), copied.
+        start = len(found) * size
+        shared = self.blocks.share_longest(
+            parent_key(hashes[-1] if hashes else b"", seq.salt),
+            seq.tokens(start, min(start + size, seq.num_tokens - 1)),
+        )
         needed = -(-seq.num_tokens // size) - len(found)
         if needed > self.blocks.available:
-            for block in found:
+            for block in found + ([shared[0]] if shared else []):
                 self.blocks.release(block)
             return False
         seq.blocks = found + [self.blocks.allocate() for _ in range(needed)]
         seq.block_hashes = hashes
-        seq.num_computed = len(found) * size
+        seq.num_computed = start
+        if shared is not None:
+            self.cache.copy_blocks(shared[0], seq.blocks[len(found)], shared[1])
+            self.blocks.release(shared[0])
+            seq.num_computed += shared[1]
         if not seq.output_ids:  # a first admission (not the recomputation of a preempted one)
             seq.num_cached_tokens = seq.num_computed
         return True
@@ -322,9 +332,19 @@ class TorchEngine:
         size = self.cache.block_size
         for i in range(len(seq.block_hashes), seq.num_computed // size):
             parent = seq.block_hashes[-1] if seq.block_hashes else b""
-            digest = block_hash(parent, seq.tokens(i * size, (i + 1) * size), seq.salt)
+            tokens = seq.tokens(i * size, (i + 1) * size)
+            digest = block_hash(parent, tokens, seq.salt)
             seq.block_hashes.append(digest)
-            self.blocks.register(seq.blocks[i], digest)
+            self.blocks.register(seq.blocks[i], digest, parent_key(parent, seq.salt), tokens)
+
+    def _register_tail(self, seq: Sequence) -> None:
+        """A finished request's part-filled last block, for prompts that share some of its tokens."""
+        full, filled = divmod(seq.num_computed, self.cache.block_size)
+        if filled and full < len(seq.blocks) and len(seq.block_hashes) == full:
+            parent = parent_key(seq.block_hashes[-1] if full else b"", seq.salt)
+            self.blocks.register_tail(
+                seq.blocks[full], parent, seq.tokens(full * self.cache.block_size, seq.num_computed)
+            )
 
     def _penalties(self, seqs: list[Sequence]) -> PenaltyState | None:
         """The penalty rows of `seqs`, aligned with the logits, when any of them has penalties."""
@@ -350,6 +370,7 @@ class TorchEngine:
     def _retire(self, seq: Sequence) -> None:
         if seq in self._running:
             self._running.remove(seq)
+        self._register_tail(seq)
         self._release_blocks(seq)
         if seq.lora is not None:
             self.loras.release(seq.lora)
