@@ -115,10 +115,11 @@ class Q8Linear:
 
 Linear = DenseLinear | Q4Linear | Q8Linear
 
-# oneDNN's bf16 products give a row the same bits in any call of up to this many rows (more
-# rows choose other kernels), so prompts are multiplied in slices of it: a prompt token's result
-# does not depend on what else its step computes.
-PROMPT_SLICE_ROWS = 32
+# oneDNN picks its bf16 kernel by the number of rows, and within one kernel a row's result does not
+# depend on the other rows or its place among them. So prompts are multiplied in calls of exactly
+# this many rows (the last one padded): a prompt token gets the same bits whatever else its step
+# computes, and a prompt of up to this many tokens reads the weights once.
+PROMPT_SLICE_ROWS = 128
 
 
 class PromptMatmul:
@@ -129,11 +130,14 @@ class PromptMatmul:
         self.bias = layer.bias
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.to(torch.bfloat16)
-        out = torch.empty((len(x), self.weight.shape[0]), dtype=torch.float32)
-        for start in range(0, len(x), PROMPT_SLICE_ROWS):
+        rows = len(x)
+        padded = torch.zeros((-(-rows // PROMPT_SLICE_ROWS) * PROMPT_SLICE_ROWS, x.shape[1]), dtype=torch.bfloat16)
+        padded[:rows] = x
+        out = torch.empty((len(padded), self.weight.shape[0]), dtype=torch.float32)
+        for start in range(0, len(padded), PROMPT_SLICE_ROWS):
             end = start + PROMPT_SLICE_ROWS
-            out[start:end] = torch.nn.functional.linear(rows[start:end], self.weight)
+            out[start:end] = torch.nn.functional.linear(padded[start:end], self.weight)
+        out = out[:rows]
         return out if self.bias is None else out + self.bias
 
     @staticmethod

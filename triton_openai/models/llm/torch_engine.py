@@ -46,6 +46,14 @@ CANCEL_POLL_SECONDS = 0.02
 STATS_SECONDS = 0.05
 
 
+# Which tokens count as prompt rows (ForwardBatch.prompt_rows: the decoder's bf16 products where it
+# has them): those of prompts of at least this many tokens (a call of bf16 rows costs as much as
+# ~30 rows on the blocks), all but the last, which is computed like the generated tokens. The rule
+# looks at the request alone, so a token's result does not depend on its batch; and a repeated
+# prompt, cached up to its last token, computes that one token on the blocks.
+OWN_PRODUCTS_MIN_PROMPT = 32
+
+
 @dataclass
 class _Scheduled:
     seq: Sequence
@@ -300,8 +308,8 @@ class TorchEngine:
         adapters = []
         for row, item in enumerate(plan):
             seq, start, end = item.seq, item.start, item.start + item.count
-            prompt_end = min(end, len(seq.prompt_ids))
-            prompt_rows += range(len(ids), len(ids) + prompt_end - start)
+            prompt_end = min(end, len(seq.prompt_ids) - 1) if len(seq.prompt_ids) >= OWN_PRODUCTS_MIN_PROMPT else 0
+            prompt_rows += range(len(ids), len(ids) + max(prompt_end - start, 0))
             ids += seq.tokens(start, end)
             positions += range(start, end)
             slots += [seq.blocks[p // size] * size + p % size for p in range(start, end)]
