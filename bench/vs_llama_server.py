@@ -101,9 +101,14 @@ def describe(level: LevelTimings) -> str:
 
 
 def openai_request(base_url: str, model: str, max_tokens: int, extra: dict):
+    import httpx
     import openai
 
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="EMPTY", max_retries=0, timeout=600)
+    # A new connection per request, for both servers: llama-server closes kept-alive connections
+    # after a few requests or seconds, and a request sent on one it just closed fails; that is not
+    # the server hanging up on a stream, which is what a failed level reports.
+    http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=0), timeout=600)
+    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="EMPTY", max_retries=0, http_client=http)
 
     async def request(prompt: str) -> RequestTiming:
         return await stream_chat(client, model, prompt, max_tokens, ignore_eos=True, **extra)
