@@ -273,6 +273,8 @@ class ChatChoice(ResponseModel):
     message: AssistantMessage
     logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
+    # vLLM's extension: the stop string that ended the output (null: EOS, the length limit, none)
+    stop_reason: int | str | None = None
 
 
 class ChatCompletionResponse(ResponseModel):
@@ -298,6 +300,7 @@ class ChatChunkChoice(ResponseModel):
     delta: DeltaMessage
     logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
+    stop_reason: int | str | None = None  # set on a choice's last chunk, as vLLM streams it
 
 
 class ChatCompletionChunk(ResponseModel):

@@ -98,6 +98,12 @@ class SamplingFields(RequestModel):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
+    @property
+    def continuous_usage(self) -> bool:
+        """vLLM's stream_options.continuous_usage_stats: every chunk carries the usage so far
+        (with include_usage only; its choice's prompt and completion tokens)."""
+        return self.include_usage and bool(self.stream_options and self.stream_options.continuous_usage_stats)
+
     def choice_seeds(self) -> list[int]:
         """One seed per choice. An omitted seed, or 0 as in h2oGPT, means a fresh random one."""
         base = secrets.randbits(63) if not self.seed else self.seed & _UINT64

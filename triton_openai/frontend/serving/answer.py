@@ -111,12 +111,14 @@ AnswerEvent = Started | ReasoningText | TextDelta | ToolCallStart | ToolCallArgu
 
 @dataclass
 class GenerationStream:
-    """A started generation: errors before its first event were raised already."""
+    """A started generation: errors before its first event were raised already. `progress`
+    holds each choice's counts so far, as of the last event (for continuous usage)."""
 
     id: str
     created: int
     model: ServedModel
     events: AsyncIterator[AnswerEvent]
+    progress: list[ChoiceResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

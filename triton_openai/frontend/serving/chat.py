@@ -23,8 +23,8 @@ from triton_openai.frontend.protocol.chat import (
     ChatCompletionResponse,
     DeltaMessage,
 )
+from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.structured import (
-    ChoiceLogprobs,
     FunctionCallDelta,
     FunctionCallOut,
     NamedToolChoice,
@@ -138,13 +138,17 @@ class ServingChat(ServingBase):
         """The choices' answers as events, started now (errors before the first chunk raise here)."""
         started = await self._start(request)
         stream = await self.stream(started.model, started.prepared.choices, started.request_id)
-        events = self._events(request, stream, started.reasoning)
-        return GenerationStream(started.request_id, self.now(), started.model, events)
+        results = [ChoiceResult() for _ in range(request.n)]
+        events = self._events(request, stream, started.reasoning, results)
+        return GenerationStream(started.request_id, self.now(), started.model, events, results)
 
     async def _events(
-        self, request: ChatCompletionRequest, stream: AsyncIterator[tuple[int, GenerationChunk]], reasoning: Reasoning
+        self,
+        request: ChatCompletionRequest,
+        stream: AsyncIterator[tuple[int, GenerationChunk]],
+        reasoning: Reasoning,
+        results: list[ChoiceResult],
     ) -> AsyncIterator[AnswerEvent]:
-        results = [ChoiceResult() for _ in range(request.n)]
         builders = [AnswerBuilder(request, i, reasoning) for i in range(request.n)]
         started = False
         try:
@@ -153,12 +157,12 @@ class ServingChat(ServingBase):
                     started = True
                     yield Started(generated.num_input_tokens, generated.num_cached_tokens)
                 results[index].add(generated)
-                for event in builders[index].feed(generated):
-                    yield event
+                events = builders[index].feed(generated)
                 if generated.finish_reason is not None:
-                    for event in builders[index].finish(generated):
-                        yield event
-                    results[index].reasoning_tokens = builders[index].reasoning_tokens
+                    events += builders[index].finish(generated)
+                results[index].reasoning_tokens = builders[index].reasoning_tokens
+                for event in events:
+                    yield event
             yield UsageReport(self.usage(results))
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
@@ -205,56 +209,88 @@ def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:
         message.sources = request._sources
     logprobs = chat_logprobs(answer.logprobs) if answer.logprobs is not None else None
     finish = _finish_reason(request, answer.finish_reason)
-    return ChatChoice(index=answer.index, message=message, logprobs=logprobs, finish_reason=finish)
+    return ChatChoice(
+        index=answer.index, message=message, logprobs=logprobs, finish_reason=finish, stop_reason=answer.stop_reason
+    )
 
 
 async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) -> AsyncIterator[ChatCompletionChunk]:
-    model = generation.model
-    include_usage = request.include_usage
+    writer = _ChunkWriter(request, generation)
+    try:
+        async for event in generation.events:
+            if not writer.opened:  # the first event is Started: the prompt's counts, for continuous usage
+                for chunk in writer.openings(event):
+                    yield chunk
+            chunk = writer.of(event)
+            if chunk is not None:
+                yield chunk
+    finally:
+        await generation.events.aclose()  # type: ignore[attr-defined]
+
+
+class _ChunkWriter:
+    """A chat generation's events as chat completion chunks: each choice opens with its role
+    (and document Q&A's sources), then its deltas, then its finish (with vLLM's stop_reason);
+    with include_usage a last chunk carries the usage, and with continuous usage every chunk
+    carries its choice's usage so far."""
+
+    def __init__(self, request: ChatCompletionRequest, generation: GenerationStream) -> None:
+        self.request = request
+        self.generation = generation
+        self.opened = False
+
+    def openings(self, first: AnswerEvent) -> list[ChatCompletionChunk]:
+        self.opened = True
+        started = first if isinstance(first, Started) else Started(0)
+        usage = Usage.of(started.prompt_tokens, 0, cached_tokens=started.cached_tokens)
+        # a plain chat sends no `sources` key
+        sources = {"sources": self.request._sources} if self.request._sources is not None else {}
+        delta = DeltaMessage(role="assistant", content="", **sources)
+        return [self.chunk(index, delta, usage=usage) for index in range(self.request.n)]
+
+    def of(self, event: AnswerEvent) -> ChatCompletionChunk | None:
+        if isinstance(event, ReasoningText):
+            return self.chunk(event.index, DeltaMessage(reasoning_content=event.text), event.logprobs)
+        if isinstance(event, TextDelta):
+            return self.chunk(event.index, DeltaMessage(content=event.text), event.logprobs)
+        if isinstance(event, ToolCallStart):
+            function = FunctionCallDelta(name=event.name, arguments="")
+            call = ToolCallDelta(index=event.call_index, id=event.id, type="function", function=function)
+            return self.chunk(event.index, DeltaMessage(tool_calls=[call]))
+        if isinstance(event, ToolCallArguments):
+            call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
+            return self.chunk(event.index, DeltaMessage(tool_calls=[call]))
+        if isinstance(event, Finished):
+            finish = _finish_reason(self.request, event.finish_reason)
+            return self.chunk(event.index, DeltaMessage(), finish_reason=finish, stop_reason=event.stop_reason)
+        if isinstance(event, UsageReport) and self.request.include_usage:
+            return self._chunk([], event.usage)
+        return None
 
     def chunk(
-        index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
+        self,
+        index: int,
+        delta: DeltaMessage,
+        logprobs: list[dict[str, Any]] | None = None,
+        usage: Usage | None = None,
+        **finish: Any,
     ) -> ChatCompletionChunk:
-        choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
-        extra = {"usage": None} if include_usage else {}
+        entries = chat_logprobs(logprobs) if logprobs is not None else None
+        choice = ChatChunkChoice(index=index, delta=delta, logprobs=entries, **finish)
+        if not self.request.continuous_usage:
+            usage = None
+        elif usage is None:
+            usage = self.generation.progress[index].usage()
+        return self._chunk([choice], usage)
+
+    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None) -> ChatCompletionChunk:
+        model, generation = self.generation.model, self.generation
+        extra = {"usage": usage} if self.request.include_usage else {}  # OpenAI: "usage": null until the last
         return ChatCompletionChunk(
             id=generation.id,
             created=generation.created,
             model=model.name,
-            choices=[choice],
+            choices=choices,
             system_fingerprint=model.system_fingerprint,
             **extra,
         )
-
-    # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
-    first = {"sources": request._sources} if request._sources is not None else {}
-    for index in range(request.n):
-        yield chunk(index, DeltaMessage(role="assistant", content="", **first))
-    try:
-        async for event in generation.events:
-            if isinstance(event, ReasoningText):
-                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
-                yield chunk(event.index, DeltaMessage(reasoning_content=event.text), logprobs=logprobs)
-            elif isinstance(event, TextDelta):
-                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
-                yield chunk(event.index, DeltaMessage(content=event.text), logprobs=logprobs)
-            elif isinstance(event, ToolCallStart):
-                function = FunctionCallDelta(name=event.name, arguments="")
-                call = ToolCallDelta(index=event.call_index, id=event.id, type="function", function=function)
-                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
-            elif isinstance(event, ToolCallArguments):
-                call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
-                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
-            elif isinstance(event, Finished):
-                yield chunk(event.index, DeltaMessage(), _finish_reason(request, event.finish_reason))
-            elif isinstance(event, UsageReport) and include_usage:
-                yield ChatCompletionChunk(
-                    id=generation.id,
-                    created=generation.created,
-                    model=model.name,
-                    choices=[],
-                    system_fingerprint=model.system_fingerprint,
-                    usage=event.usage,
-                )
-    finally:
-        await generation.events.aclose()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triton_openai.frontend.metrics import GenerationTimer
+from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TritonClient
 
 # One choice to generate: the prompt's token ids and the llm model's parameters.
@@ -32,6 +33,15 @@ class ChoiceResult:
     @property
     def full_text(self) -> str:
         return "".join(self.text)
+
+    def usage(self) -> Usage:
+        """This choice's usage so far (a stream's continuous usage)."""
+        return Usage.of(
+            self.prompt_tokens,
+            self.completion_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
 
     def add(self, chunk: GenerationChunk) -> None:
         self.text.append(chunk.text)

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from triton_openai import contract as t
+from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from triton_openai.frontend.protocol.structured import CompletionLogprobs
 from triton_openai.frontend.serving.base import ServingBase
@@ -40,6 +41,7 @@ class ServingCompletion(ServingBase):
                     text=self._echo(request, i) + r.full_text,
                     logprobs=self._logprobs(request, r.logprobs, len(self._echo(request, i))),
                     finish_reason=r.finish_reason,
+                    stop_reason=r.stop_reason,
                 )
                 for i, r in enumerate(results)
             ],
@@ -50,26 +52,25 @@ class ServingCompletion(ServingBase):
     async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
         model, request_id, choices = await self._start(request)
         stream = await self.stream(model, choices, request_id)
-        return self._chunks(request, model, request_id, stream)
+        return self._chunks(request, model, request_id, choices, stream)
 
     async def _chunks(
         self,
         request: CompletionRequest,
         model: ServedModel,
         request_id: str,
+        choices: list[Choice],
         stream: AsyncIterator[tuple[int, GenerationChunk]],
     ) -> AsyncIterator[CompletionResponse]:
+        """Each choice's text as it comes, with vLLM's stop_reason on every chunk (null until
+        its last); the usage last (include_usage), or on every chunk too (continuous usage)."""
         created = self.now()
-        count = len(request.prompts()) * request.n
-        results = [ChoiceResult() for _ in range(count)]
-        extra = {"usage": None} if request.include_usage else {}
+        results = [ChoiceResult() for _ in choices]
+        offsets = [len(self._echo(request, i)) for i in range(len(choices))]
 
-        offsets = [len(self._echo(request, i)) for i in range(count)]
-
-        def chunk(
-            index: int, text: str, finish_reason: str | None = None, logprobs: CompletionLogprobs | None = None
-        ) -> CompletionResponse:
-            choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish_reason)
+        def chunk(index: int, text: str, usage: Usage, finish: str | None = None, **more: Any) -> CompletionResponse:
+            choice = CompletionChoice(index=index, text=text, finish_reason=finish, **more)
+            extra = {"usage": usage if request.continuous_usage else None} if request.include_usage else {}
             return CompletionResponse(
                 id=request_id,
                 created=created,
@@ -80,14 +81,18 @@ class ServingCompletion(ServingBase):
             )
 
         if request.echo:
-            for index in range(count):
-                yield chunk(index, self._echo(request, index))
+            for index, (prompt_ids, _) in enumerate(choices):
+                yield chunk(index, self._echo(request, index), Usage.of(len(prompt_ids), 0), stop_reason=None)
         async for index, generated in stream:
-            results[index].add(generated)
+            result = results[index]
+            result.add(generated)
             if generated.text or generated.finish_reason is not None:
                 logprobs = self._logprobs(request, generated.logprobs, offsets[index])
                 offsets[index] += len(generated.text)
-                yield chunk(index, generated.text, generated.finish_reason, logprobs)
+                stop = result.stop_reason
+                yield chunk(
+                    index, generated.text, result.usage(), result.finish_reason, logprobs=logprobs, stop_reason=stop
+                )
         if request.include_usage:
             yield CompletionResponse(
                 id=request_id,

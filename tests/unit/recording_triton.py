@@ -1,0 +1,133 @@
+"""RecordingTritonClient: a test double of the TritonClient protocol, for serving tests.
+
+It serves the models it is given, records every call it gets, and answers each generation
+from a script: a function of the call that returns the chunks to stream. Nothing here talks
+to Triton; the serving classes under test cannot tell.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TokenizedPrompt
+
+LLM = ServedModel(
+    name="tiny",
+    kind="llm",
+    created=1,
+    has_chat_template=True,
+    max_model_len=4096,
+    system_fingerprint="fp_tiny",
+    preprocessing_model="tiny_preprocessing",
+    llm_model="tiny_llm",
+)
+
+
+@dataclass(frozen=True)
+class Generate:
+    """One generation the double was asked for."""
+
+    model: ServedModel
+    input_ids: list[int]
+    parameters: dict[str, Any]
+    request_id: str
+
+    @property
+    def choice(self) -> int:
+        """The choice index the serving code numbered it with (its request id ends in -index)."""
+        return int(self.request_id.rsplit("-", 1)[1])
+
+    @property
+    def seed(self) -> int:
+        return self.parameters["seed"]
+
+    @property
+    def stop(self) -> list[str] | None:
+        return self.parameters.get("stop_words")
+
+    @property
+    def guide(self) -> tuple[str, str] | None:
+        if "guided_decoding_guide_type" not in self.parameters:
+            return None
+        return self.parameters["guided_decoding_guide_type"], self.parameters["guided_decoding_guide"]
+
+
+Script = Callable[[Generate], list[GenerationChunk]]
+
+
+def pieces(
+    texts: list[str],
+    prompt_tokens: int,
+    *,
+    cached: int = 0,
+    finish: str = "stop",
+    stop_reason: str | None = None,
+) -> list[GenerationChunk]:
+    """A stream of one token per text, the last one finishing (with `stop_reason`)."""
+    chunks = []
+    for i, text in enumerate(texts):
+        last = i == len(texts) - 1
+        chunks.append(
+            GenerationChunk(
+                text=text,
+                token_ids=[100 + i],
+                finish_reason=finish if last else None,
+                num_input_tokens=prompt_tokens,
+                num_output_tokens=i + 1,
+                num_cached_tokens=cached,
+                stop_reason=stop_reason if last else None,
+            )
+        )
+    return chunks
+
+
+def _hello(call: Generate) -> list[GenerationChunk]:
+    return pieces(["Hel", "lo"], len(call.input_ids))
+
+
+@dataclass
+class RecordingTritonClient:
+    """Serves `served`; tokenizes a text as one token per character and chat messages as
+    one token per message; streams `script(call)` for each generation."""
+
+    served: list[ServedModel] = field(default_factory=lambda: [LLM])
+    script: Script = _hello
+    generations: list[Generate] = field(default_factory=list)
+    tokenized: list[dict[str, Any]] = field(default_factory=list)
+
+    async def ready(self) -> bool:
+        return True
+
+    async def models(self) -> list[ServedModel]:
+        return self.served
+
+    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
+        self.tokenized.append(prompt)
+        if "messages" in prompt:
+            messages = json.loads(prompt["messages"])
+            return TokenizedPrompt(list(range(len(messages))), text=prompt["messages"])
+        text = prompt["text_input"]
+        return TokenizedPrompt([ord(c) for c in text], text=text)
+
+    async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
+        return "".join(chr(i) for i in token_ids)
+
+    async def generate(
+        self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
+    ) -> AsyncIterator[GenerationChunk]:
+        call = Generate(model, input_ids, parameters, request_id)
+        self.generations.append(call)
+        for chunk in self.script(call):
+            yield chunk
+
+    def calls_by_choice(self) -> list[Generate]:
+        return sorted(self.generations, key=lambda call: call.choice)
+
+    async def version(self) -> str:
+        return "recording"
+
+    async def close(self) -> None:
+        pass
