@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TokenizedPrompt
+from triton_openai.frontend.triton.jobs import ChatPrompt, GenerationJob, TokenizeJob
 
 LLM = ServedModel(
     name="tiny",
@@ -31,8 +31,7 @@ class Generate:
     """One generation the double was asked for."""
 
     model: ServedModel
-    input_ids: list[int]
-    parameters: dict[str, Any]
+    job: GenerationJob
     request_id: str
 
     @property
@@ -41,18 +40,22 @@ class Generate:
         return int(self.request_id.rsplit("-", 1)[1])
 
     @property
-    def seed(self) -> int:
-        return self.parameters["seed"]
+    def input_ids(self) -> list[int]:
+        assert isinstance(self.job.prompt, list), "a tokenized prompt"
+        return self.job.prompt
 
     @property
-    def stop(self) -> list[str] | None:
-        return self.parameters.get("stop_words")
+    def seed(self) -> int | None:
+        return self.job.sampling.seed
+
+    @property
+    def stop(self) -> list[str]:
+        return list(self.job.sampling.stop)
 
     @property
     def guide(self) -> tuple[str, str] | None:
-        if "guided_decoding_guide_type" not in self.parameters:
-            return None
-        return self.parameters["guided_decoding_guide_type"], self.parameters["guided_decoding_guide"]
+        guide = self.job.sampling.guide
+        return None if guide is None else (guide.type, guide.text)
 
 
 Script = Callable[[Generate], list[GenerationChunk]]
@@ -96,7 +99,7 @@ class RecordingTritonClient:
     served: list[ServedModel] = field(default_factory=lambda: [LLM])
     script: Script = _hello
     generations: list[Generate] = field(default_factory=list)
-    tokenized: list[dict[str, Any]] = field(default_factory=list)
+    tokenized: list[TokenizeJob] = field(default_factory=list)
 
     async def ready(self) -> bool:
         return True
@@ -104,21 +107,17 @@ class RecordingTritonClient:
     async def models(self) -> list[ServedModel]:
         return self.served
 
-    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
-        self.tokenized.append(prompt)
-        if "messages" in prompt:
-            messages = json.loads(prompt["messages"])
-            return TokenizedPrompt(list(range(len(messages))), text=prompt["messages"])
-        text = prompt["text_input"]
-        return TokenizedPrompt([ord(c) for c in text], text=text)
+    async def tokenize(self, model: ServedModel, job: TokenizeJob) -> TokenizedPrompt:
+        self.tokenized.append(job)
+        if isinstance(job.prompt, ChatPrompt):
+            return TokenizedPrompt(list(range(len(job.prompt.messages))), text=json.dumps(job.prompt.messages))
+        return TokenizedPrompt([ord(c) for c in job.prompt.text], text=job.prompt.text)
 
     async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
         return "".join(chr(i) for i in token_ids)
 
-    async def generate(
-        self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
-    ) -> AsyncIterator[GenerationChunk]:
-        call = Generate(model, input_ids, parameters, request_id)
+    async def generate(self, model: ServedModel, job: GenerationJob, request_id: str) -> AsyncIterator[GenerationChunk]:
+        call = Generate(model, job, request_id)
         self.generations.append(call)
         for chunk in self.script(call):
             yield chunk

@@ -81,6 +81,7 @@ async def test_sampling_and_guide_reach_each_choice():
     await chat(client).create(ChatCompletionRequest(messages=USER, n=2, stop="\n", response_format=format_))
     for call in client.generations:
         assert call.stop == ["\n"] and call.guide == ("json_schema", json.dumps(schema))
+        assert call.job.sampling.max_tokens is None and call.job.lora is None
 
 
 # -- streams --------------------------------------------------------------------------

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from triton_openai import contract as t
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from triton_openai.frontend.protocol.structured import CompletionLogprobs
 from triton_openai.frontend.serving.base import ServingBase
 from triton_openai.frontend.serving.choices import Choice, ChoiceResult
-from triton_openai.frontend.serving.structured import completion_logprobs, guide_inputs
+from triton_openai.frontend.serving.structured import completion_constraints, completion_logprobs
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
+from triton_openai.frontend.triton.jobs import Prompt, TextPrompt
 
 
 class ServingCompletion(ServingBase):
@@ -23,7 +23,8 @@ class ServingCompletion(ServingBase):
         return request.prompts()[index // request.n] if request.echo else ""
 
     async def _start(self, request: CompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
-        return await self.start(request, _prompts(request), chat=False, extra=guide_inputs(request.guide()))
+        guide = completion_constraints(request).guide
+        return await self.start(request, _prompts(request), chat=False, guide=guide)
 
     def _logprobs(self, request: CompletionRequest, entries: list, offset: int) -> CompletionLogprobs | None:
         return completion_logprobs(entries, offset) if request.logprobs is not None else None
@@ -81,8 +82,9 @@ class ServingCompletion(ServingBase):
             )
 
         if request.echo:
-            for index, (prompt_ids, _) in enumerate(choices):
-                yield chunk(index, self._echo(request, index), Usage.of(len(prompt_ids), 0), stop_reason=None)
+            for index, job in enumerate(choices):
+                prompt_tokens = len(job.prompt) if isinstance(job.prompt, list) else 0  # 0: the model tokenizes
+                yield chunk(index, self._echo(request, index), Usage.of(prompt_tokens, 0), stop_reason=None)
         async for index, generated in stream:
             result = results[index]
             result.add(generated)
@@ -104,5 +106,5 @@ class ServingCompletion(ServingBase):
             )
 
 
-def _prompts(request: CompletionRequest) -> list[dict[str, Any]]:
-    return [{t.TEXT_INPUT: p} if isinstance(p, str) else {t.INPUT_IDS: p} for p in request.prompts()]
+def _prompts(request: CompletionRequest) -> list[Prompt]:
+    return [TextPrompt(p) if isinstance(p, str) else list(p) for p in request.prompts()]
