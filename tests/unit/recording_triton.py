@@ -10,9 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TokenizedPrompt
-from triton_openai.frontend.triton.jobs import ChatPrompt, GenerationJob, TokenizeJob
+import numpy as np
+
+from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TokenizedPrompt
+from triton_openai.frontend.triton.jobs import (
+    ChatPrompt,
+    EmbeddingJob,
+    GenerationJob,
+    ImageJob,
+    SpeechJob,
+    TokenizeJob,
+    TranscriptionJob,
+)
 
 LLM = ServedModel(
     name="tiny",
@@ -94,12 +105,14 @@ def _hello(call: Generate) -> list[GenerationChunk]:
 @dataclass
 class RecordingTritonClient:
     """Serves `served`; tokenizes a text as one token per character and chat messages as
-    one token per message; streams `script(call)` for each generation."""
+    one token per message; streams `script(call)` for each generation; answers the other
+    models' jobs with made-up but predictable results (see each method)."""
 
     served: list[ServedModel] = field(default_factory=lambda: [LLM])
     script: Script = _hello
     generations: list[Generate] = field(default_factory=list)
     tokenized: list[TokenizeJob] = field(default_factory=list)
+    jobs: list[Any] = field(default_factory=list)  # the other models' jobs, in order
 
     async def ready(self) -> bool:
         return True
@@ -124,6 +137,33 @@ class RecordingTritonClient:
 
     def calls_by_choice(self) -> list[Generate]:
         return sorted(self.generations, key=lambda call: call.choice)
+
+    async def embed(self, model: ServedModel, job: EmbeddingJob) -> tuple[np.ndarray, list[int]]:
+        """Row i is the vector [i, i, ...] of the job's dimensions (or 4); one token per character or id."""
+        self.jobs.append(job)
+        size = job.dimensions or 4
+        return np.array([[i] * size for i in range(len(job.inputs))], dtype=np.float32), [len(r) for r in job.inputs]
+
+    async def generate_images(self, model: ServedModel, job: ImageJob, request_id: str) -> AsyncIterator[bytes]:
+        self.jobs.append(job)
+        for i in range(job.n):
+            yield f"image {i}".encode()
+
+    async def synthesize(self, model: ServedModel, job: SpeechJob, request_id: str) -> AsyncIterator[AudioChunk]:
+        self.jobs.append(job)
+        for i, sentence in enumerate(job.text.split(".")):
+            if sentence:
+                yield AudioChunk(sentence.encode(), seconds=i + 1.0)
+
+    async def transcribe(self, model: ServedModel, job: TranscriptionJob, request_id: str) -> AsyncIterator[dict]:
+        self.jobs.append(job)
+        yield {"type": "info", "language": job.language or "en", "duration": 2.0}
+        yield {
+            "type": "segment",
+            **{"id": 0, "seek": 0, "start": 0.0, "end": 2.0, "text": " Hello.", "tokens": [1, 2], "temperature": 0.0},
+            **{"avg_logprob": -0.1, "compression_ratio": 1.0, "no_speech_prob": 0.0},
+            "words": [{"word": " Hello.", "start": 0.0, "end": 2.0}],
+        }
 
     async def version(self) -> str:
         return "recording"

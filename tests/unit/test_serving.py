@@ -103,7 +103,7 @@ async def test_a_chat_stream_opens_each_choice_then_streams_and_finishes_it():
         own = [c["choice"] for c in choices[index]]
         assert "".join(c["delta"].get("content") or "" for c in own) == text
         assert [c["finish_reason"] for c in own] == [None] * (len(own) - 1) + [finish]
-        assert own[-1]["delta"] == {}
+        assert own[-1]["delta"] == {} and all("logprobs" in c for c in own)
     assert all(c["usage"] is None for c in chunks[:-1])
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 5
     assert len({c["id"] for c in chunks}) == 1 and all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -116,6 +116,7 @@ async def test_a_completion_stream_numbers_its_chunks_by_choice():
     choices = by_choice(chunks)
     texts = {index: "".join(c["choice"]["text"] for c in own) for index, own in choices.items()}
     assert texts == {0: "ab2:7", 1: "ab2:8", 2: "wxyz4:7", 3: "wxyz4:8"}
+    assert all({"logprobs", "finish_reason"} <= set(c["choices"][0]) for c in chunks)  # null, but there
     assert all("usage" not in c for c in chunks)  # no include_usage: no usage key at all
 
 

@@ -268,8 +268,7 @@ class _ChunkWriter:
             call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
             return self.chunk(event.index, DeltaMessage(tool_calls=[call]))
         if isinstance(event, Finished):
-            finish = _finish_reason(self.request, event.finish_reason)
-            return self.chunk(event.index, DeltaMessage(), finish_reason=finish, stop_reason=event.stop_reason)
+            return self.chunk(event.index, DeltaMessage(), finished=event)
         if isinstance(event, UsageReport) and self.request.include_usage:
             return self._chunk([], event.usage)
         return None
@@ -280,10 +279,13 @@ class _ChunkWriter:
         delta: DeltaMessage,
         logprobs: list[dict[str, Any]] | None = None,
         usage: Usage | None = None,
-        **finish: Any,
+        finished: Finished | None = None,
     ) -> ChatCompletionChunk:
         entries = chat_logprobs(logprobs) if logprobs is not None else None
-        choice = ChatChunkChoice(index=index, delta=delta, logprobs=entries, **finish)
+        choice = ChatChunkChoice(index=index, delta=delta, logprobs=entries, finish_reason=None)
+        if finished is not None:  # vLLM's stop_reason goes with the finish only
+            choice.finish_reason = _finish_reason(self.request, finished.finish_reason)
+            choice.stop_reason = finished.stop_reason
         if not self.request.continuous_usage:
             usage = None
         elif usage is None:

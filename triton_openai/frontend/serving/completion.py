@@ -69,8 +69,11 @@ class ServingCompletion(ServingBase):
         results = [ChoiceResult() for _ in choices]
         offsets = [len(self._echo(request, i)) for i in range(len(choices))]
 
-        def chunk(index: int, text: str, usage: Usage, finish: str | None = None, **more: Any) -> CompletionResponse:
-            choice = CompletionChoice(index=index, text=text, finish_reason=finish, **more)
+        def chunk(
+            index: int, text: str, usage: Usage, result: ChoiceResult, logprobs: Any = None
+        ) -> CompletionResponse:
+            finish, stop = result.finish_reason, result.stop_reason  # None until the choice's last chunk
+            choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish, stop_reason=stop)
             extra = {"usage": usage if request.continuous_usage else None} if request.include_usage else {}
             return CompletionResponse(
                 id=request_id,
@@ -84,17 +87,14 @@ class ServingCompletion(ServingBase):
         if request.echo:
             for index, job in enumerate(choices):
                 prompt_tokens = len(job.prompt) if isinstance(job.prompt, list) else 0  # 0: the model tokenizes
-                yield chunk(index, self._echo(request, index), Usage.of(prompt_tokens, 0), stop_reason=None)
+                yield chunk(index, self._echo(request, index), Usage.of(prompt_tokens, 0), results[index])
         async for index, generated in stream:
             result = results[index]
             result.add(generated)
             if generated.text or generated.finish_reason is not None:
                 logprobs = self._logprobs(request, generated.logprobs, offsets[index])
                 offsets[index] += len(generated.text)
-                stop = result.stop_reason
-                yield chunk(
-                    index, generated.text, result.usage(), result.finish_reason, logprobs=logprobs, stop_reason=stop
-                )
+                yield chunk(index, generated.text, result.usage(), result, logprobs)
         if request.include_usage:
             yield CompletionResponse(
                 id=request_id,
