@@ -20,15 +20,8 @@ from tritonclient.utils import InferenceServerException
 
 from triton_openai import contract as t
 from triton_openai.frontend import errors
+from triton_openai.frontend.triton import jobs
 from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TokenizedPrompt
-from triton_openai.frontend.triton.jobs import (
-    EmbeddingJob,
-    GenerationJob,
-    ImageJob,
-    SpeechJob,
-    TokenizeJob,
-    TranscriptionJob,
-)
 from triton_openai.frontend.triton.tensors import (
     detokenize_inputs,
     embedding_inputs,
@@ -123,7 +116,7 @@ class GrpcTritonClient:
                     served.append(model)
         return served
 
-    async def tokenize(self, model: ServedModel, job: TokenizeJob) -> TokenizedPrompt:
+    async def tokenize(self, model: ServedModel, job: jobs.TokenizeJob) -> TokenizedPrompt:
         with map_errors():
             result = await self._client.infer(_preprocessing(model), tokenize_inputs(job))
         return unpack_tokenized(result)
@@ -133,33 +126,35 @@ class GrpcTritonClient:
             result = await self._client.infer(_preprocessing(model), detokenize_inputs(token_ids))
         return unpack_text(result)
 
-    async def generate(self, model: ServedModel, job: GenerationJob, request_id: str) -> AsyncIterator[GenerationChunk]:
+    async def generate(
+        self, model: ServedModel, job: jobs.GenerationJob, request_id: str
+    ) -> AsyncIterator[GenerationChunk]:
         # A LoRA adapter is served by name on its base model's llm model (triton_openai.models.llm.lora).
         async for result in self._stream(_llm(model), generation_inputs(job), request_id):
             chunk = unpack_chunk(result)
             if chunk is not None:
                 yield chunk
 
-    async def embed(self, model: ServedModel, job: EmbeddingJob) -> tuple[np.ndarray, list[int]]:
+    async def embed(self, model: ServedModel, job: jobs.EmbeddingJob) -> tuple[np.ndarray, list[int]]:
         with map_errors():
             result = await self._client.infer(model.name, embedding_inputs(job))
         return unpack_embeddings(result)
 
     async def transcribe(
-        self, model: ServedModel, job: TranscriptionJob, request_id: str
+        self, model: ServedModel, job: jobs.TranscriptionJob, request_id: str
     ) -> AsyncIterator[dict[str, Any]]:
         async for result in self._stream(model.name, unbatched_inputs(job), request_id):
             event = unpack_event(result)
             if event is not None:
                 yield event
 
-    async def synthesize(self, model: ServedModel, job: SpeechJob, request_id: str) -> AsyncIterator[AudioChunk]:
+    async def synthesize(self, model: ServedModel, job: jobs.SpeechJob, request_id: str) -> AsyncIterator[AudioChunk]:
         async for result in self._stream(model.name, unbatched_inputs(job), request_id):
             chunk = unpack_audio(result)
             if chunk is not None:
                 yield chunk
 
-    async def generate_images(self, model: ServedModel, job: ImageJob, request_id: str) -> AsyncIterator[bytes]:
+    async def generate_images(self, model: ServedModel, job: jobs.ImageJob, request_id: str) -> AsyncIterator[bytes]:
         async for result in self._stream(model.name, unbatched_inputs(job), request_id):
             image = unpack_image(result)
             if image is not None:
