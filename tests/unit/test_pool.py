@@ -104,3 +104,23 @@ def test_a_stream_fails_over_only_before_its_first_chunk():
 
     chunks, ready = asyncio.run(run())
     assert chunks == ["t1:8001", "t1:8001"] and ready is False
+
+
+@pytest.mark.parametrize(
+    "message, error",
+    [
+        ("[invalid_request] max_tokens is too large", errors.InvalidRequest),
+        ("in ensemble: [overloaded] the queue is full", errors.Overloaded),
+        ("failed to connect to all addresses", errors.BackendUnavailable),
+        ("Server not ready", errors.BackendUnavailable),  # shutting down: another server takes the request
+        ("Request for unknown model: 'x' is not found", errors.BackendUnavailable),
+        ("CUDA out of memory", errors.ServerError),
+    ],
+)
+def test_tritons_messages_become_our_errors(message, error):
+    from triton_openai.frontend.triton.client import _from_message
+
+    mapped = _from_message(message)
+    assert type(mapped) is error
+    if error is errors.InvalidRequest:
+        assert mapped.message == "max_tokens is too large"  # the tag and Triton's prefix gone

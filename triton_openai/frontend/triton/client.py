@@ -55,7 +55,14 @@ _CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
-_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "failed to connect", "Connection refused", "Socket closed")
+# A server that cannot be reached, or one shutting down ("Server not ready"): the pool tries another.
+_UNAVAILABLE = (
+    "StatusCode.UNAVAILABLE",
+    "failed to connect",
+    "Connection refused",
+    "Socket closed",
+    "Server not ready",
+)
 
 
 @contextlib.contextmanager
