@@ -115,36 +115,122 @@ GUIDANCE_SCALE = "guidance_scale"
 OUTPUT_FORMAT = "output_format"  # png, jpeg, webp
 IMAGE = "image"  # encoded image bytes
 
-# Which numpy dtype each generation parameter travels as.
-PARAMETER_DTYPES: dict[str, str] = {
-    MAX_TOKENS: "int32",
-    STREAM: "bool",
-    TEMPERATURE: "float32",
-    TOP_P: "float32",
-    TOP_K: "int32",
-    MIN_P: "float32",
-    SEED: "uint64",
-    FREQUENCY_PENALTY: "float32",
-    PRESENCE_PENALTY: "float32",
-    REPETITION_PENALTY: "float32",
-    MIN_TOKENS: "int32",
-    IGNORE_EOS: "bool",
-    STOP_WORDS: "bytes",
-    STOP_TOKEN_IDS: "int32",
-    INCLUDE_STOP_STR_IN_OUTPUT: "bool",
-    SKIP_SPECIAL_TOKENS: "bool",
-    MIN_LENGTH: "int32",
-    RANDOM_SEED: "uint64",
-    EXCLUDE_INPUT_IN_OUTPUT: "bool",
-    GUIDE_TYPE: "bytes",
-    GUIDE: "bytes",
-    RETURN_LOG_PROBS: "bool",
-    TOP_LOGPROBS: "int32",
-    LOGIT_BIAS_TOKEN_IDS: "int32",
-    LOGIT_BIAS_VALUES: "float32",
-    LORA_NAME: "bytes",
-    LORA_PATH: "bytes",
-    LORA_UNLOAD: "bool",
+# The llm model's optional inputs beside the prompt (and the ensemble's and, LoRA apart, the
+# vision model's): what a generation job's sampling and LoRA adapter become.
+GENERATION_PARAMETERS = (
+    MAX_TOKENS,
+    STREAM,
+    TEMPERATURE,
+    TOP_P,
+    TOP_K,
+    MIN_P,
+    SEED,
+    FREQUENCY_PENALTY,
+    PRESENCE_PENALTY,
+    REPETITION_PENALTY,
+    MIN_TOKENS,
+    IGNORE_EOS,
+    STOP_WORDS,
+    STOP_TOKEN_IDS,
+    INCLUDE_STOP_STR_IN_OUTPUT,
+    SKIP_SPECIAL_TOKENS,
+    MIN_LENGTH,
+    RANDOM_SEED,
+    EXCLUDE_INPUT_IN_OUTPUT,
+    GUIDE_TYPE,
+    GUIDE,
+    RETURN_LOG_PROBS,
+    TOP_LOGPROBS,
+    LOGIT_BIAS_TOKEN_IDS,
+    LOGIT_BIAS_VALUES,
+    LORA_NAME,
+    LORA_PATH,
+    LORA_UNLOAD,
+)
+
+# Every tensor of every model and the Triton data type it has (config.pbtxt's TYPE_<type>): one
+# name has one type wherever it appears. The frontend packs inputs by this table
+# (triton_openai.frontend.triton.tensors); a unit test holds every config.pbtxt to it.
+INT32, UINT64, FP32, BOOL, STRING = "INT32", "UINT64", "FP32", "BOOL", "STRING"
+TENSOR_TYPES: dict[str, str] = {
+    # prompts, tokenization, detokenization
+    TEXT_INPUT: STRING,
+    MESSAGES: STRING,
+    TOOLS: STRING,
+    ADD_SPECIAL_TOKENS: BOOL,
+    ADD_GENERATION_PROMPT: BOOL,
+    CONTINUE_FINAL_MESSAGE: BOOL,
+    CHAT_TEMPLATE_KWARGS: STRING,
+    RETURN_TOKEN_STRS: BOOL,
+    INPUT_IDS: INT32,
+    INPUT_LENGTHS: INT32,
+    RENDERED_PROMPT: STRING,
+    TOKEN_STRS: STRING,
+    IMAGES: STRING,
+    # generation parameters
+    MAX_TOKENS: INT32,
+    STREAM: BOOL,
+    TEMPERATURE: FP32,
+    TOP_P: FP32,
+    TOP_K: INT32,
+    MIN_P: FP32,
+    SEED: UINT64,
+    FREQUENCY_PENALTY: FP32,
+    PRESENCE_PENALTY: FP32,
+    REPETITION_PENALTY: FP32,
+    MIN_TOKENS: INT32,
+    IGNORE_EOS: BOOL,
+    STOP_WORDS: STRING,
+    STOP_TOKEN_IDS: INT32,
+    INCLUDE_STOP_STR_IN_OUTPUT: BOOL,
+    SKIP_SPECIAL_TOKENS: BOOL,
+    MIN_LENGTH: INT32,
+    RANDOM_SEED: UINT64,
+    EXCLUDE_INPUT_IN_OUTPUT: BOOL,
+    GUIDE_TYPE: STRING,
+    GUIDE: STRING,
+    RETURN_LOG_PROBS: BOOL,
+    TOP_LOGPROBS: INT32,
+    LOGIT_BIAS_TOKEN_IDS: INT32,
+    LOGIT_BIAS_VALUES: FP32,
+    LORA_NAME: STRING,
+    LORA_PATH: STRING,
+    LORA_UNLOAD: BOOL,
+    # generation outputs
+    TEXT_OUTPUT: STRING,
+    OUTPUT_IDS: INT32,
+    FINISH_REASON: STRING,
+    NUM_INPUT_TOKENS: INT32,
+    NUM_OUTPUT_TOKENS: INT32,
+    LOGPROBS: STRING,
+    NUM_CACHED_TOKENS: INT32,
+    STOP_REASON: STRING,
+    # embeddings
+    TRUNCATE_PROMPT_TOKENS: INT32,
+    DIMENSIONS: INT32,
+    EMBEDDING: FP32,
+    # whisper
+    AUDIO: STRING,
+    LANGUAGE: STRING,
+    PROMPT: STRING,
+    TASK: STRING,
+    WORD_TIMESTAMPS: BOOL,
+    TRANSCRIPTION_EVENT: STRING,
+    # tts
+    VOICE: STRING,
+    RESPONSE_FORMAT: STRING,
+    SPEED: FP32,
+    AUDIO_CHUNK: STRING,
+    AUDIO_SECONDS: FP32,
+    # image
+    NEGATIVE_PROMPT: STRING,
+    NUM_IMAGES: INT32,
+    WIDTH: INT32,
+    HEIGHT: INT32,
+    NUM_INFERENCE_STEPS: INT32,
+    GUIDANCE_SCALE: FP32,
+    OUTPUT_FORMAT: STRING,
+    IMAGE: STRING,
 }
 
 # Keys of the `parameters` block of a served model's ensemble config.pbtxt.
@@ -158,6 +244,7 @@ KINDS = (KIND_LLM, KIND_EMBEDDINGS, KIND_TRANSCRIPTION, KIND_SPEECH, KIND_IMAGE)
 PARAM_INPUT_MODALITIES = "input_modalities"  # comma-separated: text, image
 MODALITY_IMAGE = "image"
 PARAM_DEFAULT_SIZE = "default_size"  # an image model's size for size "auto": WIDTHxHEIGHT
+PARAM_IMAGE_DEFAULT_STEPS = "image_default_steps"  # its denoising steps when a request sets none (ImageSettings)
 PARAM_EMBEDDING_DIM = "embedding_dim"
 PARAM_MAX_INPUT_TOKENS = "max_input_tokens"
 PARAM_MAX_BATCH_SIZE = "max_batch_size"

@@ -95,6 +95,34 @@ def test_stop_string_when_streaming(client):
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
+def test_stop_reason_names_the_stop_string_as_vllm_does(client):
+    stopped = chat(client, temperature=0, max_tokens=30, stop=["zzz", " Paris"]).choices[0]
+    assert stopped.finish_reason == "stop" and stopped.model_extra["stop_reason"] == " Paris"
+    for natural in (chat(client, temperature=0, max_tokens=50), chat(client, STORY, temperature=0, max_tokens=3)):
+        assert "stop_reason" in natural.choices[0].model_extra  # sent on every choice, null here
+        assert natural.choices[0].model_extra["stop_reason"] is None
+    _, chunks = stream_text(client, temperature=0, max_tokens=30, stop=[" Paris"])
+    assert (
+        chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].choices[0].model_extra["stop_reason"] == " Paris"
+    )
+    assert all("stop_reason" not in c.choices[0].model_extra for c in chunks[:-1])  # on the last chunk only
+
+
+def test_continuous_usage_stats_put_each_choices_usage_on_every_chunk(client, tokenizer):
+    options = {"include_usage": True, "continuous_usage_stats": True}
+    _, chunks = stream_text(client, STORY, n=2, temperature=0, max_tokens=5, stream_options=options)
+    prompt = prompt_tokens(tokenizer, STORY)
+    assert all(c.usage is not None and c.usage.prompt_tokens == prompt for c in chunks)
+    assert [c.usage.completion_tokens for c in chunks[:2]] == [0, 0]  # each choice opens with its role
+    for index in (0, 1):
+        counts = [c.usage.completion_tokens for c in chunks if c.choices and c.choices[0].index == index]
+        assert counts == sorted(counts) and counts[-1] == 5  # its own tokens so far, up to its finish
+    last = chunks[-1]
+    assert last.choices == [] and last.usage.completion_tokens == 10 and last.usage.prompt_tokens == prompt
+    _, plain = stream_text(client, STORY, temperature=0, max_tokens=5, stream_options={"continuous_usage_stats": True})
+    assert all(c.usage is None for c in plain)  # without include_usage, no usage at all
+
+
 def test_include_usage_adds_a_final_usage_chunk(client, tokenizer):
     _, chunks = stream_text(client, STORY, temperature=0, max_tokens=5, stream_options={"include_usage": True})
     last = chunks[-1]

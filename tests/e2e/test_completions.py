@@ -74,3 +74,23 @@ def test_stop_and_min_tokens_and_ignore_eos(client):
 def test_seeded_sampling_repeats(client):
     first = complete(client, max_tokens=15, temperature=1.0, seed=11).choices[0].text
     assert complete(client, max_tokens=15, temperature=1.0, seed=11).choices[0].text == first
+
+
+def test_stop_reason_on_every_choice_and_chunk(client):
+    stopped = complete(client, "1, 2, 3, 4,", max_tokens=20, temperature=0, stop=[" 7"]).choices[0]
+    assert stopped.finish_reason == "stop" and stopped.model_extra["stop_reason"] == " 7"
+    limited = complete(client, max_tokens=3, temperature=0).choices[0]
+    assert limited.finish_reason == "length" and limited.model_extra["stop_reason"] is None
+    chunks = list(complete(client, "1, 2, 3, 4,", max_tokens=20, temperature=0, stop=[" 7"], stream=True))
+    assert [c.choices[0].model_extra["stop_reason"] for c in chunks][-2:] == [None, " 7"]
+    assert all("stop_reason" in c.choices[0].model_extra for c in chunks)  # null until the last, as vLLM
+
+
+def test_continuous_usage_stats(client, tokenizer):
+    options = {"include_usage": True, "continuous_usage_stats": True}
+    chunks = list(complete(client, max_tokens=4, temperature=0, stream=True, echo=True, stream_options=options))
+    prompt = len(tokenizer.encode(PROMPT))
+    assert all(c.usage is not None and c.usage.prompt_tokens == prompt for c in chunks)
+    counts = [c.usage.completion_tokens for c in chunks if c.choices]
+    assert counts[0] == 0 and counts == sorted(counts) and counts[-1] == 4  # the echo first, then each token
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4

@@ -21,13 +21,6 @@ from triton_openai.repository.fill_template import fill_template, placeholders
 from triton_openai.repository.prepare import PreparedModel
 from triton_openai.repository.render import TEMPLATES, LLMDeployment, render_repository
 
-TYPES = {
-    "int32": "TYPE_INT32",
-    "uint64": "TYPE_UINT64",
-    "float32": "TYPE_FP32",
-    "bool": "TYPE_BOOL",
-    "bytes": "TYPE_STRING",
-}
 LLM_OUTPUTS = {
     t.TEXT_OUTPUT,
     t.OUTPUT_IDS,
@@ -53,11 +46,30 @@ def io(config, kind):
     return {tensor.name: model_config_pb2.DataType.Name(tensor.data_type) for tensor in getattr(config, kind)}
 
 
+def typed(*names: str) -> dict[str, str]:
+    """The names with their types in the contract's table, as config.pbtxt writes them."""
+    return {name: f"TYPE_{t.TENSOR_TYPES[name]}" for name in names}
+
+
+@pytest.mark.parametrize("model", sorted(p.name for p in TEMPLATES.iterdir() if (p / "config.pbtxt").is_file()))
+def test_every_tensor_of_every_model_has_the_type_of_the_contract_table(model):
+    config = template(model)
+    assert config.input and config.output
+    for kind in ("input", "output"):
+        assert io(config, kind) == typed(*io(config, kind))
+
+
+def test_the_table_names_only_tensors_some_model_has():
+    named = set()
+    for folder in TEMPLATES.iterdir():
+        if (folder / "config.pbtxt").is_file():
+            config = template(folder.name)
+            named |= set(io(config, "input")) | set(io(config, "output"))
+    assert set(t.TENSOR_TYPES) == named
+
+
 def test_llm_inputs_are_the_generation_parameters():
-    inputs = io(template("llm"), "input")
-    expected = {name: TYPES[dtype] for name, dtype in t.PARAMETER_DTYPES.items()}
-    expected |= {t.INPUT_IDS: "TYPE_INT32", t.INPUT_LENGTHS: "TYPE_INT32"}
-    assert inputs == expected
+    assert io(template("llm"), "input") == typed(*t.GENERATION_PARAMETERS, t.INPUT_IDS, t.INPUT_LENGTHS)
 
 
 def test_llm_is_decoupled_and_outputs_the_contract():
@@ -204,16 +216,9 @@ def test_vision_takes_the_llm_generation_inputs_and_a_prompt_with_images():
     assert config.model_transaction_policy.decoupled
     inputs = io(config, "input")
     lora = {t.LORA_NAME, t.LORA_PATH, t.LORA_UNLOAD}
-    expected = {name: TYPES[dtype] for name, dtype in t.PARAMETER_DTYPES.items() if name not in lora}
-    expected |= {
-        t.MESSAGES: "TYPE_STRING",
-        t.TOOLS: "TYPE_STRING",
-        t.IMAGES: "TYPE_STRING",
-        t.TEXT_INPUT: "TYPE_STRING",
-        t.INPUT_IDS: "TYPE_INT32",
-        t.INPUT_LENGTHS: "TYPE_INT32",
-    }
-    assert inputs == expected
+    parameters = [name for name in t.GENERATION_PARAMETERS if name not in lora]
+    prompt = (t.MESSAGES, t.TOOLS, t.IMAGES, t.TEXT_INPUT, t.INPUT_IDS, t.INPUT_LENGTHS)
+    assert inputs == typed(*parameters, *prompt)
     assert all(tensor.optional for tensor in config.input)
     assert set(io(config, "output")) == LLM_OUTPUTS
     params = {k: v.string_value for k, v in config.parameters.items()}
@@ -266,6 +271,7 @@ def test_render_vision_and_image_models(tmp_path):
     assert params[t.PARAM_LLM_MODEL] == "see" and t.PARAM_PREPROCESSING_MODEL not in params
     image = parse((out / "draw" / "config.pbtxt").read_text())
     assert image.parameters[t.PARAM_DEFAULT_SIZE].string_value == "512x512"
+    assert image.parameters[t.PARAM_IMAGE_DEFAULT_STEPS].string_value == "4"  # what the frontend reads
     assert read_parameters(ImageParameters, {k: v.string_value for k, v in image.parameters.items()}) == (
         ImageParameters(model_dir=str(sd), image_default_steps=4)
     )

@@ -30,6 +30,6 @@ def test_groups_fit_the_budget_and_keep_the_order():
 
 def test_sources_replace_the_last_user_message_only():
     request = ChatCompletionRequest(messages=USER)
-    augmented = _with_sources(request, "Sources... Question?", [])
-    assert [m.text() for m in augmented.messages] == ["Be brief.", "Sources... Question?"]
-    assert augmented._sources == [] and request._sources is None
+    grounded = _with_sources(request, "Sources... Question?", [])
+    assert [m.text() for m in grounded.request.messages] == ["Be brief.", "Sources... Question?"]
+    assert grounded.sources == [] and [m.text() for m in request.messages] == ["Be brief.", "Question?"]

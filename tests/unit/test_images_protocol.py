@@ -1,7 +1,6 @@
 """Image parts of chat messages and the image generation types, against the openai package's."""
 
 import asyncio
-import json
 import os
 import time
 
@@ -40,9 +39,9 @@ def test_image_parts_render_as_placeholders_in_order():
         ]
     )
     assert request.image_urls() == ["https://example.com/a.png", "data:image/png;base64,AAAA"]
-    content = json.loads(request.messages_json())[0]["content"]
+    content = request.chat_prompt().messages[0]["content"]
     assert content == [{"type": "text", "text": "Compare"}, {"type": "image"}, {"type": "image"}]
-    assert json.loads(chat("plain").messages_json())[0]["content"] == "plain"  # no images: a string as before
+    assert chat("plain").chat_prompt().messages[0]["content"] == "plain"  # no images: a string as before
 
 
 @pytest.mark.parametrize(

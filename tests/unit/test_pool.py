@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from triton_openai.frontend import errors
+from triton_openai.frontend.triton.jobs import GenerationJob
 from triton_openai.frontend.triton.pool import TritonPool
 
 
@@ -30,7 +31,7 @@ class FakeTriton:
         self._check()
         return [1]
 
-    async def generate(self, model, input_ids, parameters, request_id):
+    async def generate(self, model, job, request_id):
         self._check()
         await self.release.wait()
         yield self.url
@@ -53,7 +54,7 @@ def pool_of(n: int, **kwargs) -> tuple[TritonPool, list[FakeTriton]]:
 def test_streams_go_to_the_server_with_fewest_in_flight():
     async def run():
         pool, fakes = pool_of(3, health_interval=60)
-        streams = [pool.generate("m", [1], {}, "r") for _ in range(6)]
+        streams = [pool.generate("m", GenerationJob([1]), "r") for _ in range(6)]
         firsts = [asyncio.ensure_future(s.__anext__()) for s in streams]
         await asyncio.sleep(0.01)
         busy = [m.outstanding for m in pool.members]
@@ -93,7 +94,7 @@ def test_a_stream_fails_over_only_before_its_first_chunk():
         for fake in fakes:
             fake.release.set()
         fakes[0].down = True
-        chunks = [c async for c in pool.generate("m", [1], {}, "r")]
+        chunks = [c async for c in pool.generate("m", GenerationJob([1]), "r")]
         fakes[1].down = True
         with pytest.raises(errors.BackendUnavailable):
             await pool.models()
@@ -103,3 +104,23 @@ def test_a_stream_fails_over_only_before_its_first_chunk():
 
     chunks, ready = asyncio.run(run())
     assert chunks == ["t1:8001", "t1:8001"] and ready is False
+
+
+@pytest.mark.parametrize(
+    "message, error",
+    [
+        ("[invalid_request] max_tokens is too large", errors.InvalidRequest),
+        ("in ensemble: [overloaded] the queue is full", errors.Overloaded),
+        ("failed to connect to all addresses", errors.BackendUnavailable),
+        ("Server not ready", errors.BackendUnavailable),  # shutting down: another server takes the request
+        ("Request for unknown model: 'x' is not found", errors.BackendUnavailable),
+        ("CUDA out of memory", errors.ServerError),
+    ],
+)
+def test_tritons_messages_become_our_errors(message, error):
+    from triton_openai.frontend.triton.client import _from_message
+
+    mapped = _from_message(message)
+    assert type(mapped) is error
+    if error is errors.InvalidRequest:
+        assert mapped.message == "max_tokens is too large"  # the tag and Triton's prefix gone

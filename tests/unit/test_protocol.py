@@ -9,7 +9,6 @@ import pytest
 from pydantic import ValidationError
 
 from tests.unit.sdk_fields import assert_sdk_fields
-from triton_openai import contract as t
 from triton_openai.frontend.protocol.audio import (
     DurationUsage,
     SpeechRequest,
@@ -187,16 +186,11 @@ def test_generation_inputs_map_openai_and_extension_fields():
             "ignore_eos": True,
         }
     )
-    inputs = request.generation_inputs()
-    assert inputs[t.MAX_TOKENS] == 5  # max_completion_tokens wins
-    assert inputs[t.STOP_WORDS] == ["\n"]
-    assert (inputs[t.TOP_K], inputs[t.REPETITION_PENALTY], inputs[t.MIN_TOKENS], inputs[t.IGNORE_EOS]) == (
-        3,
-        1.2,
-        2,
-        True,
-    )
-    assert inputs[t.TEMPERATURE] is None  # left to the engine's default
+    sampling = request.sampling()
+    assert sampling.max_tokens == 5  # max_completion_tokens wins
+    assert sampling.stop == ("\n",)
+    assert (sampling.top_k, sampling.repetition_penalty, sampling.min_tokens, sampling.ignore_eos) == (3, 1.2, 2, True)
+    assert sampling.temperature is None  # left to the engine's default
 
 
 def test_seeds_per_choice():
@@ -274,10 +268,9 @@ def test_logit_bias_reasoning_effort_and_template_kwargs_reach_the_inputs():
             "chat_template_kwargs": {"enable_thinking": False},
         }
     )
-    inputs = request.generation_inputs()
-    assert (inputs[t.LOGIT_BIAS_TOKEN_IDS], inputs[t.LOGIT_BIAS_VALUES]) == ([5, 17], [-100, 2.5])
-    assert json.loads(request.template_kwargs_json()) == {"reasoning_effort": "low", "enable_thinking": False}
-    assert ChatCompletionRequest.model_validate({"messages": USER}).template_kwargs_json() is None
+    assert request.sampling().logit_bias == {5: -100, 17: 2.5}
+    assert request.chat_prompt().template_kwargs == {"reasoning_effort": "low", "enable_thinking": False}
+    assert ChatCompletionRequest.model_validate({"messages": USER}).chat_prompt().template_kwargs is None
 
 
 def test_usage_details_and_reasoning_content_parse_as_sdk_types():

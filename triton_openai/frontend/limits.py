@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
-from triton_openai.frontend.triton.base import ServedModel
+from triton_openai.frontend.triton.base import ModelKind, ServedModel
 
 _FORM_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 # JSON's worst case per character of prompt text (`\uXXXX`), and room for the rest of a request
@@ -37,13 +36,10 @@ class JsonBodyLimit:
     def __call__(self) -> int:
         if self.fixed:
             return self.fixed
-        llms = [m for m in self.models() if m.kind == t.KIND_LLM]
+        llms = [m for m in self.models() if m.kind == ModelKind.LLM]
         if not llms:
             return _UNKNOWN_MODELS_BYTES
-        characters = max(
-            (m.max_model_len or 0) * (m.int_parameter(t.PARAM_MAX_CHARS_PER_TOKEN) or _UNKNOWN_CHARS_PER_TOKEN)
-            for m in llms
-        )
+        characters = max((m.max_model_len or 0) * (m.max_chars_per_token or _UNKNOWN_CHARS_PER_TOKEN) for m in llms)
         images = self.image_bytes if any(m.accepts_images for m in llms) else 0
         return characters * _BYTES_PER_CHARACTER + _SLACK_BYTES + images
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from triton_openai.frontend.protocol.common import RequestModel, ResponseModel, Usage
 from triton_openai.frontend.protocol.sampling import SamplingFields
@@ -19,6 +19,7 @@ from triton_openai.frontend.protocol.structured import (
     ToolChoice,
     check_tools,
 )
+from triton_openai.frontend.triton.jobs import ChatPrompt
 
 # -- request -----------------------------------------------------------------------------
 
@@ -157,7 +158,6 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
     chunk_size: int | None = Field(None, ge=100, le=100_000)  # for text_context_list, as h2oGPT
     document_choice: list[str] | None = None
     text_context_list: list[str] | None = Field(None, max_length=1000)
-    _sources: list[Any] | None = PrivateAttr(None)  # what document Q&A put into the prompt
 
     @model_validator(mode="after")
     def _check_logprobs_and_tools(self) -> ChatCompletionRequest:
@@ -170,7 +170,7 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
         )
         # A JSON response_format goes with tools (the answer's format when no tool is called);
         # guided_* extensions do not.
-        if self.uses_tools and self.guide() is not None and not self._json_format_only():
+        if self.uses_tools and not self._json_format_only():
             raise ValueError("tools cannot be combined with guided decoding")
         return self
 
@@ -230,19 +230,21 @@ class ChatCompletionRequest(SamplingFields, GuidedFields):
                 messages.insert(0, {"role": "system", "content": hint})
         return messages
 
-    def messages_json(self, hint: str | None = None) -> str:
-        return json.dumps(self.template_messages(hint), ensure_ascii=False)
+    def chat_prompt(self, hint: str | None = None) -> ChatPrompt:
+        """The prompt for the chat template; `hint` joins the system prompt. Image parts are
+        `{"type": "image"}` placeholders: the serving code fetches `image_urls()`."""
+        return ChatPrompt(self.template_messages(hint), self._template_tools(), self._template_kwargs())
 
-    def template_kwargs_json(self) -> str | None:
-        """The chat template's extra variables as JSON (None: none)."""
+    def _template_kwargs(self) -> dict[str, Any] | None:
+        """The chat template's extra variables (None: none)."""
         values = {name: getattr(self, name) for name in ("reasoning_effort", "verbosity") if getattr(self, name)}
         values.update(self.chat_template_kwargs or {})
-        return json.dumps(values) if values else None
+        return values or None
 
-    def tools_json(self) -> str | None:
+    def _template_tools(self) -> list[dict[str, Any]] | None:
         if not self.uses_tools:
             return None
-        return json.dumps([tool.model_dump(exclude_none=True, by_alias=True) for tool in self.tools or []])
+        return [tool.model_dump(exclude_none=True, by_alias=True) for tool in self.tools or []]
 
 
 # -- response ----------------------------------------------------------------------------
@@ -273,6 +275,8 @@ class ChatChoice(ResponseModel):
     message: AssistantMessage
     logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
+    # vLLM's extension: the stop string that ended the output (null: EOS, the length limit, none)
+    stop_reason: int | str | None = None
 
 
 class ChatCompletionResponse(ResponseModel):
@@ -298,6 +302,7 @@ class ChatChunkChoice(ResponseModel):
     delta: DeltaMessage
     logprobs: ChoiceLogprobs | None = None
     finish_reason: str | None = None
+    stop_reason: int | str | None = None  # set on a choice's last chunk, as vLLM streams it
 
 
 class ChatCompletionChunk(ResponseModel):

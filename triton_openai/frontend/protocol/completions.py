@@ -55,6 +55,7 @@ class CompletionChoice(ResponseModel):
     text: str
     logprobs: CompletionLogprobs | None = None
     finish_reason: str | None = None
+    stop_reason: int | str | None = None  # vLLM's: the stop string that ended the output (on every chunk)
 
 
 class CompletionResponse(ResponseModel):

@@ -8,12 +8,11 @@ OpenAI SDK sends through `extra_body`.
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator, model_validator
 
-from triton_openai import contract as t
 from triton_openai.frontend.protocol.common import RequestModel, StreamOptions
+from triton_openai.frontend.triton.jobs import Guide, Sampling
 
 MAX_STOP_SEQUENCES = 4
 MAX_LOGIT_BIAS = 100.0
@@ -98,31 +97,36 @@ class SamplingFields(RequestModel):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
+    @property
+    def continuous_usage(self) -> bool:
+        """vLLM's stream_options.continuous_usage_stats: every chunk carries the usage so far
+        (with include_usage only; its choice's prompt and completion tokens)."""
+        return self.include_usage and bool(self.stream_options and self.stream_options.continuous_usage_stats)
+
     def choice_seeds(self) -> list[int]:
         """One seed per choice. An omitted seed, or 0 as in h2oGPT, means a fresh random one."""
         base = secrets.randbits(63) if not self.seed else self.seed & _UINT64
         return [(base + i) & _UINT64 for i in range(self.n)]
 
-    def generation_inputs(self) -> dict[str, Any]:
-        """The llm model's optional inputs for this request (None: leave the default)."""
-        bias = {int(key): value for key, value in (self.logit_bias or {}).items()}
-        return {
-            t.MAX_TOKENS: self.output_limit(),
-            t.TEMPERATURE: self.temperature,
-            t.TOP_P: self.top_p,
-            t.TOP_K: self.top_k,
-            t.MIN_P: self.min_p,
-            t.FREQUENCY_PENALTY: self.frequency_penalty,
-            t.PRESENCE_PENALTY: self.presence_penalty,
-            t.REPETITION_PENALTY: self.repetition_penalty,
-            t.MIN_TOKENS: self.min_tokens or None,
-            t.IGNORE_EOS: self.ignore_eos or None,
-            t.STOP_WORDS: self.stop or None,
-            t.STOP_TOKEN_IDS: self.stop_token_ids or None,
-            t.INCLUDE_STOP_STR_IN_OUTPUT: self.include_stop_str_in_output or None,
-            t.SKIP_SPECIAL_TOKENS: None if self.skip_special_tokens else False,
-            t.RETURN_LOG_PROBS: True if self.logprobs_count() is not None else None,
-            t.TOP_LOGPROBS: self.logprobs_count() or None,
-            t.LOGIT_BIAS_TOKEN_IDS: list(bias) or None,
-            t.LOGIT_BIAS_VALUES: list(bias.values()) or None,
-        }
+    def sampling(self, guide: Guide | None = None) -> Sampling:
+        """The llm model's sampling for this request (None: the model's default). Each choice
+        gets its own seed (`choice_seeds`)."""
+        return Sampling(
+            max_tokens=self.output_limit(),
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            min_p=self.min_p,
+            frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty,
+            repetition_penalty=self.repetition_penalty,
+            min_tokens=self.min_tokens,
+            ignore_eos=self.ignore_eos,
+            stop=tuple(self.stop or ()),
+            stop_token_ids=tuple(self.stop_token_ids or ()),
+            include_stop_str_in_output=self.include_stop_str_in_output,
+            skip_special_tokens=self.skip_special_tokens,
+            logprobs=self.logprobs_count(),
+            logit_bias={int(key): value for key, value in (self.logit_bias or {}).items()},
+            guide=guide,
+        )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -90,7 +89,8 @@ ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
 
 
 class GuidedFields(RequestModel):
-    """What both chat and completions accept for constrained output."""
+    """What both chat and completions accept for constrained output (read by
+    triton_openai.frontend.serving.structured)."""
 
     response_format: ResponseFormat | None = None
     # h2oGPT / vLLM extensions, through extra_body.
@@ -113,24 +113,6 @@ class GuidedFields(RequestModel):
         if self.guided_choice is not None and not self.guided_choice:
             raise ValueError("guided_choice must not be empty")
         return self
-
-    def guide(self) -> tuple[str, str] | None:
-        """The (guide type, guide) for the engine, or None for free text."""
-        if self.guided_json is not None:
-            schema = self.guided_json if isinstance(self.guided_json, str) else json.dumps(self.guided_json)
-            return "json_schema", schema
-        if self.guided_regex is not None:
-            return "regex", self.guided_regex
-        if self.guided_choice is not None:
-            return "choice", json.dumps(self.guided_choice)
-        if self.guided_grammar is not None:
-            return "grammar", self.guided_grammar
-        if self.response_format is not None:
-            if self.response_format.type == "json_object":
-                return "json_object", ""
-            if self.response_format.type == "json_schema" and self.response_format.json_schema is not None:
-                return "json_schema", json.dumps(self.response_format.json_schema.schema_)
-        return None
 
 
 # -- response ----------------------------------------------------------------------------

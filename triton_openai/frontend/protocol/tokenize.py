@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
@@ -10,6 +9,7 @@ from pydantic import Field, model_validator
 from triton_openai.frontend.protocol.chat import ChatMessage
 from triton_openai.frontend.protocol.common import RequestModel, ResponseModel
 from triton_openai.frontend.protocol.structured import Tool
+from triton_openai.frontend.triton.jobs import ChatPrompt, TextPrompt, TokenizeJob
 
 
 class TokenizeRequest(RequestModel):
@@ -35,11 +35,20 @@ class TokenizeRequest(RequestModel):
                 raise ValueError("messages to tokenize may hold text parts only")
         return self
 
-    def messages_json(self) -> str:
-        return json.dumps([m.for_template() for m in self.messages or ()], ensure_ascii=False)
-
-    def tools_json(self) -> str | None:
-        return json.dumps([tool.model_dump(exclude_none=True) for tool in self.tools]) if self.tools else None
+    def job(self) -> TokenizeJob:
+        """What the model's tokenizer is asked: the prompt as is, or the messages (and tools) through the template."""
+        if self.messages is None:
+            prompt: TextPrompt | ChatPrompt = TextPrompt(self.prompt or "")
+        else:
+            tools = [tool.model_dump(exclude_none=True) for tool in self.tools or ()]
+            prompt = ChatPrompt([m.for_template() for m in self.messages], tools or None, self.chat_template_kwargs)
+        return TokenizeJob(
+            prompt,
+            add_special_tokens=self.add_special_tokens,
+            add_generation_prompt=self.add_generation_prompt,
+            continue_final_message=self.continue_final_message,
+            return_token_strs=self.return_token_strs,
+        )
 
     def characters(self) -> int:
         if self.prompt is not None:

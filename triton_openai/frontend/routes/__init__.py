@@ -27,12 +27,19 @@ async def caller(request: Request, user: Any = None) -> str:
 
 
 async def respond(
-    request: Request, serving: Any, body: Any, *, framing: Framing = OPENAI, owned: bool = False
+    request: Request,
+    serving: Any,
+    body: Any,
+    *,
+    framing: Framing = OPENAI,
+    owned: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     """SSE for `stream: true`, else JSON; either way the work stops if the client goes away.
-    `owned`: the serving methods take the caller too (what they keep belongs to it)."""
+    `owned`: the serving methods take the caller too (what they keep belongs to it); `extra`:
+    keyword arguments they take beside the body."""
     owner = await caller(request, getattr(body, "user", None))
     arguments = (body, owner) if owned else (body,)
     if body.stream:
-        return sse_response(await serving.create_stream(*arguments), framing)
-    return JSONResponse(dump(await cancel_on_disconnect(request, serving.create(*arguments))))
+        return sse_response(await serving.create_stream(*arguments, **(extra or {})), framing)
+    return JSONResponse(dump(await cancel_on_disconnect(request, serving.create(*arguments, **(extra or {})))))

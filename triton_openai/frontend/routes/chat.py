@@ -14,5 +14,6 @@ router = APIRouter()
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
     owner = await caller(request, body.user)
     body = await resolve_file_parts(body, request.app.state.serving_files, owner)
-    body = await request.app.state.document_chat.augment(body, owner)
-    return await respond(request, request.app.state.serving_chat, body)
+    grounded = await request.app.state.document_chat.augment(body, owner)
+    serving = request.app.state.serving_chat
+    return await respond(request, serving, grounded.request, extra={"sources": grounded.sources})

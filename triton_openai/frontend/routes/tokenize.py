@@ -30,5 +30,5 @@ async def detokenize(body: DetokenizeRequest, request: Request) -> JSONResponse:
 async def render_chat_completion(body: ChatCompletionRequest, request: Request) -> JSONResponse:
     owner = await caller(request, body.user)
     body = await resolve_file_parts(body, request.app.state.serving_files, owner)
-    body = await request.app.state.document_chat.augment(body, owner)
-    return JSONResponse(dump(await request.app.state.serving_chat.render(body)))
+    grounded = await request.app.state.document_chat.augment(body, owner)
+    return JSONResponse(dump(await request.app.state.serving_chat.render(grounded.request)))

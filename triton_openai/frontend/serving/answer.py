@@ -25,7 +25,7 @@ from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.serving.choices import ChoiceResult
 from triton_openai.frontend.serving.reasoning import ReasoningSplitter
-from triton_openai.frontend.serving.structured import calls_are_tagged, extract_json_code
+from triton_openai.frontend.serving.structured import OutputConstraints, chat_constraints, extract_json_code
 from triton_openai.frontend.serving.tool_calls import CallDelta, ToolCallExtractor
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
 
@@ -111,12 +111,14 @@ AnswerEvent = Started | ReasoningText | TextDelta | ToolCallStart | ToolCallArgu
 
 @dataclass
 class GenerationStream:
-    """A started generation: errors before its first event were raised already."""
+    """A started generation: errors before its first event were raised already. `progress`
+    holds each choice's counts so far, as of the last event (for continuous usage)."""
 
     id: str
     created: int
     model: ServedModel
     events: AsyncIterator[AnswerEvent]
+    progress: list[ChoiceResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,12 @@ class AnswerBuilder:
     request: ChatCompletionRequest
     index: int = 0
     reasoning: Reasoning = Reasoning()
+    constraints: OutputConstraints | None = None  # the request's (None: read from it here)
 
     def __post_init__(self) -> None:
-        uses_tools = self.request.uses_tools
-        self.tools = ToolCallExtractor(tagged=calls_are_tagged(self.request)) if uses_tools else None
-        format_ = self.request.response_format
-        self.json_code = format_ is not None and format_.type == "json_code"
+        constraints = self.constraints or chat_constraints(self.request)
+        self.tools = ToolCallExtractor(tagged=constraints.tagged_calls) if constraints.tool_calls else None
+        self.json_code = constraints.json_code
         self.text = ""
         self.splitter = self.reasoning.splitter()
 

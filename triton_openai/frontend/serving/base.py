@@ -6,10 +6,8 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from triton_openai import contract as t
 from triton_openai.frontend.metrics import Metrics
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.sampling import SamplingFields
@@ -17,6 +15,7 @@ from triton_openai.frontend.serving.choices import Choice, ChoiceResult, collect
 from triton_openai.frontend.serving.prompt_limits import PromptLimit
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TokenizedPrompt, TritonClient
+from triton_openai.frontend.triton.jobs import GenerationJob, Guide, Prompt, Sampling, TokenizeJob
 
 
 @dataclass(frozen=True)
@@ -56,48 +55,35 @@ class ServingBase:
         return int(time.time())
 
     async def start(
-        self,
-        request: SamplingFields,
-        prompts: list[dict[str, Any]],
-        *,
-        chat: bool,
-        extra: dict[str, Any] | None = None,
+        self, request: SamplingFields, prompts: list[Prompt], *, chat: bool, guide: Guide | None = None
     ) -> tuple[ServedModel, str, list[Choice]]:
-        """The model that answers, a new request id, and the request's choices;
-        `extra` inputs (a guide) go to every choice."""
+        """The model that answers, a new request id, and the request's choices (every one held to `guide`)."""
         model = await self.registry.resolve_llm(request.model, chat=chat)
-        return model, self.new_request_id(), await self.choices(model, request, prompts, extra or {})
-
-    async def choices(
-        self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, Any]], extra: dict[str, Any]
-    ) -> list[Choice]:
-        """n choices per prompt, each prompt tokenized once, each choice with its own seed."""
-        return (await self.prepare(model, request, prompts, extra)).choices
+        return model, self.new_request_id(), (await self.prepare(model, request, prompts, guide)).choices
 
     async def prepare(
-        self, model: ServedModel, request: SamplingFields, prompts: list[dict[str, Any]], extra: dict[str, Any]
+        self, model: ServedModel, request: SamplingFields, prompts: list[Prompt], guide: Guide | None
     ) -> Prepared:
-        """The prompts tokenized (over-long ones refused first) and their choices.
+        """The prompts tokenized (over-long ones refused first) and their choices: n per prompt,
+        each prompt tokenized once, each choice with its own seed.
 
         Choice index = prompt index * n + j, as OpenAI numbers them.
         """
-        parameters = {**request.generation_inputs(), **extra}
+        sampling = request.sampling(guide)
         if model.tokenizes_itself:  # the prompt travels as it is; the model checks its length
-            seeds = request.choice_seeds()
-            choices = [([], {**parameters, **prompt, t.SEED: seed}) for prompt in prompts for seed in seeds]
-            return Prepared(choices, [])
+            return Prepared(_choices(model, sampling, prompts, request.choice_seeds()), [])
         limit = PromptLimit.of(model, self.max_prompt_tokens)
         limit.check_characters(model, request.prompt_characters())
         tokenized = await asyncio.gather(*(self._tokenize(model, prompt) for prompt in prompts))
         limit.check_tokens(max((len(p.token_ids) for p in tokenized), default=0))
-        seeds = request.choice_seeds()
-        return Prepared([(p.token_ids, {**parameters, t.SEED: seed}) for p in tokenized for seed in seeds], tokenized)
+        ids: list[Prompt] = [p.token_ids for p in tokenized]
+        return Prepared(_choices(model, sampling, ids, request.choice_seeds()), tokenized)
 
-    async def _tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
+    async def _tokenize(self, model: ServedModel, prompt: Prompt) -> TokenizedPrompt:
         """A prompt tokenized: its token ids as given, or by the model's tokenizer."""
-        if t.INPUT_IDS in prompt:
-            return TokenizedPrompt(list(prompt[t.INPUT_IDS]))
-        return await self.engine.tokenize(model, prompt)
+        if isinstance(prompt, list):
+            return TokenizedPrompt(list(prompt))
+        return await self.engine.tokenize(model, TokenizeJob(prompt))
 
     @staticmethod
     def usage(results: list[ChoiceResult], prompts: int = 1) -> Usage:
@@ -111,3 +97,7 @@ class ServingBase:
             cached_tokens=sum(r.cached_tokens for r in firsts),
             reasoning_tokens=sum(r.reasoning_tokens for r in results),
         )
+
+
+def _choices(model: ServedModel, sampling: Sampling, prompts: list[Prompt], seeds: list[int]) -> list[Choice]:
+    return [GenerationJob(prompt, replace(sampling, seed=seed), model.lora) for prompt in prompts for seed in seeds]

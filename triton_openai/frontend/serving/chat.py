@@ -9,10 +9,9 @@ generate from (/tokenize)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.chat import (
     AssistantMessage,
@@ -22,9 +21,10 @@ from triton_openai.frontend.protocol.chat import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     DeltaMessage,
+    Source,
 )
+from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.structured import (
-    ChoiceLogprobs,
     FunctionCallDelta,
     FunctionCallOut,
     NamedToolChoice,
@@ -51,8 +51,9 @@ from triton_openai.frontend.serving.base import Prepared, ServingBase
 from triton_openai.frontend.serving.choices import ChoiceResult
 from triton_openai.frontend.serving.image_inputs import ImageLoader
 from triton_openai.frontend.serving.reasoning import prompt_opens_reasoning
-from triton_openai.frontend.serving.structured import chat_logprobs, format_hint, guide_inputs, tool_guide
+from triton_openai.frontend.serving.structured import OutputConstraints, chat_constraints, chat_logprobs
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
+from triton_openai.frontend.triton.jobs import ChatPrompt
 
 
 class ServingChat(ServingBase):
@@ -67,16 +68,13 @@ class ServingChat(ServingBase):
 
     def _splits_reasoning(self, model: ServedModel) -> bool:
         if self.reasoning_parser == "auto":
-            return model.parameters.get(t.PARAM_REASONING_PARSER) == "think"
+            return model.reasoning_parser == "think"
         return self.reasoning_parser == "think"
 
-    async def _prompt(self, request: ChatCompletionRequest) -> tuple[ServedModel, dict[str, Any]]:
+    async def _prompt(self, request: ChatCompletionRequest, hint: str | None) -> tuple[ServedModel, ChatPrompt]:
         """The model that answers and the prompt it is given (messages, template variables, images, tools)."""
         model = await self.registry.resolve_llm(request.model, chat=True)
-        prompt: dict[str, Any] = {
-            t.MESSAGES: request.messages_json(format_hint(request)),
-            t.CHAT_TEMPLATE_KWARGS: request.template_kwargs_json(),
-        }
+        prompt = request.chat_prompt(hint)
         urls = request.image_urls()
         if urls:
             if not model.accepts_images:
@@ -86,25 +84,22 @@ class ServingChat(ServingBase):
                 )
             if self.images is None:
                 raise errors.InvalidRequest("this server takes no images", param="messages")
-            prompt[t.IMAGES] = await self.images.load_all(urls)
-        tools = request.tools_json()
-        if tools is not None:
-            prompt[t.TOOLS] = tools
+            prompt = replace(prompt, images=await self.images.load_all(urls))
         return model, prompt
 
     async def _start(self, request: ChatCompletionRequest) -> _Started:
-        model, prompt = await self._prompt(request)
-        guide = tool_guide(request) or request.guide()
-        prepared = await self.prepare(model, request, [prompt], guide_inputs(guide))
+        constraints = chat_constraints(request)
+        model, prompt = await self._prompt(request, constraints.hint)
+        prepared = await self.prepare(model, request, [prompt], constraints.guide)
         reasoning = Reasoning(
             self._splits_reasoning(model),
             any(prompt_opens_reasoning(p.text) for p in prepared.prompts),
         )
-        return _Started(model, self.new_request_id(), prepared, reasoning)
+        return _Started(model, self.new_request_id(), prepared, reasoning, constraints)
 
     async def prompt_tokens(self, request: ChatCompletionRequest) -> int:
         """How many tokens the request's prompt takes (its messages through the chat template), without generating."""
-        model, prompt = await self._prompt(request)
+        model, prompt = await self._prompt(request, chat_constraints(request).hint)
         if model.tokenizes_itself:
             raise errors.InvalidRequest(f"The model `{model.name}` cannot count prompt tokens apart from generating.")
         return len((await self._tokenize(model, prompt)).token_ids)
@@ -131,21 +126,23 @@ class ServingChat(ServingBase):
         started = await self._start(request)
         model, request_id = started.model, started.request_id
         results = await self.collect(model, started.prepared.choices, request_id)
-        answers = [AnswerBuilder(request, i, started.reasoning).whole(r) for i, r in enumerate(results)]
+        answers = [builder.whole(result) for builder, result in zip(started.builders(request), results, strict=True)]
         return Generation(request_id, self.now(), model, answers, self.usage(results))
 
     async def generate_stream(self, request: ChatCompletionRequest) -> GenerationStream:
         """The choices' answers as events, started now (errors before the first chunk raise here)."""
         started = await self._start(request)
         stream = await self.stream(started.model, started.prepared.choices, started.request_id)
-        events = self._events(request, stream, started.reasoning)
-        return GenerationStream(started.request_id, self.now(), started.model, events)
+        results = [ChoiceResult() for _ in range(request.n)]
+        events = self._events(stream, started.builders(request), results)
+        return GenerationStream(started.request_id, self.now(), started.model, events, results)
 
     async def _events(
-        self, request: ChatCompletionRequest, stream: AsyncIterator[tuple[int, GenerationChunk]], reasoning: Reasoning
+        self,
+        stream: AsyncIterator[tuple[int, GenerationChunk]],
+        builders: list[AnswerBuilder],
+        results: list[ChoiceResult],
     ) -> AsyncIterator[AnswerEvent]:
-        results = [ChoiceResult() for _ in range(request.n)]
-        builders = [AnswerBuilder(request, i, reasoning) for i in range(request.n)]
         started = False
         try:
             async for index, generated in stream:
@@ -153,29 +150,35 @@ class ServingChat(ServingBase):
                     started = True
                     yield Started(generated.num_input_tokens, generated.num_cached_tokens)
                 results[index].add(generated)
-                for event in builders[index].feed(generated):
-                    yield event
+                events = builders[index].feed(generated)
                 if generated.finish_reason is not None:
-                    for event in builders[index].finish(generated):
-                        yield event
-                    results[index].reasoning_tokens = builders[index].reasoning_tokens
+                    events += builders[index].finish(generated)
+                results[index].reasoning_tokens = builders[index].reasoning_tokens
+                for event in events:
+                    yield event
             yield UsageReport(self.usage(results))
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 
-    async def create(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
+    async def create(
+        self, request: ChatCompletionRequest, sources: list[Source] | None = None
+    ) -> ChatCompletionResponse:
+        """Chat completions' answer; `sources` (document Q&A's) go into each choice's message."""
         generation = await self.generate(request)
         return ChatCompletionResponse(
             id=generation.id,
             created=generation.created,
             model=generation.model.name,
-            choices=[_chat_choice(request, answer) for answer in generation.answers],
+            choices=[_chat_choice(request, answer, sources) for answer in generation.answers],
             usage=generation.usage,
             system_fingerprint=generation.model.system_fingerprint,
         )
 
-    async def create_stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        return _chunks(request, await self.generate_stream(request))
+    async def create_stream(
+        self, request: ChatCompletionRequest, sources: list[Source] | None = None
+    ) -> AsyncIterator[ChatCompletionChunk]:
+        """Chat completions' chunks; `sources` ride on each choice's first chunk."""
+        return _chunks(_ChunkWriter(request, await self.generate_stream(request), sources))
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,11 @@ class _Started:
     request_id: str
     prepared: Prepared
     reasoning: Reasoning
+    constraints: OutputConstraints
+
+    def builders(self, request: ChatCompletionRequest) -> list[AnswerBuilder]:
+        """One answer builder per choice."""
+        return [AnswerBuilder(request, i, self.reasoning, self.constraints) for i in range(request.n)]
 
 
 def _finish_reason(request: ChatCompletionRequest, reason: str | None) -> str | None:
@@ -194,67 +202,104 @@ def _finish_reason(request: ChatCompletionRequest, reason: str | None) -> str | 
     return reason
 
 
-def _chat_choice(request: ChatCompletionRequest, answer: Answer) -> ChatChoice:
+def _chat_choice(request: ChatCompletionRequest, answer: Answer, sources: list[Source] | None) -> ChatChoice:
     calls = [
         ToolCallOut(id=c.id, function=FunctionCallOut(name=c.name, arguments=c.arguments)) for c in answer.tool_calls
     ]
     message = AssistantMessage(content=answer.content, tool_calls=calls or None)
     if answer.reasoning is not None:
         message.reasoning_content = answer.reasoning
-    if request._sources is not None:
-        message.sources = request._sources
+    if sources is not None:
+        message.sources = sources
     logprobs = chat_logprobs(answer.logprobs) if answer.logprobs is not None else None
     finish = _finish_reason(request, answer.finish_reason)
-    return ChatChoice(index=answer.index, message=message, logprobs=logprobs, finish_reason=finish)
+    return ChatChoice(
+        index=answer.index, message=message, logprobs=logprobs, finish_reason=finish, stop_reason=answer.stop_reason
+    )
 
 
-async def _chunks(request: ChatCompletionRequest, generation: GenerationStream) -> AsyncIterator[ChatCompletionChunk]:
-    model = generation.model
-    include_usage = request.include_usage
+async def _chunks(writer: _ChunkWriter) -> AsyncIterator[ChatCompletionChunk]:
+    generation = writer.generation
+    try:
+        async for event in generation.events:
+            if not writer.opened:  # the first event is Started: the prompt's counts, for continuous usage
+                for chunk in writer.openings(event):
+                    yield chunk
+            chunk = writer.of(event)
+            if chunk is not None:
+                yield chunk
+    finally:
+        await generation.events.aclose()  # type: ignore[attr-defined]
+
+
+class _ChunkWriter:
+    """A chat generation's events as chat completion chunks: each choice opens with its role
+    (and document Q&A's sources), then its deltas, then its finish (with vLLM's stop_reason);
+    with include_usage a last chunk carries the usage, and with continuous usage every chunk
+    carries its choice's usage so far."""
+
+    def __init__(
+        self, request: ChatCompletionRequest, generation: GenerationStream, sources: list[Source] | None
+    ) -> None:
+        self.request = request
+        self.generation = generation
+        self.sources = sources
+        self.opened = False
+
+    def openings(self, first: AnswerEvent) -> list[ChatCompletionChunk]:
+        self.opened = True
+        started = first if isinstance(first, Started) else Started(0)
+        usage = Usage.of(started.prompt_tokens, 0, cached_tokens=started.cached_tokens)
+        # a plain chat sends no `sources` key
+        sources = {"sources": self.sources} if self.sources is not None else {}
+        delta = DeltaMessage(role="assistant", content="", **sources)
+        return [self.chunk(index, delta, usage=usage) for index in range(self.request.n)]
+
+    def of(self, event: AnswerEvent) -> ChatCompletionChunk | None:
+        if isinstance(event, ReasoningText):
+            return self.chunk(event.index, DeltaMessage(reasoning_content=event.text), event.logprobs)
+        if isinstance(event, TextDelta):
+            return self.chunk(event.index, DeltaMessage(content=event.text), event.logprobs)
+        if isinstance(event, ToolCallStart):
+            function = FunctionCallDelta(name=event.name, arguments="")
+            call = ToolCallDelta(index=event.call_index, id=event.id, type="function", function=function)
+            return self.chunk(event.index, DeltaMessage(tool_calls=[call]))
+        if isinstance(event, ToolCallArguments):
+            call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
+            return self.chunk(event.index, DeltaMessage(tool_calls=[call]))
+        if isinstance(event, Finished):
+            return self.chunk(event.index, DeltaMessage(), finished=event)
+        if isinstance(event, UsageReport) and self.request.include_usage:
+            return self._chunk([], event.usage)
+        return None
 
     def chunk(
-        index: int, delta: DeltaMessage, finish: str | None = None, logprobs: ChoiceLogprobs | None = None
+        self,
+        index: int,
+        delta: DeltaMessage,
+        logprobs: list[dict[str, Any]] | None = None,
+        usage: Usage | None = None,
+        finished: Finished | None = None,
     ) -> ChatCompletionChunk:
-        choice = ChatChunkChoice(index=index, delta=delta, logprobs=logprobs, finish_reason=finish)
-        extra = {"usage": None} if include_usage else {}
+        entries = chat_logprobs(logprobs) if logprobs is not None else None
+        choice = ChatChunkChoice(index=index, delta=delta, logprobs=entries, finish_reason=None)
+        if finished is not None:  # vLLM's stop_reason goes with the finish only
+            choice.finish_reason = _finish_reason(self.request, finished.finish_reason)
+            choice.stop_reason = finished.stop_reason
+        if not self.request.continuous_usage:
+            usage = None
+        elif usage is None:
+            usage = self.generation.progress[index].usage()
+        return self._chunk([choice], usage)
+
+    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None) -> ChatCompletionChunk:
+        model, generation = self.generation.model, self.generation
+        extra = {"usage": usage} if self.request.include_usage else {}  # OpenAI: "usage": null until the last
         return ChatCompletionChunk(
             id=generation.id,
             created=generation.created,
             model=model.name,
-            choices=[choice],
+            choices=choices,
             system_fingerprint=model.system_fingerprint,
             **extra,
         )
-
-    # document Q&A's sources ride on the first chunk; a plain chat sends no `sources` key
-    first = {"sources": request._sources} if request._sources is not None else {}
-    for index in range(request.n):
-        yield chunk(index, DeltaMessage(role="assistant", content="", **first))
-    try:
-        async for event in generation.events:
-            if isinstance(event, ReasoningText):
-                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
-                yield chunk(event.index, DeltaMessage(reasoning_content=event.text), logprobs=logprobs)
-            elif isinstance(event, TextDelta):
-                logprobs = chat_logprobs(event.logprobs) if event.logprobs is not None else None
-                yield chunk(event.index, DeltaMessage(content=event.text), logprobs=logprobs)
-            elif isinstance(event, ToolCallStart):
-                function = FunctionCallDelta(name=event.name, arguments="")
-                call = ToolCallDelta(index=event.call_index, id=event.id, type="function", function=function)
-                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
-            elif isinstance(event, ToolCallArguments):
-                call = ToolCallDelta(index=event.call_index, function=FunctionCallDelta(arguments=event.arguments))
-                yield chunk(event.index, DeltaMessage(tool_calls=[call]))
-            elif isinstance(event, Finished):
-                yield chunk(event.index, DeltaMessage(), _finish_reason(request, event.finish_reason))
-            elif isinstance(event, UsageReport) and include_usage:
-                yield ChatCompletionChunk(
-                    id=generation.id,
-                    created=generation.created,
-                    model=model.name,
-                    choices=[],
-                    system_fingerprint=model.system_fingerprint,
-                    usage=event.usage,
-                )
-    finally:
-        await generation.events.aclose()  # type: ignore[attr-defined]

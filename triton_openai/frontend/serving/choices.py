@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triton_openai.frontend.metrics import GenerationTimer
+from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TritonClient
+from triton_openai.frontend.triton.jobs import GenerationJob
 
-# One choice to generate: the prompt's token ids and the llm model's parameters.
-Choice = tuple[list[int], dict[str, Any]]
+# One choice to generate.
+Choice = GenerationJob
 
 
 @dataclass
@@ -32,6 +34,15 @@ class ChoiceResult:
     @property
     def full_text(self) -> str:
         return "".join(self.text)
+
+    def usage(self) -> Usage:
+        """This choice's usage so far (a stream's continuous usage)."""
+        return Usage.of(
+            self.prompt_tokens,
+            self.completion_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
 
     def add(self, chunk: GenerationChunk) -> None:
         self.text.append(chunk.text)
@@ -56,7 +67,7 @@ async def stream_choices(
 
     async def pump(index: int, choice: Choice) -> None:
         try:
-            async for chunk in engine.generate(model, *choice, f"{request_id}-{index}"):
+            async for chunk in engine.generate(model, choice, f"{request_id}-{index}"):
                 await queue.put((index, chunk))
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
             await queue.put((index, exc))

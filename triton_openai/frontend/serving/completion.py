@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from triton_openai import contract as t
+from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.completions import CompletionChoice, CompletionRequest, CompletionResponse
 from triton_openai.frontend.protocol.structured import CompletionLogprobs
 from triton_openai.frontend.serving.base import ServingBase
 from triton_openai.frontend.serving.choices import Choice, ChoiceResult
-from triton_openai.frontend.serving.structured import completion_logprobs, guide_inputs
+from triton_openai.frontend.serving.structured import completion_constraints, completion_logprobs
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
+from triton_openai.frontend.triton.jobs import Prompt, TextPrompt
 
 
 class ServingCompletion(ServingBase):
@@ -22,7 +23,8 @@ class ServingCompletion(ServingBase):
         return request.prompts()[index // request.n] if request.echo else ""
 
     async def _start(self, request: CompletionRequest) -> tuple[ServedModel, str, list[Choice]]:
-        return await self.start(request, _prompts(request), chat=False, extra=guide_inputs(request.guide()))
+        guide = completion_constraints(request).guide
+        return await self.start(request, _prompts(request), chat=False, guide=guide)
 
     def _logprobs(self, request: CompletionRequest, entries: list, offset: int) -> CompletionLogprobs | None:
         return completion_logprobs(entries, offset) if request.logprobs is not None else None
@@ -40,6 +42,7 @@ class ServingCompletion(ServingBase):
                     text=self._echo(request, i) + r.full_text,
                     logprobs=self._logprobs(request, r.logprobs, len(self._echo(request, i))),
                     finish_reason=r.finish_reason,
+                    stop_reason=r.stop_reason,
                 )
                 for i, r in enumerate(results)
             ],
@@ -50,26 +53,28 @@ class ServingCompletion(ServingBase):
     async def create_stream(self, request: CompletionRequest) -> AsyncIterator[CompletionResponse]:
         model, request_id, choices = await self._start(request)
         stream = await self.stream(model, choices, request_id)
-        return self._chunks(request, model, request_id, stream)
+        return self._chunks(request, model, request_id, choices, stream)
 
     async def _chunks(
         self,
         request: CompletionRequest,
         model: ServedModel,
         request_id: str,
+        choices: list[Choice],
         stream: AsyncIterator[tuple[int, GenerationChunk]],
     ) -> AsyncIterator[CompletionResponse]:
+        """Each choice's text as it comes, with vLLM's stop_reason on every chunk (null until
+        its last); the usage last (include_usage), or on every chunk too (continuous usage)."""
         created = self.now()
-        count = len(request.prompts()) * request.n
-        results = [ChoiceResult() for _ in range(count)]
-        extra = {"usage": None} if request.include_usage else {}
-
-        offsets = [len(self._echo(request, i)) for i in range(count)]
+        results = [ChoiceResult() for _ in choices]
+        offsets = [len(self._echo(request, i)) for i in range(len(choices))]
 
         def chunk(
-            index: int, text: str, finish_reason: str | None = None, logprobs: CompletionLogprobs | None = None
+            index: int, text: str, usage: Usage, result: ChoiceResult, logprobs: Any = None
         ) -> CompletionResponse:
-            choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish_reason)
+            finish, stop = result.finish_reason, result.stop_reason  # None until the choice's last chunk
+            choice = CompletionChoice(index=index, text=text, logprobs=logprobs, finish_reason=finish, stop_reason=stop)
+            extra = {"usage": usage if request.continuous_usage else None} if request.include_usage else {}
             return CompletionResponse(
                 id=request_id,
                 created=created,
@@ -80,14 +85,16 @@ class ServingCompletion(ServingBase):
             )
 
         if request.echo:
-            for index in range(count):
-                yield chunk(index, self._echo(request, index))
+            for index, job in enumerate(choices):
+                prompt_tokens = len(job.prompt) if isinstance(job.prompt, list) else 0  # 0: the model tokenizes
+                yield chunk(index, self._echo(request, index), Usage.of(prompt_tokens, 0), results[index])
         async for index, generated in stream:
-            results[index].add(generated)
+            result = results[index]
+            result.add(generated)
             if generated.text or generated.finish_reason is not None:
                 logprobs = self._logprobs(request, generated.logprobs, offsets[index])
                 offsets[index] += len(generated.text)
-                yield chunk(index, generated.text, generated.finish_reason, logprobs)
+                yield chunk(index, generated.text, result.usage(), result, logprobs)
         if request.include_usage:
             yield CompletionResponse(
                 id=request_id,
@@ -99,5 +106,5 @@ class ServingCompletion(ServingBase):
             )
 
 
-def _prompts(request: CompletionRequest) -> list[dict[str, Any]]:
-    return [{t.TEXT_INPUT: p} if isinstance(p, str) else {t.INPUT_IDS: p} for p in request.prompts()]
+def _prompts(request: CompletionRequest) -> list[Prompt]:
+    return [TextPrompt(p) if isinstance(p, str) else list(p) for p in request.prompts()]

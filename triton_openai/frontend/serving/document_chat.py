@@ -9,12 +9,13 @@
   summarized together; the last step is the answer, streamed as usual.
 
 Either way the request goes on as an ordinary chat request with a rewritten last user
-message; the sources ride along (`request._sources`) and come back in
-`choices[].message.sources` (or the first chunk's `delta.sources`).
+message (`Grounded.request`); its sources (`Grounded.sources`) go to chat completions beside
+it and come back in `choices[].message.sources` (or the first chunk's `delta.sources`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from triton_openai.frontend import errors
@@ -36,6 +37,15 @@ MAP_TOKENS = 256
 MAX_ROUNDS = 4
 
 
+@dataclass(frozen=True)
+class Grounded:
+    """A chat request as document Q&A made it, and the sources it put into the prompt (None: it
+    asked for no documents, so the answer names no sources)."""
+
+    request: ChatCompletionRequest
+    sources: list[Source] | None = None
+
+
 def wants_documents(request: ChatCompletionRequest) -> bool:
     mode = request.langchain_mode
     return bool(request.text_context_list) or (mode is not None and mode not in NO_DOCUMENTS)
@@ -46,10 +56,10 @@ class DocumentChat:
         self.documents = documents
         self.chat = chat  # ServingChat, for the summaries of the map step
 
-    async def augment(self, request: ChatCompletionRequest, owner: str) -> ChatCompletionRequest:
+    async def augment(self, request: ChatCompletionRequest, owner: str) -> Grounded:
         """The request with its sources in the last user message (as is without document parameters)."""
         if not wants_documents(request):
-            return request
+            return Grounded(request)
         question = _last_user_text(request)
         if request.langchain_action.lower() == "summarize":
             return await self._summarize(request, owner, question)
@@ -62,13 +72,11 @@ class DocumentChat:
             hits = await self.documents.search(owner, mode, question, top_k, file_ids or None)
             sources = [_source(i + 1, hit) for i, hit in enumerate(hits)]
         if not sources:  # nothing to read: the question as it was, and no sources
-            augmented = request.model_copy()
-            augmented._sources = []
-            return augmented
+            return Grounded(request, [])
         listing = "\n\n".join(f"[{s.index}] ({s.filename or 'context'})\n{s.text}" for s in sources)
         return _with_sources(request, QUERY_PROMPT.format(sources=listing, question=question), sources)
 
-    async def _summarize(self, request: ChatCompletionRequest, owner: str, question: str) -> ChatCompletionRequest:
+    async def _summarize(self, request: ChatCompletionRequest, owner: str, question: str) -> Grounded:
         if request.text_context_list:
             size = request.chunk_size or 1000
             texts = [c.text for text in request.text_context_list for c in chunk_text(text, size, size // 10)]
@@ -115,16 +123,14 @@ def _last_user_text(request: ChatCompletionRequest) -> str:
     return ""
 
 
-def _with_sources(request: ChatCompletionRequest, content: str, sources: list[Source]) -> ChatCompletionRequest:
+def _with_sources(request: ChatCompletionRequest, content: str, sources: list[Source]) -> Grounded:
     messages = list(request.messages)
     last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
     if last is None:
         messages.append(ChatMessage(role="user", content=content))
     else:
         messages[last] = messages[last].model_copy(update={"content": content})
-    augmented = request.model_copy(update={"messages": messages})
-    augmented._sources = sources
-    return augmented
+    return Grounded(request.model_copy(update={"messages": messages}), sources)
 
 
 def _source(index: int, hit: Hit) -> Source:

@@ -26,14 +26,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.documents.chunk import chunk_text
 from triton_openai.frontend.documents.index import FileNotIndexed, Hit, IndexedFile, VectorIndex
 from triton_openai.frontend.documents.parse import DocumentError, extract_text
 from triton_openai.frontend.files.store import FileNotFound, FileStore, StoredFile
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import TritonClient
+from triton_openai.frontend.triton.base import ModelKind, TritonClient
+from triton_openai.frontend.triton.jobs import EmbeddingJob
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -152,8 +152,8 @@ class ServingDocuments:
             logger.error("ingesting %s failed (%s), and the database is unavailable to record it", key[2], message)
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
-        model = await self.registry.resolve(None, t.KIND_EMBEDDINGS)
-        vectors, _ = await self.engine.embed(model, texts, {t.TRUNCATE_PROMPT_TOKENS: -1})
+        model = await self.registry.resolve(None, ModelKind.EMBEDDINGS)
+        vectors, _ = await self.engine.embed(model, EmbeddingJob(texts, truncate_prompt_tokens=-1))
         return np.asarray(vectors, dtype=np.float32)
 
     # -- status and removal ---------------------------------------------------------------

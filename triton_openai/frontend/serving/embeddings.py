@@ -6,11 +6,11 @@ import base64
 
 import numpy as np
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import TritonClient
+from triton_openai.frontend.triton.base import ModelKind, TritonClient
+from triton_openai.frontend.triton.jobs import EmbeddingJob
 
 
 class ServingEmbeddings:
@@ -19,8 +19,8 @@ class ServingEmbeddings:
         self.registry = registry
 
     async def create(self, request: EmbeddingRequest) -> EmbeddingResponse:
-        model = await self.registry.resolve(request.model, t.KIND_EMBEDDINGS)
-        size = model.int_parameter(t.PARAM_EMBEDDING_DIM)
+        model = await self.registry.resolve(request.model, ModelKind.EMBEDDINGS)
+        size = model.embedding_dim
         if request.dimensions and size and request.dimensions > size:
             raise errors.InvalidRequest(
                 f"dimensions must be at most {size} for the model `{model.name}`", param="dimensions"
@@ -28,9 +28,8 @@ class ServingEmbeddings:
         rows = request.rows()
         if not isinstance(rows[0], str) and any(i < 0 for row in rows for i in row):  # type: ignore[union-attr]
             raise errors.InvalidRequest("token ids must not be negative", param="input")
-        vectors, counts = await self.engine.embed(
-            model, rows, {t.TRUNCATE_PROMPT_TOKENS: request.truncate_prompt_tokens, t.DIMENSIONS: request.dimensions}
-        )
+        job = EmbeddingJob(rows, truncate_prompt_tokens=request.truncate_prompt_tokens, dimensions=request.dimensions)
+        vectors, counts = await self.engine.embed(model, job)
         encode = _base64 if request.encoding_format == "base64" else _floats
         tokens = sum(counts)
         # model_construct: the values are ours and already valid; validating thousands of

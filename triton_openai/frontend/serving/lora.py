@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.lora import Adapter
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.triton.base import TritonClient
+from triton_openai.frontend.triton.jobs import GenerationJob, Sampling
 
 
 class ServingLoRA:
@@ -28,7 +28,9 @@ class ServingLoRA:
             base = adapter.base or "a text generation model"
             raise errors.InvalidRequest(f"LoRA adapter {adapter.name!r}: its base model {base} is not loaded")
         try:
-            async for _ in self.engine.generate(model, [0], {t.MAX_TOKENS: 1}, _request_id()):
+            async for _ in self.engine.generate(
+                model, GenerationJob([0], Sampling(max_tokens=1), model.lora), _request_id()
+            ):
                 pass
         except errors.InvalidRequest as exc:
             raise errors.InvalidRequest(exc.message, param="lora_path") from None

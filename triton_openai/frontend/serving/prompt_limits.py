@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.triton.base import ServedModel
 
@@ -39,7 +38,7 @@ class PromptLimit:
 
     def check_characters(self, model: ServedModel, characters: int) -> None:
         """Refuse a prompt of more characters than `tokens` tokens can hold."""
-        per_token = model.int_parameter(t.PARAM_MAX_CHARS_PER_TOKEN)
+        per_token = model.max_chars_per_token
         if self.tokens and per_token and characters > self.tokens * per_token:
             raise errors.InvalidRequest(
                 f"{self._describe()}; the prompt has {characters} characters, more than {self.tokens} tokens "

@@ -6,27 +6,26 @@ import asyncio
 import time
 from dataclasses import replace
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.lora import Adapter, AdapterTable
-from triton_openai.frontend.triton.base import ServedModel, TritonClient
+from triton_openai.frontend.triton.base import ModelKind, ServedModel, TritonClient
 
 _REFRESH_SECONDS = 10.0
 
 # OpenAI's model names, accepted for the first served model of their kind when no
 # served model has the name (so code written for OpenAI runs unchanged).
 OPENAI_ALIASES = {
-    t.KIND_EMBEDDINGS: ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"),
-    t.KIND_TRANSCRIPTION: ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
-    t.KIND_SPEECH: ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
-    t.KIND_IMAGE: ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"),
+    ModelKind.EMBEDDINGS: ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"),
+    ModelKind.TRANSCRIPTION: ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
+    ModelKind.SPEECH: ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
+    ModelKind.IMAGE: ("dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"),
 }
 _KIND_NAMES = {
-    t.KIND_LLM: "a text generation",
-    t.KIND_EMBEDDINGS: "an embeddings",
-    t.KIND_TRANSCRIPTION: "a speech-to-text",
-    t.KIND_SPEECH: "a text-to-speech",
-    t.KIND_IMAGE: "an image generation",
+    ModelKind.LLM: "a text generation",
+    ModelKind.EMBEDDINGS: "an embeddings",
+    ModelKind.TRANSCRIPTION: "a speech-to-text",
+    ModelKind.SPEECH: "a text-to-speech",
+    ModelKind.IMAGE: "an image generation",
 }
 
 
@@ -50,7 +49,7 @@ class ModelRegistry:
     @staticmethod
     def adapter_model(adapter: Adapter, models: list[ServedModel]) -> ServedModel | None:
         """`adapter` served on its base model (the first text generation model if it names none)."""
-        bases = [m for m in models if m.kind == t.KIND_LLM and m.parent is None and not m.tokenizes_itself]
+        bases = [m for m in models if m.kind == ModelKind.LLM and m.parent is None and not m.tokenizes_itself]
         base = next((m for m in bases if adapter.base in (None, m.name)), None)
         if base is None:
             return None
@@ -81,7 +80,7 @@ class ModelRegistry:
         """The model a chat or completions request asks for; the first suitable one if none."""
         if name:
             model = await self.get(name)
-            if model.kind != "llm":
+            if model.kind != ModelKind.LLM:
                 raise errors.InvalidRequest(f"The model `{name}` does not generate text.", param="model")
             if chat and not model.has_chat_template:
                 raise errors.InvalidRequest(
@@ -89,7 +88,7 @@ class ModelRegistry:
                 )
             return model
         for model in await self.list():
-            if model.kind == "llm" and (model.has_chat_template or not chat):
+            if model.kind == ModelKind.LLM and (model.has_chat_template or not chat):
                 return model
         raise errors.BackendUnavailable("no text generation model is loaded")
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.audio import SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
 from triton_openai.frontend.serving.choices import primed
 from triton_openai.frontend.serving.registry import ModelRegistry
-from triton_openai.frontend.triton.base import AudioChunk, TritonClient
+from triton_openai.frontend.triton.base import AudioChunk, ModelKind, TritonClient
+from triton_openai.frontend.triton.jobs import SpeechJob
 
 
 class ServingSpeech:
@@ -46,16 +46,11 @@ class ServingSpeech:
         return events()
 
     async def _chunks(self, request: SpeechRequest) -> AsyncIterator[AudioChunk]:
-        model = await self.registry.resolve(request.model, t.KIND_SPEECH)
-        voices = model.parameter_list(t.PARAM_VOICES)
+        model = await self.registry.resolve(request.model, ModelKind.SPEECH)
+        voices = model.voices
         if voices and request.voice_name not in voices:
             raise errors.InvalidRequest(
                 f"unknown voice {request.voice_name!r}; available voices: {', '.join(voices)}", param="voice"
             )
-        options = {
-            t.TEXT_INPUT: request.input,
-            t.VOICE: request.voice_name,
-            t.RESPONSE_FORMAT: request.response_format,
-            t.SPEED: request.speed,
-        }
-        return await primed(self.engine.synthesize(model, options, f"speech-{uuid.uuid4().hex}"))
+        job = SpeechJob(request.input, request.voice_name, request.response_format, request.speed)
+        return await primed(self.engine.synthesize(model, job, f"speech-{uuid.uuid4().hex}"))

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from triton_openai import contract as t
 from triton_openai.frontend import errors
 from triton_openai.frontend.protocol.audio import (
     DurationUsage,
@@ -26,7 +25,8 @@ from triton_openai.frontend.serving.choices import primed
 from triton_openai.frontend.serving.languages import language_code, language_name
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.serving.subtitles import to_srt, to_vtt
-from triton_openai.frontend.triton.base import ServedModel, TritonClient
+from triton_openai.frontend.triton.base import ModelKind, ServedModel, TritonClient
+from triton_openai.frontend.triton.jobs import TranscriptionJob
 
 # Whisper's encoder sees 1500 positions per 30 s window.
 AUDIO_TOKENS_PER_SECOND = 50
@@ -100,9 +100,9 @@ class ServingTranscription:
             raise errors.PayloadTooLarge(
                 f"file is {len(audio)} bytes; at most {self.max_audio_bytes} bytes are allowed", param="file"
             )
-        model = await self.registry.resolve(request.model, t.KIND_TRANSCRIPTION)
+        model = await self.registry.resolve(request.model, ModelKind.TRANSCRIPTION)
         language = language_code(request.language) if request.language and request.task == "transcribe" else None
-        known = model.parameter_list(t.PARAM_LANGUAGES)
+        known = model.languages
         if language and known and language not in known:
             only = " (the model is English-only)" if known == ["en"] else ""
             raise errors.InvalidRequest(
@@ -113,15 +113,9 @@ class ServingTranscription:
             raise errors.InvalidRequest(
                 "timestamp_granularities needs response_format verbose_json", param="timestamp_granularities"
             )
-        options = {
-            t.TASK: request.task,
-            t.LANGUAGE: language,
-            t.PROMPT: request.prompt,
-            t.TEMPERATURE: request.temperature,
-            t.WORD_TIMESTAMPS: words,
-        }
+        job = TranscriptionJob(audio, request.task, language, request.prompt, request.temperature, words)
         request_id = f"{request.task}-{uuid.uuid4().hex}"
-        return model, self.engine.transcribe(model, audio, options, request_id)
+        return model, self.engine.transcribe(model, job, request_id)
 
 
 def _words(segments: list[dict[str, Any]]) -> list[TranscriptionWord]:

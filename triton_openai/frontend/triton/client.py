@@ -20,11 +20,15 @@ from tritonclient.utils import InferenceServerException
 
 from triton_openai import contract as t
 from triton_openai.frontend import errors
+from triton_openai.frontend.triton import jobs
 from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TokenizedPrompt
 from triton_openai.frontend.triton.tensors import (
-    pack_embedding_inputs,
-    pack_inputs,
-    pack_unbatched,
+    detokenize_inputs,
+    embedding_inputs,
+    generation_inputs,
+    lora_unload_inputs,
+    tokenize_inputs,
+    unbatched_inputs,
     unpack_audio,
     unpack_chunk,
     unpack_embeddings,
@@ -51,7 +55,14 @@ _CHANNEL_ARGS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
-_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "failed to connect", "Connection refused", "Socket closed")
+# A server that cannot be reached, or one shutting down ("Server not ready"): the pool tries another.
+_UNAVAILABLE = (
+    "StatusCode.UNAVAILABLE",
+    "failed to connect",
+    "Connection refused",
+    "Socket closed",
+    "Server not ready",
+)
 
 
 @contextlib.contextmanager
@@ -112,67 +123,52 @@ class GrpcTritonClient:
                     served.append(model)
         return served
 
-    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
+    async def tokenize(self, model: ServedModel, job: jobs.TokenizeJob) -> TokenizedPrompt:
         with map_errors():
-            result = await self._client.infer(_preprocessing(model), pack_inputs(prompt))
+            result = await self._client.infer(_preprocessing(model), tokenize_inputs(job))
         return unpack_tokenized(result)
 
     async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
         with map_errors():
-            result = await self._client.infer(_preprocessing(model), pack_inputs({t.OUTPUT_IDS: token_ids}))
+            result = await self._client.infer(_preprocessing(model), detokenize_inputs(token_ids))
         return unpack_text(result)
 
     async def generate(
-        self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
+        self, model: ServedModel, job: jobs.GenerationJob, request_id: str
     ) -> AsyncIterator[GenerationChunk]:
-        if model.llm_model is None:
-            raise errors.ServerError(f"model {model.name} does not name its llm model")
         # A LoRA adapter is served by name on its base model's llm model (triton_openai.models.llm.lora).
-        lora = {t.LORA_NAME: model.name, t.LORA_PATH: model.lora_path} if model.lora_path else {}
-        prompt = {t.INPUT_IDS: input_ids} if input_ids else {}  # none: the prompt is among the parameters
-        inputs = pack_inputs({**prompt, **parameters, **lora, t.STREAM: True})
-        async for result in self._stream(model.llm_model, inputs, request_id):
+        async for result in self._stream(_llm(model), generation_inputs(job), request_id):
             chunk = unpack_chunk(result)
             if chunk is not None:
                 yield chunk
 
-    async def embed(
-        self, model: ServedModel, rows: list[str] | list[list[int]], parameters: dict[str, Any]
-    ) -> tuple[np.ndarray, list[int]]:
+    async def embed(self, model: ServedModel, job: jobs.EmbeddingJob) -> tuple[np.ndarray, list[int]]:
         with map_errors():
-            result = await self._client.infer(model.name, pack_embedding_inputs(rows, parameters))
+            result = await self._client.infer(model.name, embedding_inputs(job))
         return unpack_embeddings(result)
 
     async def transcribe(
-        self, model: ServedModel, audio: bytes, options: dict[str, Any], request_id: str
+        self, model: ServedModel, job: jobs.TranscriptionJob, request_id: str
     ) -> AsyncIterator[dict[str, Any]]:
-        inputs = pack_unbatched({t.AUDIO: audio, **options})
-        async for result in self._stream(model.name, inputs, request_id):
+        async for result in self._stream(model.name, unbatched_inputs(job), request_id):
             event = unpack_event(result)
             if event is not None:
                 yield event
 
-    async def synthesize(
-        self, model: ServedModel, options: dict[str, Any], request_id: str
-    ) -> AsyncIterator[AudioChunk]:
-        async for result in self._stream(model.name, pack_unbatched(options), request_id):
+    async def synthesize(self, model: ServedModel, job: jobs.SpeechJob, request_id: str) -> AsyncIterator[AudioChunk]:
+        async for result in self._stream(model.name, unbatched_inputs(job), request_id):
             chunk = unpack_audio(result)
             if chunk is not None:
                 yield chunk
 
-    async def generate_images(
-        self, model: ServedModel, options: dict[str, Any], request_id: str
-    ) -> AsyncIterator[bytes]:
-        async for result in self._stream(model.name, pack_unbatched(options), request_id):
+    async def generate_images(self, model: ServedModel, job: jobs.ImageJob, request_id: str) -> AsyncIterator[bytes]:
+        async for result in self._stream(model.name, unbatched_inputs(job), request_id):
             image = unpack_image(result)
             if image is not None:
                 yield image
 
     async def unload_lora(self, model: ServedModel, name: str) -> None:
-        if model.llm_model is None:
-            raise errors.ServerError(f"model {model.name} does not name its llm model")
-        inputs = pack_inputs({t.INPUT_IDS: [0], t.LORA_NAME: name, t.LORA_UNLOAD: True})  # input_ids: required
-        async for _ in self._stream(model.llm_model, inputs, f"unload-lora-{name}"):
+        async for _ in self._stream(_llm(model), lora_unload_inputs(name), f"unload-lora-{name}"):
             pass
 
     async def _stream(self, model_name: str, inputs: list[Any], request_id: str) -> AsyncIterator[Any]:
@@ -211,6 +207,12 @@ def _preprocessing(model: ServedModel) -> str:
             f"The model `{model.name}` tokenizes inside its engine: it has no tokenizer to call."
         )
     return model.preprocessing_model
+
+
+def _llm(model: ServedModel) -> str:
+    if model.llm_model is None:
+        raise errors.ServerError(f"model {model.name} does not name its llm model")
+    return model.llm_model
 
 
 def _is_final(result: Any) -> bool:

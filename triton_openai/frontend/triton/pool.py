@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triton_openai.frontend import errors
+from triton_openai.frontend.triton import jobs
 from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, ServedModel, TokenizedPrompt, TritonClient
 from triton_openai.frontend.triton.client import GrpcTritonClient
 
@@ -142,30 +143,28 @@ class TritonPool:
     async def models(self) -> list[ServedModel]:
         return await self._call("models")
 
-    async def tokenize(self, model: ServedModel, prompt: dict[str, Any]) -> TokenizedPrompt:
-        return await self._call("tokenize", model, prompt)
+    async def tokenize(self, model: ServedModel, job: jobs.TokenizeJob) -> TokenizedPrompt:
+        return await self._call("tokenize", model, job)
 
     async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
         return await self._call("detokenize", model, token_ids)
 
-    def generate(
-        self, model: ServedModel, input_ids: list[int], parameters: dict[str, Any], request_id: str
-    ) -> AsyncIterator[GenerationChunk]:
-        return self._stream("generate", model, input_ids, parameters, request_id)
+    def generate(self, model: ServedModel, job: jobs.GenerationJob, request_id: str) -> AsyncIterator[GenerationChunk]:
+        return self._stream("generate", model, job, request_id)
 
-    async def embed(self, model: ServedModel, rows: Any, parameters: dict[str, Any]) -> tuple[Any, list[int]]:
-        return await self._call("embed", model, rows, parameters)
+    async def embed(self, model: ServedModel, job: jobs.EmbeddingJob) -> tuple[Any, list[int]]:
+        return await self._call("embed", model, job)
 
     def transcribe(
-        self, model: ServedModel, audio: bytes, options: dict[str, Any], request_id: str
+        self, model: ServedModel, job: jobs.TranscriptionJob, request_id: str
     ) -> AsyncIterator[dict[str, Any]]:
-        return self._stream("transcribe", model, audio, options, request_id)
+        return self._stream("transcribe", model, job, request_id)
 
-    def synthesize(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[AudioChunk]:
-        return self._stream("synthesize", model, options, request_id)
+    def synthesize(self, model: ServedModel, job: jobs.SpeechJob, request_id: str) -> AsyncIterator[AudioChunk]:
+        return self._stream("synthesize", model, job, request_id)
 
-    def generate_images(self, model: ServedModel, options: dict[str, Any], request_id: str) -> AsyncIterator[bytes]:
-        return self._stream("generate_images", model, options, request_id)
+    def generate_images(self, model: ServedModel, job: jobs.ImageJob, request_id: str) -> AsyncIterator[bytes]:
+        return self._stream("generate_images", model, job, request_id)
 
     async def unload_lora(self, model: ServedModel, name: str) -> None:
         """On every server: each engine keeps its own adapters."""

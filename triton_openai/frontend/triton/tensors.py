@@ -1,4 +1,6 @@
-"""Packing request values into Triton inputs and reading the outputs back."""
+"""Jobs packed into Triton inputs, and the outputs read back: the only place where the
+frontend meets tensor names. Every input's type comes from the contract's table
+(triton_openai.contract.TENSOR_TYPES)."""
 
 from __future__ import annotations
 
@@ -10,106 +12,175 @@ from tritonclient.grpc import InferInput, InferResult
 
 from triton_openai import contract as t
 from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, TokenizedPrompt
+from triton_openai.frontend.triton.jobs import (
+    ChatPrompt,
+    EmbeddingJob,
+    GenerationJob,
+    ImageJob,
+    LoraAdapter,
+    Prompt,
+    Sampling,
+    SpeechJob,
+    TextPrompt,
+    TokenizeJob,
+    TranscriptionJob,
+)
 
-_TRITON_DTYPES = {"int32": "INT32", "uint64": "UINT64", "float32": "FP32", "bool": "BOOL", "bytes": "BYTES"}
-_DTYPES = {
-    **t.PARAMETER_DTYPES,
-    t.TEXT_INPUT: "bytes",
-    t.MESSAGES: "bytes",
-    t.TOOLS: "bytes",
-    t.IMAGES: "bytes",
-    t.INPUT_IDS: "int32",
-    t.OUTPUT_IDS: "int32",
-    t.ADD_SPECIAL_TOKENS: "bool",
-    t.ADD_GENERATION_PROMPT: "bool",
-    t.CONTINUE_FINAL_MESSAGE: "bool",
-    t.CHAT_TEMPLATE_KWARGS: "bytes",
-    t.RETURN_TOKEN_STRS: "bool",
-}
+_NUMPY = {t.INT32: np.int32, t.UINT64: np.uint64, t.FP32: np.float32, t.BOOL: np.bool_, t.STRING: np.object_}
 
 
 def _array(name: str, value: Any) -> np.ndarray:
-    dtype = _DTYPES[name]
-    values = value if isinstance(value, (list, tuple)) else [value]
-    if dtype == "bytes":
-        return np.array([[v if isinstance(v, bytes) else str(v).encode("utf-8") for v in values]], dtype=np.object_)
-    return np.array([values], dtype=dtype)
+    """`value` (one, or a list) as the 1-d array of `name`'s type in the contract table."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    kind = t.TENSOR_TYPES[name]
+    if kind == t.STRING:
+        return np.array([v if isinstance(v, bytes) else str(v).encode("utf-8") for v in values], dtype=np.object_)
+    return np.array(values, dtype=_NUMPY[kind])
 
 
-def pack_inputs(values: dict[str, Any]) -> list[InferInput]:
-    """One [1, n] input per value that is not None (a leading batch dimension of 1)."""
+def _tensor(name: str, array: np.ndarray) -> InferInput:
+    tensor = InferInput(name, list(array.shape), "BYTES" if t.TENSOR_TYPES[name] == t.STRING else t.TENSOR_TYPES[name])
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def _pack(values: dict[str, Any], *, batched: bool = True) -> list[InferInput]:
+    """One input per value that is not None: shape [1, n] with a batch dimension of 1, or [n]
+    for a model without batching (whisper, tts, image)."""
     inputs = []
     for name, value in values.items():
-        if value is None:
-            continue
-        array = _array(name, value)
-        tensor = InferInput(name, list(array.shape), _TRITON_DTYPES[_DTYPES[name]])
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
+        if value is not None:
+            array = _array(name, value)
+            inputs.append(_tensor(name, array[np.newaxis] if batched else array))
     return inputs
 
 
-_UNBATCHED_DTYPES = {
-    t.AUDIO: "bytes",
-    t.TASK: "bytes",
-    t.LANGUAGE: "bytes",
-    t.PROMPT: "bytes",
-    t.TEMPERATURE: "float32",
-    t.WORD_TIMESTAMPS: "bool",
-    t.TEXT_INPUT: "bytes",
-    t.VOICE: "bytes",
-    t.RESPONSE_FORMAT: "bytes",
-    t.SPEED: "float32",
-    t.NEGATIVE_PROMPT: "bytes",
-    t.NUM_IMAGES: "int32",
-    t.WIDTH: "int32",
-    t.HEIGHT: "int32",
-    t.NUM_INFERENCE_STEPS: "int32",
-    t.GUIDANCE_SCALE: "float32",
-    t.SEED: "uint64",
-    t.OUTPUT_FORMAT: "bytes",
+def _json(value: Any) -> str | None:
+    return json.dumps(value) if value else None
+
+
+def _prompt(prompt: Prompt) -> dict[str, Any]:
+    if isinstance(prompt, TextPrompt):
+        return {t.TEXT_INPUT: prompt.text}
+    if isinstance(prompt, ChatPrompt):
+        return {
+            t.MESSAGES: json.dumps(list(prompt.messages), ensure_ascii=False),
+            t.TOOLS: _json(list(prompt.tools or ())),
+            t.CHAT_TEMPLATE_KWARGS: _json(dict(prompt.template_kwargs or {})),
+            t.IMAGES: list(prompt.images) or None,
+        }
+    return {t.INPUT_IDS: prompt} if prompt else {}  # token ids (none: the llm model says it needs them)
+
+
+def _sampling(sampling: Sampling) -> dict[str, Any]:
+    """The llm model's sampling inputs: the one place where sampling parameters meet tensor
+    names. A default is not sent, so the model's own default applies."""
+    guide = sampling.guide
+    return {
+        t.MAX_TOKENS: sampling.max_tokens,
+        t.TEMPERATURE: sampling.temperature,
+        t.TOP_P: sampling.top_p,
+        t.TOP_K: sampling.top_k,
+        t.MIN_P: sampling.min_p,
+        t.FREQUENCY_PENALTY: sampling.frequency_penalty,
+        t.PRESENCE_PENALTY: sampling.presence_penalty,
+        t.REPETITION_PENALTY: sampling.repetition_penalty,
+        t.MIN_TOKENS: sampling.min_tokens or None,
+        t.IGNORE_EOS: sampling.ignore_eos or None,
+        t.STOP_WORDS: list(sampling.stop) or None,
+        t.STOP_TOKEN_IDS: list(sampling.stop_token_ids) or None,
+        t.INCLUDE_STOP_STR_IN_OUTPUT: sampling.include_stop_str_in_output or None,
+        t.SKIP_SPECIAL_TOKENS: None if sampling.skip_special_tokens else False,
+        t.RETURN_LOG_PROBS: True if sampling.logprobs is not None else None,
+        t.TOP_LOGPROBS: sampling.logprobs or None,
+        t.LOGIT_BIAS_TOKEN_IDS: list(sampling.logit_bias) or None,
+        t.LOGIT_BIAS_VALUES: list(sampling.logit_bias.values()) or None,
+        t.SEED: sampling.seed,
+        t.GUIDE_TYPE: guide.type if guide is not None else None,
+        t.GUIDE: guide.text if guide is not None else None,
+    }
+
+
+def _lora(adapter: LoraAdapter | None) -> dict[str, Any]:
+    return {} if adapter is None else {t.LORA_NAME: adapter.name, t.LORA_PATH: adapter.path}
+
+
+def generation_inputs(job: GenerationJob) -> list[InferInput]:
+    """The llm model's inputs for one choice, streamed."""
+    return _pack({**_prompt(job.prompt), **_sampling(job.sampling), **_lora(job.lora), t.STREAM: True})
+
+
+def lora_unload_inputs(name: str) -> list[InferInput]:
+    return _pack({t.INPUT_IDS: [0], t.LORA_NAME: name, t.LORA_UNLOAD: True})  # input_ids: required
+
+
+def tokenize_inputs(job: TokenizeJob) -> list[InferInput]:
+    """The preprocessing model's inputs (a tokenizer takes no images: they go to models that
+    tokenize themselves)."""
+    prompt = {name: value for name, value in _prompt(job.prompt).items() if name != t.IMAGES}
+    return _pack(
+        {
+            **prompt,
+            t.ADD_SPECIAL_TOKENS: job.add_special_tokens,
+            t.ADD_GENERATION_PROMPT: None if job.add_generation_prompt else False,
+            t.CONTINUE_FINAL_MESSAGE: job.continue_final_message or None,
+            t.RETURN_TOKEN_STRS: job.return_token_strs or None,
+        }
+    )
+
+
+def detokenize_inputs(token_ids: list[int]) -> list[InferInput]:
+    return _pack({t.OUTPUT_IDS: token_ids})
+
+
+# The models without batching (whisper, tts, image): the tensor each field of their job goes to.
+_UNBATCHED_FIELDS: dict[type, dict[str, str]] = {
+    TranscriptionJob: {
+        "audio": t.AUDIO,
+        "task": t.TASK,
+        "language": t.LANGUAGE,
+        "prompt": t.PROMPT,
+        "temperature": t.TEMPERATURE,
+        "word_timestamps": t.WORD_TIMESTAMPS,
+    },
+    SpeechJob: {"text": t.TEXT_INPUT, "voice": t.VOICE, "response_format": t.RESPONSE_FORMAT, "speed": t.SPEED},
+    ImageJob: {
+        "prompt": t.TEXT_INPUT,
+        "negative_prompt": t.NEGATIVE_PROMPT,
+        "n": t.NUM_IMAGES,
+        "width": t.WIDTH,
+        "height": t.HEIGHT,
+        "steps": t.NUM_INFERENCE_STEPS,
+        "guidance_scale": t.GUIDANCE_SCALE,
+        "seed": t.SEED,
+        "output_format": t.OUTPUT_FORMAT,
+    },
 }
 
 
-def pack_unbatched(values: dict[str, Any]) -> list[InferInput]:
-    """Shape-[1] inputs for a model without a batch dimension (whisper, tts, image); None is left out."""
-    inputs = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        dtype = _UNBATCHED_DTYPES[name]
-        if dtype == "bytes":
-            data = value if isinstance(value, bytes) else str(value).encode("utf-8")
-            array = np.array([data], dtype=np.object_)
-        else:
-            array = np.array([value], dtype=dtype)
-        tensor = InferInput(name, [1], _TRITON_DTYPES[dtype])
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
-    return inputs
+def unbatched_inputs(job: TranscriptionJob | SpeechJob | ImageJob) -> list[InferInput]:
+    """A transcription, speech or image job's inputs: each field to its tensor (None: not sent)."""
+    fields = _UNBATCHED_FIELDS[type(job)]
+    return _pack({name: getattr(job, field) for field, name in fields.items()}, batched=False)
 
 
-def pack_embedding_inputs(rows: list[str] | list[list[int]], parameters: dict[str, Any]) -> list[InferInput]:
+def embedding_inputs(job: EmbeddingJob) -> list[InferInput]:
     """One batch row per input: texts as [n, 1] strings, token ids padded to [n, longest]."""
+    rows = job.inputs
     arrays: dict[str, np.ndarray] = {}
     if rows and isinstance(rows[0], str):
-        arrays[t.TEXT_INPUT] = np.array([[r.encode("utf-8")] for r in rows], dtype=np.object_)
+        arrays[t.TEXT_INPUT] = _array(t.TEXT_INPUT, rows)[:, np.newaxis]
     else:
         width = max(len(r) for r in rows)
         ids = np.zeros((len(rows), width), dtype=np.int32)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
         arrays[t.INPUT_IDS] = ids
-        arrays[t.INPUT_LENGTHS] = np.array([[len(r)] for r in rows], dtype=np.int32)
-    for name, value in parameters.items():
+        arrays[t.INPUT_LENGTHS] = _array(t.INPUT_LENGTHS, [len(r) for r in rows])[:, np.newaxis]
+    for name, value in ((t.TRUNCATE_PROMPT_TOKENS, job.truncate_prompt_tokens), (t.DIMENSIONS, job.dimensions)):
         if value is not None:
-            arrays[name] = np.full((len(rows), 1), value, dtype=np.int32)
-    inputs = []
-    for name, array in arrays.items():
-        tensor = InferInput(name, list(array.shape), "BYTES" if array.dtype == np.object_ else "INT32")
-        tensor.set_data_from_numpy(array)
-        inputs.append(tensor)
-    return inputs
+            arrays[name] = np.repeat(_array(name, value), len(rows))[:, np.newaxis]
+    return [_tensor(name, array) for name, array in arrays.items()]
 
 
 def unpack_embeddings(result: InferResult) -> tuple[np.ndarray, list[int]]:
