@@ -105,8 +105,7 @@ class BlockAllocator:
     def register_tail(self, block: int, parent: bytes, tokens: Sequence[int]) -> None:
         """`block` is a finished request's last block, filled with `tokens` (fewer than a block's)
         after the prefix listed as `parent`: kept for share_longest while it is idle."""
-        digest = hashlib.blake2b(b"tail\0" + parent + b"".join(t.to_bytes(4, "little") for t in tokens)).digest()
-        self.register(block, digest[:16], parent, tokens)
+        self.register(block, block_hash(parent, tokens, "tail"), parent, tokens)
 
     def share_longest(self, parent: bytes, tokens: Sequence[int]) -> tuple[int, int] | None:
         """The block listed under `parent` whose tokens start with most of `tokens`, held for the

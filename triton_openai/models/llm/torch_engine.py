@@ -305,11 +305,14 @@ class TorchEngine:
         seq_of: list[int] = []
         sample_index: list[int] = []
         prompt_rows: list[int] = []
+        generated_rows: list[int] = []
         adapters = []
         for row, item in enumerate(plan):
             seq, start, end = item.seq, item.start, item.start + item.count
             prompt_end = min(end, len(seq.prompt_ids) - 1) if len(seq.prompt_ids) >= OWN_PRODUCTS_MIN_PROMPT else 0
-            prompt_rows += range(len(ids), len(ids) + max(prompt_end - start, 0))
+            split = len(ids) + max(prompt_end - start, 0)
+            prompt_rows += range(len(ids), split)
+            generated_rows += range(split, len(ids) + item.count)
             ids += seq.tokens(start, end)
             positions += range(start, end)
             slots += [seq.blocks[p // size] * size + p % size for p in range(start, end)]
@@ -321,7 +324,6 @@ class TorchEngine:
         tables = [item.seq.blocks + [0] * (width - len(item.seq.blocks)) for item in plan]
         device = self.device
         position_tensor = torch.tensor(positions, dtype=torch.long, device=device)
-        generated_rows = sorted(set(range(len(ids))) - set(prompt_rows))
         return ForwardBatch(
             token_ids=torch.tensor(ids, dtype=torch.long, device=device),
             positions=position_tensor,
