@@ -1,10 +1,10 @@
 """The chat load of bench/llm_throughput.py sent to Triton directly: the frontend's overhead.
 
-The same prompts, token cap and concurrency levels, as the very Triton requests the frontend
-makes for them (the request is the frontend's own ChatCompletionRequest: its messages rendered by
-`<model>_preprocessing`, then one stream from `<model>_llm` with its generation inputs), through
-the frontend's own Triton client (triton_openai.frontend.triton.client), with no HTTP, SSE or
-JSON between. Compare its tok/s, TTFT and inter-token latency with llm_throughput's stack figures at the same
+The same prompts, token cap and concurrency levels, as the very Triton request the frontend
+makes for them (the frontend's own ChatCompletionRequest turned into its GenerationJob: one
+stream from `<model>_llm`, which renders and tokenizes the messages itself), through the
+frontend's own Triton client (triton_openai.frontend.triton.client), with no HTTP, SSE or JSON
+between. Compare its tok/s, TTFT and inter-token latency with llm_throughput's stack figures at the same
 levels, against the same server:
 
     .venv/bin/python bench/triton_direct.py --grpc-url 127.0.0.1:8001 --concurrency 1 8 32
@@ -19,7 +19,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,17 +29,16 @@ from bench.prompts import PROMPTS  # noqa: E402
 
 
 async def one_request(client, model, prompt: str, max_tokens: int, index: int) -> RequestTiming:
-    from triton_openai import contract as t
     from triton_openai.frontend.protocol.chat import ChatCompletionRequest
+    from triton_openai.frontend.triton.jobs import GenerationJob
 
     request = ChatCompletionRequest.model_validate(
         {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "temperature": 0}
     )
     start = time.perf_counter()
-    ids = await client.tokenize(model, {t.MESSAGES: request.messages_json()})
-    parameters = {**request.generation_inputs(), t.SEED: request.choice_seeds()[0]}
+    job = GenerationJob(request.chat_prompt(), replace(request.sampling(None), seed=request.choice_seeds()[0]))
     times, tokens = [], 0
-    async for chunk in client.generate(model, ids, parameters, f"bench-{index}"):
+    async for chunk in client.generate(model, job, f"bench-{index}"):
         if chunk.text:
             times.append(time.perf_counter())
         tokens = chunk.num_output_tokens

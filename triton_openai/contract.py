@@ -7,33 +7,38 @@ reason. `config.pbtxt` files declare the same names; a unit test keeps them in s
 
 Errors that are the client's fault carry a tag in their message, because a decoupled
 stream returns errors as text only (no status code): `[invalid_request] ...` becomes a
-400, `[overloaded] ...` a 429.
+400, `[context_length_exceeded] ...` a 400 with that code, `[overloaded] ...` a 429.
 """
 
 from __future__ import annotations
 
 import re
 
-# Inputs of the ensemble and of the preprocessing model.
+# A prompt: inputs of the ensemble, of the llm model (which renders and tokenizes it itself, so
+# a generation is one call) and of the preprocessing model (/tokenize and friends).
 TEXT_INPUT = "text_input"  # a prompt to tokenize as is (completions)
 MESSAGES = "messages"  # JSON list of chat messages, rendered with the chat template
 TOOLS = "tools"  # JSON list of OpenAI tool definitions, for the chat template
 
-# How the preprocessing model renders and tokenizes (optional; vLLM's /tokenize options).
+# How a prompt is rendered and tokenized (optional; vLLM's /tokenize options).
 ADD_SPECIAL_TOKENS = "add_special_tokens"  # text_input: let the tokenizer add BOS etc. (default true)
 ADD_GENERATION_PROMPT = "add_generation_prompt"  # messages: open the assistant's turn (default true)
 CONTINUE_FINAL_MESSAGE = "continue_final_message"  # messages: leave the last message open instead
 CHAT_TEMPLATE_KWARGS = "chat_template_kwargs"  # JSON object of template variables (enable_thinking, ...)
 RETURN_TOKEN_STRS = "return_token_strs"  # also send token_strs
 
-# Outputs of the preprocessing model; input_ids and input_lengths are the llm model's inputs.
+# Outputs of the preprocessing model; input_ids and input_lengths are also the llm model's
+# prompt as token ids (instead of text_input or messages).
 INPUT_IDS = "input_ids"
 INPUT_LENGTHS = "input_lengths"
-RENDERED_PROMPT = "rendered_prompt"  # the text that was tokenized (the chat template's output)
+# The text that was tokenized (the chat template's output); the llm model sends it on the first
+# response of a prompt given as messages.
+RENDERED_PROMPT = "rendered_prompt"
 TOKEN_STRS = "token_strs"  # each token's vocabulary entry, when return_token_strs is set
 # The preprocessing model also detokenizes: output_ids in, their text out as text_output.
 
 # Generation parameters: optional inputs of the ensemble and of the llm model.
+MAX_PROMPT_TOKENS = "max_prompt_tokens"  # a server's limit below the context: longer prompts are refused
 MAX_TOKENS = "max_tokens"
 STREAM = "stream"
 TEMPERATURE = "temperature"
@@ -118,6 +123,7 @@ IMAGE = "image"  # encoded image bytes
 # The llm model's optional inputs beside the prompt (and the ensemble's and, LoRA apart, the
 # vision model's): what a generation job's sampling and LoRA adapter become.
 GENERATION_PARAMETERS = (
+    MAX_PROMPT_TOKENS,
     MAX_TOKENS,
     STREAM,
     TEMPERATURE,
@@ -148,6 +154,20 @@ GENERATION_PARAMETERS = (
     LORA_UNLOAD,
 )
 
+# The llm model's prompt (and the vision model's, which also takes images): text_input,
+# messages (+ tools, template variables) or input_ids (+ input_lengths), one of them.
+PROMPT_INPUTS = (
+    TEXT_INPUT,
+    MESSAGES,
+    TOOLS,
+    ADD_SPECIAL_TOKENS,
+    ADD_GENERATION_PROMPT,
+    CONTINUE_FINAL_MESSAGE,
+    CHAT_TEMPLATE_KWARGS,
+    INPUT_IDS,
+    INPUT_LENGTHS,
+)
+
 # Every tensor of every model and the Triton data type it has (config.pbtxt's TYPE_<type>): one
 # name has one type wherever it appears. The frontend packs inputs by this table
 # (triton_openai.frontend.triton.tensors); a unit test holds every config.pbtxt to it.
@@ -168,6 +188,7 @@ TENSOR_TYPES: dict[str, str] = {
     TOKEN_STRS: STRING,
     IMAGES: STRING,
     # generation parameters
+    MAX_PROMPT_TOKENS: INT32,
     MAX_TOKENS: INT32,
     STREAM: BOOL,
     TEMPERATURE: FP32,
@@ -262,8 +283,9 @@ PARAM_PREPROCESSING_MODEL = "preprocessing_model"
 PARAM_LLM_MODEL = "llm_model"
 
 INVALID_REQUEST_TAG = "invalid_request"
+CONTEXT_LENGTH_TAG = "context_length_exceeded"  # an invalid request: the prompt does not fit
 OVERLOADED_TAG = "overloaded"
-_TAGGED = re.compile(r"\[(invalid_request|overloaded)\]\s*(.*)", re.DOTALL)
+_TAGGED = re.compile(r"\[(invalid_request|context_length_exceeded|overloaded)\]\s*(.*)", re.DOTALL)
 
 
 def tag_error(tag: str, message: str) -> str:

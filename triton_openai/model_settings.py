@@ -124,7 +124,10 @@ class LLMSettings(LLMEngineSettings, TrtllmSettings, GenerationDefaultsSettings)
     """Everything an LLM deployment is given (repository.render.LLMDeployment)."""
 
     preprocessing_instances: int = Field(
-        2, ge=1, description="Tokenizer instances per LLM: a long prompt being tokenized holds up one of them."
+        1,
+        ge=1,
+        description="Tokenizer instances per LLM, for /tokenize, /detokenize and token counts (a generation's "
+        "prompt is tokenized by the llm model itself).",
     )
 
 

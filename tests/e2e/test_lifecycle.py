@@ -62,7 +62,7 @@ def test_sigterm_stops_triton_and_its_stubs(tmp_path, prepared_model):
         triton = [pid for pid, command in tree.items() if Path(command.split(" ")[0]).name == "tritonserver"]
         stubs = [pid for pid, command in tree.items() if "triton_python_backend_stub" in command]
         assert len(triton) == 1
-        assert len(stubs) == 3  # the default model: its llm model and two preprocessing instances
+        assert len(stubs) == 2  # the default model: its llm model and its preprocessing model
     finally:
         assert running.stop() == 0
     deadline = time.monotonic() + 15

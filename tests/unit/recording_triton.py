@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from triton_openai.frontend.triton.jobs import (
     EmbeddingJob,
     GenerationJob,
     ImageJob,
+    Prompt,
     SpeechJob,
     TokenizeJob,
     TranscriptionJob,
@@ -52,8 +53,8 @@ class Generate:
 
     @property
     def input_ids(self) -> list[int]:
-        assert isinstance(self.job.prompt, list), "a tokenized prompt"
-        return self.job.prompt
+        """The prompt as the double tokenizes it (token ids as given)."""
+        return _tokenized(self.job.prompt).token_ids
 
     @property
     def seed(self) -> int | None:
@@ -98,6 +99,15 @@ def pieces(
     return chunks
 
 
+def _tokenized(prompt: Prompt) -> TokenizedPrompt:
+    """Token ids as given; a text as one token per character; chat messages one per message."""
+    if isinstance(prompt, list):
+        return TokenizedPrompt(list(prompt))
+    if isinstance(prompt, ChatPrompt):
+        return TokenizedPrompt(list(range(len(prompt.messages))), text=json.dumps(prompt.messages))
+    return TokenizedPrompt([ord(c) for c in prompt.text], text=prompt.text)
+
+
 def _hello(call: Generate) -> list[GenerationChunk]:
     return pieces(["Hel", "lo"], len(call.input_ids))
 
@@ -105,7 +115,7 @@ def _hello(call: Generate) -> list[GenerationChunk]:
 @dataclass
 class RecordingTritonClient:
     """Serves `served`; tokenizes a text as one token per character and chat messages as
-    one token per message; streams `script(call)` for each generation; answers the other
+    one token per message (for /tokenize, and for the prompt counts of a generation); streams `script(call)` for each generation; answers the other
     models' jobs with made-up but predictable results (see each method)."""
 
     served: list[ServedModel] = field(default_factory=lambda: [LLM])
@@ -122,9 +132,7 @@ class RecordingTritonClient:
 
     async def tokenize(self, model: ServedModel, job: TokenizeJob) -> TokenizedPrompt:
         self.tokenized.append(job)
-        if isinstance(job.prompt, ChatPrompt):
-            return TokenizedPrompt(list(range(len(job.prompt.messages))), text=json.dumps(job.prompt.messages))
-        return TokenizedPrompt([ord(c) for c in job.prompt.text], text=job.prompt.text)
+        return _tokenized(job.prompt)
 
     async def detokenize(self, model: ServedModel, token_ids: list[int]) -> str:
         return "".join(chr(i) for i in token_ids)
@@ -132,8 +140,10 @@ class RecordingTritonClient:
     async def generate(self, model: ServedModel, job: GenerationJob, request_id: str) -> AsyncIterator[GenerationChunk]:
         call = Generate(model, job, request_id)
         self.generations.append(call)
-        for chunk in self.script(call):
-            yield chunk
+        rendered = _tokenized(job.prompt).text if isinstance(job.prompt, ChatPrompt) else None
+        for i, chunk in enumerate(self.script(call)):  # as the llm model: the first chunk tells the rendered prompt
+            first = i == 0 and rendered is not None and chunk.rendered_prompt is None
+            yield replace(chunk, rendered_prompt=rendered) if first else chunk
 
     def calls_by_choice(self) -> list[Generate]:
         return sorted(self.generations, key=lambda call: call.choice)

@@ -68,14 +68,16 @@ def test_the_table_names_only_tensors_some_model_has():
     assert set(t.TENSOR_TYPES) == named
 
 
-def test_llm_inputs_are_the_generation_parameters():
-    assert io(template("llm"), "input") == typed(*t.GENERATION_PARAMETERS, t.INPUT_IDS, t.INPUT_LENGTHS)
+def test_llm_inputs_are_a_prompt_and_the_generation_parameters():
+    config = template("llm")
+    assert io(config, "input") == typed(*t.PROMPT_INPUTS, *t.GENERATION_PARAMETERS)
+    assert all(tensor.optional for tensor in config.input)  # text_input, messages or input_ids
 
 
-def test_llm_is_decoupled_and_outputs_the_contract():
+def test_llm_is_decoupled_and_outputs_the_contract_and_the_rendered_prompt():
     config = template("llm")
     assert config.model_transaction_policy.decoupled
-    assert set(io(config, "output")) == LLM_OUTPUTS
+    assert set(io(config, "output")) == LLM_OUTPUTS | {t.RENDERED_PROMPT}
 
 
 PROMPT_INPUTS = {
@@ -95,15 +97,15 @@ def test_preprocessing_turns_text_or_messages_into_ids_and_ids_into_text():
     assert set(io(config, "output")) == {t.INPUT_IDS, t.INPUT_LENGTHS, t.RENDERED_PROMPT, t.TOKEN_STRS, t.TEXT_OUTPUT}
 
 
-def test_ensemble_exposes_the_prompt_and_llm_inputs():
+def test_ensemble_is_one_step_to_the_llm_model_with_all_its_inputs():
     ensemble, llm = template("ensemble"), template("llm")
-    expected = PROMPT_INPUTS | {k: v for k, v in io(llm, "input").items() if k not in (t.INPUT_IDS, t.INPUT_LENGTHS)}
-    assert io(ensemble, "input") == expected
-    assert io(ensemble, "output") == io(llm, "output")
+    assert io(ensemble, "input") == io(llm, "input")
     assert all(tensor.optional for tensor in ensemble.input)
-    steps = ensemble.ensemble_scheduling.step
-    assert set(steps[1].input_map) == set(io(llm, "input"))
-    assert set(steps[1].output_map.values()) == LLM_OUTPUTS
+    (step,) = ensemble.ensemble_scheduling.step
+    assert step.model_name == "1"  # ${llm_model}, filled with "1" here
+    assert dict(step.input_map) == {name: name for name in io(llm, "input")}
+    assert dict(step.output_map) == {name: name for name in LLM_OUTPUTS}  # the rendered prompt stays out
+    assert io(ensemble, "output") == {k: v for k, v in io(llm, "output").items() if k in LLM_OUTPUTS}
 
 
 def test_ensemble_carries_the_frontend_parameters():
@@ -139,7 +141,7 @@ def test_render_repository(tmp_path, fake_model):
     assert params[t.PARAM_MAX_MODEL_LEN] == "1024"
     assert params[t.PARAM_SYSTEM_FINGERPRINT].startswith("fp_")
     assert params[t.PARAM_MAX_CHARS_PER_TOKEN] == "5" and params[t.PARAM_REASONING_PARSER] == "think"
-    assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["tiny_preprocessing", "tiny_llm"]
+    assert [s.model_name for s in ensemble.ensemble_scheduling.step] == ["tiny_llm"]
     llm = parse((out / "tiny_llm" / "config.pbtxt").read_text())
     assert llm.parameters["model_dir"].string_value == str(fake_model.model_dir)
     assert json.loads(llm.parameters["generation_defaults"].string_value) == {"temperature": 0.2, "max_tokens": 64}
@@ -217,8 +219,7 @@ def test_vision_takes_the_llm_generation_inputs_and_a_prompt_with_images():
     inputs = io(config, "input")
     lora = {t.LORA_NAME, t.LORA_PATH, t.LORA_UNLOAD}
     parameters = [name for name in t.GENERATION_PARAMETERS if name not in lora]
-    prompt = (t.MESSAGES, t.TOOLS, t.IMAGES, t.TEXT_INPUT, t.INPUT_IDS, t.INPUT_LENGTHS)
-    assert inputs == typed(*parameters, *prompt)
+    assert inputs == typed(*parameters, *t.PROMPT_INPUTS, t.IMAGES)
     assert all(tensor.optional for tensor in config.input)
     assert set(io(config, "output")) == LLM_OUTPUTS
     params = {k: v.string_value for k, v in config.parameters.items()}

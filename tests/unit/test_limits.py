@@ -40,12 +40,18 @@ def test_a_prompt_over_the_character_bound_is_refused_before_tokenizing():
     PromptLimit.of(unknown, 0).check_characters(unknown, 10**9)  # no bound known: tokenized, then counted
 
 
-def test_token_counts_against_the_context_or_the_server_limit():
-    model = llm(context=100)
-    PromptLimit.of(model, 0).check_tokens(99)
-    with pytest.raises(errors.InvalidRequest, match="leaving no room") as info:
-        PromptLimit.of(model, 0).check_tokens(100)
-    assert info.value.code == "context_length_exceeded"
-    PromptLimit.of(model, 60).check_tokens(60)
-    with pytest.raises(errors.InvalidRequest, match="the prompt has 61 tokens; this server takes at most 60"):
-        PromptLimit.of(model, 60).check_tokens(61)
+def test_the_server_limit_rides_on_the_job_and_the_engine_refuses_a_longer_prompt():
+    from triton_openai.frontend.triton.client import _from_message
+    from triton_openai.models.llm.params import ContextLengthExceeded, SamplingParams
+    from triton_openai.models.llm.request import GenerationRequest
+
+    def request(tokens, limit):
+        return GenerationRequest("r", [1] * tokens, SamplingParams(), lambda _: None, max_prompt_tokens=limit)
+
+    request(60, 60).check_prompt_limit()
+    request(10**4, 0).check_prompt_limit()  # no server limit: the context is the engine's to check
+    with pytest.raises(ContextLengthExceeded, match="the prompt has 61 tokens; this server takes at most 60"):
+        request(61, 60).check_prompt_limit()
+    error = _from_message(t.tag_error(t.CONTEXT_LENGTH_TAG, "the prompt has 61 tokens"))
+    assert isinstance(error, errors.InvalidRequest) and error.code == "context_length_exceeded"
+    assert error.message == "the prompt has 61 tokens"

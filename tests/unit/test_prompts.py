@@ -4,6 +4,7 @@ import pytest
 
 from triton_openai.models.llm.params import InvalidRequest
 from triton_openai.models.llm.prompts import PromptTokenizer
+from triton_openai.models.llm.request import PromptInput
 
 
 @pytest.fixture(scope="module")
@@ -13,17 +14,27 @@ def prompts(model_dir):
 
 def test_chat_uses_the_model_template(prompts, tokenizer):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-    ids = prompts.encode_chat(json.dumps(messages))
+    ids = prompts.tokenize(PromptInput(messages_json=json.dumps(messages)))[1]
     expected = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False)
     assert ids == list(expected)
     assert tokenizer.decode(ids).endswith("<|im_start|>assistant\n")
 
 
+def test_a_text_is_tokenized_as_it_is_and_token_ids_pass_through(prompts, tokenizer):
+    assert prompts.tokenize(PromptInput(text="Hi there")) == ("Hi there", tokenizer.encode("Hi there"))
+    plain = prompts.tokenize(PromptInput(text="Hi", add_special_tokens=False))[1]
+    assert plain == tokenizer.encode("Hi", add_special_tokens=False)
+    assert prompts.tokenize(PromptInput(token_ids=(5, 6))) == ("", [5, 6])
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}]
+    prompt = PromptInput(messages_json=json.dumps(messages), add_generation_prompt=False, continue_final_message=True)
+    assert prompts.tokenize(prompt)[0].endswith("<|im_start|>assistant\nHel")
+
+
 def test_bad_messages_are_invalid_requests(prompts):
     with pytest.raises(InvalidRequest):
-        prompts.encode_chat("not json")
+        prompts.tokenize(PromptInput(messages_json="not json"))
     with pytest.raises(InvalidRequest):
-        prompts.encode_chat("[]")
+        prompts.tokenize(PromptInput(messages_json="[]"))
 
 
 def test_tools_and_tool_history_render_for_a_template_without_tools(prompts):

@@ -45,13 +45,10 @@ def test_out_of_range_values_are_rejected():
 
 def test_prompt_ids_honour_lengths_and_reject_batches():
     ids = np.array([[5, 6, 7, 0]], dtype=np.int32)
-    assert request_inputs.prompt_ids(getter({t.INPUT_IDS: ids, t.INPUT_LENGTHS: np.array([[3]])})) == [
-        5,
-        6,
-        7,
-    ]
+    prompt = request_inputs.prompt(getter({t.INPUT_IDS: ids, t.INPUT_LENGTHS: np.array([[3]])}))
+    assert prompt.token_ids == (5, 6, 7)
     with pytest.raises(InvalidRequest, match="batch size 1"):
-        request_inputs.prompt_ids(getter({t.INPUT_IDS: np.zeros((2, 3), dtype=np.int32)}))
+        request_inputs.prompt(getter({t.INPUT_IDS: np.zeros((2, 3), dtype=np.int32)}))
 
 
 def test_tensorrt_llm_names_are_aliases():
@@ -87,8 +84,9 @@ def test_guide_and_logprobs():
     assert plain.logprobs == 0 and plain.guide_type == ""
 
 
-def test_vision_prompt_takes_messages_with_images_or_text_or_ids():
-    vision_prompt = request_inputs.vision_prompt
+def test_a_prompt_is_messages_with_their_options_or_a_text_or_ids():
+    def vision_prompt(get):
+        return request_inputs.prompt(get, images=True)
 
     def getter(values):
         return lambda name: values.get(name)
@@ -106,6 +104,23 @@ def test_vision_prompt_takes_messages_with_images_or_text_or_ids():
         vision_prompt(getter({"text_input": strings(b"Once"), "images": images}))
     with pytest.raises(InvalidRequest, match="send messages"):
         vision_prompt(getter({}))
+    chat = request_inputs.prompt(
+        getter(
+            {
+                "messages": strings(b'[{"role": "user"}]'),
+                "images": images,  # a text model reads no images
+                "chat_template_kwargs": strings(b'{"enable_thinking": false}'),
+                "add_generation_prompt": np.array([[False]]),
+                "continue_final_message": np.array([[True]]),
+            }
+        )
+    )
+    assert (chat.images, chat.template_kwargs_json) == ((), '{"enable_thinking": false}')
+    assert (chat.add_generation_prompt, chat.continue_final_message, chat.special_tokens) == (False, True, False)
+    text = request_inputs.prompt(getter({"text_input": strings(b"Once"), "add_special_tokens": np.array([[False]])}))
+    assert not text.special_tokens and request_inputs.prompt(getter({"text_input": strings(b"Once")})).special_tokens
+    assert request_inputs.max_prompt_tokens(getter({"max_prompt_tokens": np.array([[60]], dtype=np.int32)})) == 60
+    assert request_inputs.max_prompt_tokens(getter({})) == 0
 
 
 def test_model_defaults_apply_where_the_request_sets_nothing():

@@ -5,10 +5,12 @@ continuous usage."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from tests.unit.recording_triton import Generate, RecordingTritonClient, pieces
+from tests.unit.recording_triton import LLM, Generate, RecordingTritonClient, pieces
+from triton_openai import contract as t
 from triton_openai.frontend.metrics import Metrics
 from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 from triton_openai.frontend.protocol.common import dump
@@ -61,7 +63,7 @@ async def test_completion_choices_are_numbered_prompt_times_n_plus_j():
     assert [(c.input_ids, c.seed) for c in calls] == [([97, 98], 7), ([97, 98], 8)] + [
         ([119, 120, 121, 122], s) for s in (7, 8)
     ]
-    assert len(client.tokenized) == 2  # each prompt tokenized once for its n choices
+    assert not client.tokenized  # the llm model tokenizes each choice's prompt as it starts it
 
 
 async def test_each_choice_gets_the_next_seed_and_no_seed_means_a_fresh_one():
@@ -219,3 +221,37 @@ async def test_continuous_usage_needs_include_usage():
     assert all("usage" not in c for c in await streamed(chat(client).create_stream(request)))
     request = CompletionRequest(prompt="a", stream=True, stream_options=options)
     assert all("usage" not in c for c in await streamed(completion(client).create_stream(request)))
+
+
+# -- prompts: tokenized by the model, limits, reasoning ----------------------------------
+
+
+async def test_a_chat_prompt_goes_to_the_model_untokenized_with_the_servers_limit():
+    client = RecordingTritonClient()
+    serving_chat = ServingChat(client, ModelRegistry(client), Metrics(), max_prompt_tokens=60)
+    await serving_chat.create(ChatCompletionRequest(messages=USER, max_tokens=2))
+    (call,) = client.generations
+    assert list(call.job.prompt.messages) == USER and call.job.max_prompt_tokens == 60
+    assert not client.tokenized  # one call: the model renders and tokenizes the messages itself
+    await chat(client).create(ChatCompletionRequest(messages=USER, max_tokens=2))
+    assert client.generations[-1].job.max_prompt_tokens is None  # the context's limit is the model's own
+
+
+def _opened_by_the_prompt(call: Generate):
+    chunks = pieces(["Let me think.", "</think>", "Paris"], 3)
+    return [replace(chunks[0], rendered_prompt="<|im_start|>assistant\n<think>\n"), *chunks[1:]]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_rendered_prompt_that_opens_the_reasoning_starts_the_answer_inside_it(stream):
+    thinking = replace(LLM, parameters={t.PARAM_REASONING_PARSER: "think"})
+    client = RecordingTritonClient(served=[thinking], script=_opened_by_the_prompt)
+    request = ChatCompletionRequest(model="tiny", messages=USER, stream=stream)
+    if stream:
+        deltas = [c["choices"][0]["delta"] for c in await streamed(chat(client).create_stream(request))]
+        reasoning = "".join(d.get("reasoning_content") or "" for d in deltas)
+        content = "".join(d.get("content") or "" for d in deltas)
+    else:
+        message = dump(await chat(client).create(request))["choices"][0]["message"]
+        reasoning, content = message["reasoning_content"], message["content"]
+    assert (reasoning, content) == ("Let me think.", "Paris")

@@ -102,6 +102,12 @@ def test_every_sampling_field_reaches_its_tensors():
     assert all(name in t.GENERATION_PARAMETERS or name == t.INPUT_IDS for name in first)
 
 
+def test_the_servers_prompt_limit_travels_with_the_job():
+    inputs = unpacked(tensors.generation_inputs(GenerationJob(TextPrompt("hi"), max_prompt_tokens=60)))
+    assert inputs[t.MAX_PROMPT_TOKENS].tolist() == [[60]]
+    assert t.MAX_PROMPT_TOKENS not in unpacked(tensors.generation_inputs(GenerationJob(TextPrompt("hi"))))
+
+
 def test_logprobs_zero_asks_for_the_chosen_tokens_only_and_an_empty_guide_travels():
     sampling = Sampling(logprobs=0, guide=Guide("json_object"))
     inputs = unpacked(tensors.generation_inputs(GenerationJob([1], sampling)))

@@ -44,6 +44,10 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
+# The code of an InvalidRequest for a prompt that does not fit (OpenAI's).
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+
+
 class InvalidRequest(APIError):
     """The request is malformed or asks for something out of range."""
 

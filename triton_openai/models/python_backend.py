@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from triton_openai import contract as t
 from triton_openai.model_settings import read_parameters
-from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest
+from triton_openai.models.llm.params import ContextLengthExceeded, EngineOverloaded, InvalidRequest
 from triton_openai.models.llm.request import FINISH_CANCELLED
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ def client_errors(pb_utils: Any, sender: Any) -> Iterator[None]:
     """End the stream with a tagged error for the client's mistakes (400) and overload (429)."""
     try:
         yield
+    except ContextLengthExceeded as exc:
+        send_error(pb_utils, sender, t.tag_error(t.CONTEXT_LENGTH_TAG, str(exc)))
     except InvalidRequest as exc:
         send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
     except EngineOverloaded as exc:
@@ -114,16 +116,24 @@ class GenerationWriter:
     the responses are built and sent on its thread, and a stream's steps that queue up behind
     other requests' responses go out as one response (the text and tokens of all of them): under
     load each request costs one send per turn of the queue, not one per token, and at low load
-    every token still goes out on its own."""
+    every token still goes out on its own. The first response also carries the rendered prompt,
+    when the model rendered one (messages through the chat template)."""
 
     def __init__(
-        self, pb_utils: Any, sender: Any, stream: bool, token_bytes: Any, sends: SendQueue | None = None
+        self,
+        pb_utils: Any,
+        sender: Any,
+        stream: bool,
+        token_bytes: Any,
+        sends: SendQueue | None = None,
+        rendered_prompt: str | None = None,
     ) -> None:
         self.pb = pb_utils
         self.sender = sender
         self.stream = stream
         self.token_bytes = token_bytes  # triton_openai.models.llm.token_bytes.TokenBytes, for logprobs entries
         self.sends = sends
+        self.rendered_prompt = rendered_prompt  # sent once, on the first response
         self.text: list[str] = []
         self.ids: list[int] = []
         self.logprobs: list[Any] = []
@@ -178,6 +188,9 @@ class GenerationWriter:
             pb.Tensor(t.NUM_CACHED_TOKENS, np.array([[output.num_cached_tokens]], dtype=np.int32)),
             pb.Tensor(t.STOP_REASON, np.array([[_stop_string(output).encode("utf-8")]], dtype=np.object_)),
         ]
+        if self.rendered_prompt is not None:
+            tensors.append(pb.Tensor(t.RENDERED_PROMPT, np.array([[self.rendered_prompt.encode()]], dtype=np.object_)))
+            self.rendered_prompt = None
         flags = pb.TRITONSERVER_RESPONSE_COMPLETE_FINAL if output.finished else 0
         self.sender.send(pb.InferenceResponse(output_tensors=tensors), flags=flags)
 

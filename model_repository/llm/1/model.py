@@ -1,12 +1,17 @@
 """Triton glue for the LLM engine (logic in triton_openai.models.llm.torch_engine).
 
+A prompt comes as messages (rendered with the chat template), as text or as token ids; it is
+tokenized here, so a generation is one call to this model.
+
 Decoupled: `execute` hands each request to the engine and returns at once; the engine
 thread sends the responses through the request's response sender and polls
 `is_cancelled()` between steps, so a client that goes away frees its slot.
 """
 
+import functools
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import triton_python_backend_utils as pb_utils
 
@@ -14,10 +19,18 @@ from triton_openai.model_settings import LLMParameters
 from triton_openai.models.llm import request_inputs
 from triton_openai.models.llm.engine_config import EngineStats
 from triton_openai.models.llm.model_loader import load_model
+from triton_openai.models.llm.prompts import PromptTokenizer
 from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
 from triton_openai.models.llm.torch_engine import TorchEngine
-from triton_openai.models.python_backend import GenerationWriter, SendQueue, client_errors, input_getter, model_settings
+from triton_openai.models.python_backend import (
+    GenerationWriter,
+    SendQueue,
+    client_errors,
+    error_response,
+    input_getter,
+    model_settings,
+)
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
 
@@ -58,6 +71,10 @@ class TritonPythonModel:
                 **params.trtllm_args,
             ).start()
         self.token_bytes = TokenBytes(self.engine.tokenizer)
+        # Prompts come as text or messages and are rendered and tokenized here (on two threads
+        # of their own, see _submit), so a generation is one call.
+        self.prompts = PromptTokenizer(tokenizer=self.engine.tokenizer)
+        self.tokenizers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenizer")
         self.sends = SendQueue()
 
     def execute(self, requests):
@@ -66,6 +83,9 @@ class TritonPythonModel:
         return None
 
     def _submit(self, request):
+        """Read the request and start it: a prompt of token ids at once, one of text or messages
+        after the tokenizer workers have tokenized it (a prompt of megabytes takes seconds: the
+        other requests do not wait behind it; the Rust tokenizer lets go of the GIL)."""
         sender = request.get_response_sender()
         get = input_getter(pb_utils, request)
         with client_errors(pb_utils, sender):
@@ -75,24 +95,45 @@ class TritonPythonModel:
                 sender.send(flags=FINAL)
                 return
             params, stream = request_inputs.sampling_params(get, self.generation_defaults)
-            prompt_ids = request_inputs.prompt_ids(get)
-            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends)
-            if request_inputs.echo_prompt(get):
-                writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
-            generation = GenerationRequest(
-                request_id=request.request_id(),
-                prompt_ids=prompt_ids,
-                params=params,
-                on_output=writer,
-                is_cancelled=sender.is_cancelled,
-                lora_name=lora_name,
-                lora_path=lora_path,
+            prompt = request_inputs.prompt(get)
+            request_fields = {
+                "request_id": request.request_id(),
+                "params": params,
+                "is_cancelled": sender.is_cancelled,
+                "lora_name": lora_name,
+                "lora_path": lora_path,
+                "max_prompt_tokens": request_inputs.max_prompt_tokens(get),
+            }
+            start = functools.partial(
+                self._start, prompt, request_fields, sender, stream, request_inputs.echo_prompt(get)
             )
-            self.engine.submit(generation)
+            if prompt.token_ids:
+                start()
+            else:
+                self.tokenizers.submit(_ending_in_errors, start, sender)
+
+    def _start(self, prompt, request_fields, sender, stream, echo):
+        """Tokenize the prompt and hand the request to the engine."""
+        with client_errors(pb_utils, sender):
+            rendered, prompt_ids = self.prompts.tokenize(prompt)
+            rendered = rendered if prompt.messages_json else None  # a text's client has it already
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends, rendered)
+            if echo:
+                writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
+            self.engine.submit(GenerationRequest(prompt_ids=prompt_ids, on_output=writer, **request_fields))
 
     def finalize(self):
+        self.tokenizers.shutdown(cancel_futures=True)
         self.engine.shutdown()
         self.sends.close()
+
+
+def _ending_in_errors(start, sender):
+    """Run `start` on a tokenizer worker: any failure still ends the request's stream."""
+    try:
+        start()
+    except Exception as exc:  # noqa: BLE001 - a worker's exception would otherwise vanish
+        sender.send(error_response(pb_utils, exc), flags=FINAL)
 
 
 class _EngineMetrics:

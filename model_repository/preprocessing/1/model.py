@@ -11,9 +11,10 @@ import triton_python_backend_utils as pb_utils
 
 from triton_openai import contract as t
 from triton_openai.model_settings import PreprocessingParameters
+from triton_openai.models.llm import request_inputs
 from triton_openai.models.llm.params import InvalidRequest
 from triton_openai.models.llm.prompts import PromptTokenizer
-from triton_openai.models.python_backend import input_array, input_scalar, model_settings
+from triton_openai.models.python_backend import input_array, input_getter, input_scalar, model_settings
 
 
 class TritonPythonModel:
@@ -33,7 +34,7 @@ class TritonPythonModel:
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
     def _tokenize(self, request):
-        text, ids = self._encode(request)
+        text, ids = self.prompts.tokenize(request_inputs.prompt(input_getter(pb_utils, request)))
         tensors = [
             pb_utils.Tensor(t.INPUT_IDS, np.array([ids], dtype=np.int32)),
             pb_utils.Tensor(t.INPUT_LENGTHS, np.array([[len(ids)]], dtype=np.int32)),
@@ -46,28 +47,6 @@ class TritonPythonModel:
     def _detokenize(self, request):
         ids = [int(i) for i in input_array(pb_utils, request, t.OUTPUT_IDS).reshape(-1)]
         return [_string_tensor(t.TEXT_OUTPUT, [self.prompts.decode(ids)])]
-
-    def _encode(self, request):
-        """(the text tokenized, its ids)."""
-
-        def scalar(name, default=None):
-            return input_scalar(pb_utils, request, name, default)
-
-        messages = scalar(t.MESSAGES)
-        if messages is not None:
-            text = self.prompts.render_chat(
-                messages,
-                scalar(t.TOOLS),
-                add_generation_prompt=bool(scalar(t.ADD_GENERATION_PROMPT, True)),
-                continue_final_message=bool(scalar(t.CONTINUE_FINAL_MESSAGE, False)),
-                template_kwargs_json=scalar(t.CHAT_TEMPLATE_KWARGS),
-            )
-            # The template writes the special tokens itself (BOS included, where the model has one).
-            return text, self.prompts.encode(text, add_special_tokens=bool(scalar(t.ADD_SPECIAL_TOKENS, False)))
-        prompt = scalar(t.TEXT_INPUT)
-        if prompt is None:
-            raise InvalidRequest(f"one of {t.TEXT_INPUT}, {t.MESSAGES} or {t.OUTPUT_IDS} is required")
-        return prompt, self.prompts.encode(prompt, add_special_tokens=bool(scalar(t.ADD_SPECIAL_TOKENS, True)))
 
 
 def _string_tensor(name, values):

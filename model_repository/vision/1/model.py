@@ -37,7 +37,7 @@ class TritonPythonModel:
         get = input_getter(pb_utils, request)
         with client_errors(pb_utils, sender):
             params, stream = request_inputs.sampling_params(get, self.generation_defaults)
-            prompt = request_inputs.vision_prompt(get)
+            prompt = request_inputs.prompt(get, images=True)
             writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
             generation = GenerationRequest(
                 request_id=request.request_id(),
@@ -45,6 +45,7 @@ class TritonPythonModel:
                 params=params,
                 on_output=writer,
                 is_cancelled=sender.is_cancelled,
+                max_prompt_tokens=request_inputs.max_prompt_tokens(get),
             )
             self.engine.submit(generation, prompt)
 

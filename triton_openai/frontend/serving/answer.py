@@ -24,7 +24,7 @@ from typing import Any
 from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.serving.choices import ChoiceResult
-from triton_openai.frontend.serving.reasoning import ReasoningSplitter
+from triton_openai.frontend.serving.reasoning import ReasoningSplitter, prompt_opens_reasoning
 from triton_openai.frontend.serving.structured import OutputConstraints, chat_constraints, extract_json_code
 from triton_openai.frontend.serving.tool_calls import CallDelta, ToolCallExtractor
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
@@ -124,13 +124,15 @@ class GenerationStream:
 @dataclass(frozen=True)
 class Reasoning:
     """Whether a request's output has its reasoning split out, and whether it starts inside
-    it (the prompt opened the block)."""
+    it (the prompt opened the block; else the model's rendered prompt, on its first chunk, says)."""
 
     split: bool = False
     starts_inside: bool = False
 
-    def splitter(self) -> ReasoningSplitter | None:
-        return ReasoningSplitter(self.starts_inside) if self.split else None
+    def splitter(self, rendered_prompt: str | None = None) -> ReasoningSplitter | None:
+        if not self.split:
+            return None
+        return ReasoningSplitter(self.starts_inside or prompt_opens_reasoning(rendered_prompt or ""))
 
 
 @dataclass
@@ -148,7 +150,13 @@ class AnswerBuilder:
         self.tools = ToolCallExtractor(tagged=constraints.tagged_calls) if constraints.tool_calls else None
         self.json_code = constraints.json_code
         self.text = ""
-        self.splitter = self.reasoning.splitter()
+        self.splitter: ReasoningSplitter | None = None  # made at the first chunk (it has the rendered prompt)
+        self._started = False
+
+    def _start(self, rendered_prompt: str | None) -> None:
+        if not self._started:
+            self._started = True
+            self.splitter = self.reasoning.splitter(rendered_prompt)
 
     @property
     def reasoning_tokens(self) -> int:
@@ -158,6 +166,7 @@ class AnswerBuilder:
     def whole(self, result: ChoiceResult) -> Answer:
         """The answer of a finished choice; its reasoning tokens go into `result`."""
         text, thoughts = result.full_text, None
+        self._start(result.rendered_prompt)
         if self.splitter is not None:
             for piece, tokens in zip(result.text, result.token_counts, strict=True):
                 self.splitter.feed(piece, tokens)
@@ -185,6 +194,7 @@ class AnswerBuilder:
         """The events of a chunk; after its last chunk, `finish` gives the rest.
         A chunk's logprobs ride on its first event (its reasoning, if it has some)."""
         logprobs = generated.logprobs if self.request.logprobs and generated.logprobs else None
+        self._start(generated.rendered_prompt)
         if self.splitter is None:
             return self._content(generated.text, logprobs)
         split = self.splitter.feed(generated.text, len(generated.token_ids))

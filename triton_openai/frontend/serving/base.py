@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from triton_openai.frontend import errors
 from triton_openai.frontend.metrics import Metrics
 from triton_openai.frontend.protocol.common import Usage
 from triton_openai.frontend.protocol.sampling import SamplingFields
@@ -15,15 +15,7 @@ from triton_openai.frontend.serving.choices import Choice, ChoiceResult, collect
 from triton_openai.frontend.serving.prompt_limits import PromptLimit
 from triton_openai.frontend.serving.registry import ModelRegistry
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel, TokenizedPrompt, TritonClient
-from triton_openai.frontend.triton.jobs import GenerationJob, Guide, Prompt, Sampling, TokenizeJob
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A request's choices, and its prompts as tokenized (none for a model that tokenizes itself)."""
-
-    choices: list[Choice]
-    prompts: list[TokenizedPrompt]
+from triton_openai.frontend.triton.jobs import GenerationJob, Guide, Prompt, TokenizeJob
 
 
 class ServingBase:
@@ -59,30 +51,36 @@ class ServingBase:
     ) -> tuple[ServedModel, str, list[Choice]]:
         """The model that answers, a new request id, and the request's choices (every one held to `guide`)."""
         model = await self.registry.resolve_llm(request.model, chat=chat)
-        return model, self.new_request_id(), (await self.prepare(model, request, prompts, guide)).choices
+        return model, self.new_request_id(), self.choices(model, request, prompts, guide)
 
-    async def prepare(
+    def choices(
         self, model: ServedModel, request: SamplingFields, prompts: list[Prompt], guide: Guide | None
-    ) -> Prepared:
-        """The prompts tokenized (over-long ones refused first) and their choices: n per prompt,
-        each prompt tokenized once, each choice with its own seed.
+    ) -> list[Choice]:
+        """The request's choices: n per prompt, each with its own seed; choice index = prompt
+        index * n + j, as OpenAI numbers them.
 
-        Choice index = prompt index * n + j, as OpenAI numbers them.
+        The model tokenizes the prompts as it starts them (one call per choice) and refuses one
+        over the context, or over the server's --max-prompt-tokens, which the choices carry. A
+        prompt longer in characters than that many tokens can hold is refused here, untokenized.
         """
-        sampling = request.sampling(guide)
-        if model.tokenizes_itself:  # the prompt travels as it is; the model checks its length
-            return Prepared(_choices(model, sampling, prompts, request.choice_seeds()), [])
         limit = PromptLimit.of(model, self.max_prompt_tokens)
         limit.check_characters(model, request.prompt_characters())
-        tokenized = await asyncio.gather(*(self._tokenize(model, prompt) for prompt in prompts))
-        limit.check_tokens(max((len(p.token_ids) for p in tokenized), default=0))
-        ids: list[Prompt] = [p.token_ids for p in tokenized]
-        return Prepared(_choices(model, sampling, ids, request.choice_seeds()), tokenized)
+        sampling, seeds = request.sampling(guide), request.choice_seeds()
+        max_prompt_tokens = limit.tokens if limit.by_server else None
+        return [
+            GenerationJob(prompt, replace(sampling, seed=seed), model.lora, max_prompt_tokens)
+            for prompt in prompts
+            for seed in seeds
+        ]
 
-    async def _tokenize(self, model: ServedModel, prompt: Prompt) -> TokenizedPrompt:
-        """A prompt tokenized: its token ids as given, or by the model's tokenizer."""
+    async def tokenize(self, model: ServedModel, prompt: Prompt) -> TokenizedPrompt:
+        """A prompt tokenized by the model's tokenizer (its token ids as given), for counting and showing it."""
         if isinstance(prompt, list):
             return TokenizedPrompt(list(prompt))
+        if not model.has_tokenizer:
+            raise errors.InvalidRequest(
+                f"The model `{model.name}` renders its prompts inside its engine; they cannot be shown or counted."
+            )
         return await self.engine.tokenize(model, TokenizeJob(prompt))
 
     @staticmethod
@@ -97,7 +95,3 @@ class ServingBase:
             cached_tokens=sum(r.cached_tokens for r in firsts),
             reasoning_tokens=sum(r.reasoning_tokens for r in results),
         )
-
-
-def _choices(model: ServedModel, sampling: Sampling, prompts: list[Prompt], seeds: list[int]) -> list[Choice]:
-    return [GenerationJob(prompt, replace(sampling, seed=seed), model.lora) for prompt in prompts for seed in seeds]

@@ -47,10 +47,9 @@ from triton_openai.frontend.serving.answer import (
     ToolCallStart,
     UsageReport,
 )
-from triton_openai.frontend.serving.base import Prepared, ServingBase
-from triton_openai.frontend.serving.choices import ChoiceResult
+from triton_openai.frontend.serving.base import ServingBase
+from triton_openai.frontend.serving.choices import Choice, ChoiceResult
 from triton_openai.frontend.serving.image_inputs import ImageLoader
-from triton_openai.frontend.serving.reasoning import prompt_opens_reasoning
 from triton_openai.frontend.serving.structured import OutputConstraints, chat_constraints, chat_logprobs
 from triton_openai.frontend.triton.base import GenerationChunk, ServedModel
 from triton_openai.frontend.triton.jobs import ChatPrompt
@@ -90,49 +89,40 @@ class ServingChat(ServingBase):
     async def _start(self, request: ChatCompletionRequest) -> _Started:
         constraints = chat_constraints(request)
         model, prompt = await self._prompt(request, constraints.hint)
-        prepared = await self.prepare(model, request, [prompt], constraints.guide)
-        reasoning = Reasoning(
-            self._splits_reasoning(model),
-            any(prompt_opens_reasoning(p.text) for p in prepared.prompts),
-        )
-        return _Started(model, self.new_request_id(), prepared, reasoning, constraints)
+        choices = self.choices(model, request, [prompt], constraints.guide)
+        return _Started(model, self.new_request_id(), choices, Reasoning(self._splits_reasoning(model)), constraints)
 
     async def prompt_tokens(self, request: ChatCompletionRequest) -> int:
         """How many tokens the request's prompt takes (its messages through the chat template), without generating."""
         model, prompt = await self._prompt(request, chat_constraints(request).hint)
-        if model.tokenizes_itself:
-            raise errors.InvalidRequest(f"The model `{model.name}` cannot count prompt tokens apart from generating.")
-        return len((await self._tokenize(model, prompt)).token_ids)
+        return len((await self.tokenize(model, prompt)).token_ids)
 
     async def render(self, request: ChatCompletionRequest) -> ChatRenderResponse:
         """The prompt a chat request would generate from, tokenized; nothing is generated."""
-        started = await self._start(request)
-        if not started.prepared.prompts:
-            raise errors.InvalidRequest(
-                f"The model `{started.model.name}` renders its prompts inside its engine; they cannot be shown.",
-                param="model",
-            )
-        prompt = started.prepared.prompts[0]
+        constraints = chat_constraints(request)
+        model, prompt = await self._prompt(request, constraints.hint)
+        self.choices(model, request, [prompt], constraints.guide)  # the request's own checks
+        tokenized = await self.tokenize(model, prompt)
         return ChatRenderResponse(
-            model=started.model.name,
-            prompt=prompt.text,
-            token_ids=prompt.token_ids,
-            count=len(prompt.token_ids),
-            max_model_len=started.model.max_model_len or 0,
+            model=model.name,
+            prompt=tokenized.text,
+            token_ids=tokenized.token_ids,
+            count=len(tokenized.token_ids),
+            max_model_len=model.max_model_len or 0,
         )
 
     async def generate(self, request: ChatCompletionRequest) -> Generation:
         """The whole answer of every choice (the one generation path of every API family)."""
         started = await self._start(request)
         model, request_id = started.model, started.request_id
-        results = await self.collect(model, started.prepared.choices, request_id)
+        results = await self.collect(model, started.choices, request_id)
         answers = [builder.whole(result) for builder, result in zip(started.builders(request), results, strict=True)]
         return Generation(request_id, self.now(), model, answers, self.usage(results))
 
     async def generate_stream(self, request: ChatCompletionRequest) -> GenerationStream:
         """The choices' answers as events, started now (errors before the first chunk raise here)."""
         started = await self._start(request)
-        stream = await self.stream(started.model, started.prepared.choices, started.request_id)
+        stream = await self.stream(started.model, started.choices, started.request_id)
         results = [ChoiceResult() for _ in range(request.n)]
         events = self._events(stream, started.builders(request), results)
         return GenerationStream(started.request_id, self.now(), started.model, events, results)
@@ -185,7 +175,7 @@ class ServingChat(ServingBase):
 class _Started:
     model: ServedModel
     request_id: str
-    prepared: Prepared
+    choices: list[Choice]
     reasoning: Reasoning
     constraints: OutputConstraints
 

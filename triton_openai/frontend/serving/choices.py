@@ -30,6 +30,7 @@ class ChoiceResult:
     completion_tokens: int = 0
     reasoning_tokens: int = 0  # set by the answer builder when it splits reasoning out
     logprobs: list[dict[str, Any]] = field(default_factory=list)
+    rendered_prompt: str | None = None  # the chat template's output, as the model's first chunk told it
 
     @property
     def full_text(self) -> str:
@@ -45,6 +46,8 @@ class ChoiceResult:
         )
 
     def add(self, chunk: GenerationChunk) -> None:
+        if chunk.rendered_prompt is not None:
+            self.rendered_prompt = chunk.rendered_prompt
         self.text.append(chunk.text)
         self.token_counts.append(len(chunk.token_ids))
         self.logprobs.extend(chunk.logprobs)

@@ -84,12 +84,12 @@ class ServingCompletion(ServingBase):
                 **extra,
             )
 
-        if request.echo:
-            for index, job in enumerate(choices):
-                prompt_tokens = len(job.prompt) if isinstance(job.prompt, list) else 0  # 0: the model tokenizes
-                yield chunk(index, self._echo(request, index), Usage.of(prompt_tokens, 0), results[index])
+        echoed = [not request.echo] * len(choices)
         async for index, generated in stream:
             result = results[index]
+            if not echoed[index]:  # the prompt first, with its token count (the model's first chunk has it)
+                echoed[index] = True
+                yield chunk(index, self._echo(request, index), Usage.of(generated.num_input_tokens, 0), result)
             result.add(generated)
             if generated.text or generated.finish_reason is not None:
                 logprobs = self._logprobs(request, generated.logprobs, offsets[index])

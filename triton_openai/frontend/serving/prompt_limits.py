@@ -1,10 +1,10 @@
-"""Refusing prompts that cannot fit: by their length in characters before tokenizing, by
-their token count after.
+"""Refusing prompts that cannot fit, by their length in characters, before they are tokenized.
 
-Tokenizing a prompt of megabytes takes seconds of the preprocessing model's time; a prompt
-longer than `limit × max_chars_per_token` characters (the model's bound, triton_openai.repository.tokenizer_facts)
-cannot fit whatever its tokens, so it is refused at once. One that passes is tokenized and
-refused on its count before it goes to the engine.
+Tokenizing a prompt of megabytes takes seconds of the llm model's tokenizer threads; a prompt
+longer than `limit × max_chars_per_token` characters (the model's bound,
+triton_openai.repository.tokenizer_facts) cannot fit whatever its tokens, so it is refused at
+once. One that passes is tokenized by the llm model, which refuses it on its token count (the
+context, or the server's limit that the generation job carries).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 from triton_openai.frontend import errors
 from triton_openai.frontend.triton.base import ServedModel
-
-CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 
 @dataclass(frozen=True)
@@ -43,15 +41,5 @@ class PromptLimit:
             raise errors.InvalidRequest(
                 f"{self._describe()}; the prompt has {characters} characters, more than {self.tokens} tokens "
                 f"of this model hold (at most {per_token} characters each). Please reduce the length of the prompt.",
-                code=CONTEXT_LENGTH_EXCEEDED,
+                code=errors.CONTEXT_LENGTH_EXCEEDED,
             )
-
-    def check_tokens(self, tokens: int) -> None:
-        """Refuse a prompt of more tokens than the limit (the context: as many as it, leaving no room)."""
-        over = tokens > self.tokens if self.by_server else tokens >= self.tokens
-        if self.tokens and over:
-            if self.by_server:
-                message = f"the prompt has {tokens} tokens; {self._describe()}"
-            else:
-                message = f"{self._describe()}; the prompt has {tokens}, leaving no room for a completion."
-            raise errors.InvalidRequest(message, code=CONTEXT_LENGTH_EXCEEDED)

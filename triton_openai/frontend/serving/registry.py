@@ -49,7 +49,7 @@ class ModelRegistry:
     @staticmethod
     def adapter_model(adapter: Adapter, models: list[ServedModel]) -> ServedModel | None:
         """`adapter` served on its base model (the first text generation model if it names none)."""
-        bases = [m for m in models if m.kind == ModelKind.LLM and m.parent is None and not m.tokenizes_itself]
+        bases = [m for m in models if m.kind == ModelKind.LLM and m.parent is None and not m.accepts_images]
         base = next((m for m in bases if adapter.base in (None, m.name)), None)
         if base is None:
             return None

@@ -62,7 +62,7 @@ class ResponsePrompts:
                 raise errors.InvalidRequest(
                     f"the last turn alone does not fit the model's context of {model.max_model_len} tokens",
                     param="input",
-                    code="context_length_exceeded",
+                    code=errors.CONTEXT_LENGTH_EXCEEDED,
                 )
             items = items[later[0] :]
             chat = await self._build(request, items, owner)

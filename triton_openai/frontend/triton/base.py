@@ -59,9 +59,10 @@ class ServedModel:
         return t.MODALITY_IMAGE in self._list(t.PARAM_INPUT_MODALITIES)
 
     @property
-    def tokenizes_itself(self) -> bool:
-        """A model without a preprocessing part (a vision model) takes prompts as text and messages."""
-        return self.kind == ModelKind.LLM and self.preprocessing_model is None
+    def has_tokenizer(self) -> bool:
+        """An LLM with a preprocessing part, which tokenizes prompts apart from generating (for
+        /tokenize and token counts); a vision model has none (its processor is in its engine)."""
+        return self.kind == ModelKind.LLM and self.preprocessing_model is not None
 
     @property
     def lora(self) -> LoraAdapter | None:
@@ -126,6 +127,7 @@ class GenerationChunk:
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # OpenAI chat format, per new token
     num_cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
     stop_reason: str | None = None  # on the last chunk: the stop string that ended the output
+    rendered_prompt: str | None = None  # on the first chunk of a chat prompt: the chat template's output
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ def _from_message(message: str) -> errors.APIError:
     tag, text = t.parse_tagged_error(message)
     if tag == t.INVALID_REQUEST_TAG:
         return errors.InvalidRequest(text)
+    if tag == t.CONTEXT_LENGTH_TAG:
+        return errors.InvalidRequest(text, code=errors.CONTEXT_LENGTH_EXCEEDED)
     if tag == t.OVERLOADED_TAG:
         return errors.Overloaded(text)
     if any(marker in message for marker in _UNAVAILABLE):

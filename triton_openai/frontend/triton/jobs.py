@@ -31,7 +31,7 @@ class ChatPrompt:
     images: Sequence[bytes] = ()
 
 
-# A generation's prompt: its token ids, or for a model that tokenizes itself the prompt itself.
+# A generation's prompt: a text, chat messages (the model renders and tokenizes them), or token ids.
 Prompt = list[int] | TextPrompt | ChatPrompt
 
 
@@ -80,11 +80,14 @@ class LoraAdapter:
 
 @dataclass(frozen=True)
 class GenerationJob:
-    """One choice to generate: its prompt, its sampling, the LoRA adapter it runs through."""
+    """One choice to generate: its prompt, its sampling, the LoRA adapter it runs through, and
+    the server's limit on prompt tokens where it is below the context (the model refuses a
+    longer prompt with context_length_exceeded)."""
 
     prompt: Prompt
     sampling: Sampling = field(default_factory=Sampling)
     lora: LoraAdapter | None = None
+    max_prompt_tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,8 @@ def _lora(adapter: LoraAdapter | None) -> dict[str, Any]:
 
 def generation_inputs(job: GenerationJob) -> list[InferInput]:
     """The llm model's inputs for one choice, streamed."""
-    return _pack({**_prompt(job.prompt), **_sampling(job.sampling), **_lora(job.lora), t.STREAM: True})
+    limit = {t.MAX_PROMPT_TOKENS: job.max_prompt_tokens}
+    return _pack({**_prompt(job.prompt), **_sampling(job.sampling), **_lora(job.lora), **limit, t.STREAM: True})
 
 
 def lora_unload_inputs(name: str) -> list[InferInput]:
@@ -244,6 +245,7 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
         num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),
         num_cached_tokens=_optional_int(result, t.NUM_CACHED_TOKENS),
         stop_reason=_optional_text(result, t.STOP_REASON),
+        rendered_prompt=_optional_text(result, t.RENDERED_PROMPT),
     )
 
 

@@ -12,6 +12,10 @@ class InvalidRequest(ValueError):
     """A request the engine cannot serve as asked (the client's fault: HTTP 400)."""
 
 
+class ContextLengthExceeded(InvalidRequest):
+    """A prompt (with the tokens asked for) longer than the context or the server's limit."""
+
+
 class EngineOverloaded(RuntimeError):
     """The waiting queue is full; the client should retry later (HTTP 429)."""
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.request import PromptInput
 
 TOOLS_PROMPT = """You can call functions to answer. They are described with JSON schemas in <tools></tools>:
 <tools>
@@ -49,9 +50,11 @@ class PromptTokenizer:
     the shape those templates iterate over.
     """
 
-    def __init__(self, model_dir: str | None = None, *, processor: Any = None) -> None:
+    def __init__(self, model_dir: str | None = None, *, processor: Any = None, tokenizer: Any = None) -> None:
         if processor is not None:
             self.tokenizer = processor.tokenizer
+        elif tokenizer is not None:  # the engine's own
+            self.tokenizer = tokenizer
         else:
             from transformers import AutoTokenizer
 
@@ -113,9 +116,26 @@ class PromptTokenizer:
         except Exception as exc:  # jinja2 errors, raise_exception() in templates
             raise InvalidRequest(f"the chat template rejected these messages: {exc}") from exc
 
-    def encode_chat(self, messages_json: str, tools_json: str | None = None) -> list[int]:
-        # The template writes the special tokens itself (BOS included, where the model has one).
-        return self.encode(self.render_chat(messages_json, tools_json), add_special_tokens=False)
+    def render(self, prompt: PromptInput) -> str:
+        """The text a prompt of messages or text is tokenized from."""
+        if not prompt.messages_json:
+            return prompt.text
+        return self.render_chat(
+            prompt.messages_json,
+            prompt.tools_json,
+            add_generation_prompt=prompt.add_generation_prompt,
+            continue_final_message=prompt.continue_final_message,
+            template_kwargs_json=prompt.template_kwargs_json,
+        )
+
+    def tokenize(self, prompt: PromptInput) -> tuple[str, list[int]]:
+        """(the text tokenized, its ids): messages through the chat template, a text as it is,
+        token ids as given (with no text)."""
+        if prompt.token_ids:
+            return "", list(prompt.token_ids)
+        text = self.render(prompt)
+        # A template writes the special tokens itself (BOS included, where the model has one).
+        return text, self.encode(text, add_special_tokens=prompt.special_tokens)
 
     def token_strings(self, ids: list[int]) -> list[str]:
         """The vocabulary entries of `ids`, as the tokenizer spells them (e.g. 'Ġworld')."""

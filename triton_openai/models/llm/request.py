@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from triton_openai.models.llm.logprobs import TokenLogprob
-from triton_openai.models.llm.params import SamplingParams
+from triton_openai.models.llm.params import ContextLengthExceeded, SamplingParams
 
 # Why a sequence ended. "stop": EOS, a stop token or a stop string; "length": max_tokens
 # or the context window; "cancelled": the client went away; "error": the engine failed.
@@ -36,15 +36,25 @@ class GenerationOutput:
 
 
 @dataclass(frozen=True)
-class VisionPrompt:
-    """A vision model's prompt: chat messages (JSON) whose image parts are placeholders,
-    with the images' encoded bytes in order; or a plain text prompt; or token ids."""
+class PromptInput:
+    """A prompt as the llm and vision models take it: chat messages (JSON) for the chat
+    template, with its tools and variables (a vision model's image parts are placeholders, the
+    images' encoded bytes in order); or a text to tokenize as it is; or token ids."""
 
     messages_json: str = ""
     tools_json: str | None = None
+    template_kwargs_json: str | None = None
+    add_generation_prompt: bool = True  # messages: open the assistant's turn
+    continue_final_message: bool = False  # messages: leave the last message open instead
+    add_special_tokens: bool | None = None  # None: true for a text, false for messages (the template adds them)
     images: tuple[bytes, ...] = ()
     text: str = ""
     token_ids: tuple[int, ...] = ()
+
+    @property
+    def special_tokens(self) -> bool:
+        """Whether the tokenizer adds its special tokens (BOS...) to the rendered text."""
+        return (not self.messages_json) if self.add_special_tokens is None else self.add_special_tokens
 
 
 @dataclass
@@ -62,3 +72,12 @@ class GenerationRequest:
     is_cancelled: Callable[[], bool] = lambda: False
     lora_name: str = ""  # a LoRA adapter to apply (triton_openai.models.llm.lora), loaded from lora_path if it is not
     lora_path: str = ""
+    max_prompt_tokens: int = 0  # a server's limit below the context (0: the context only)
+
+    def check_prompt_limit(self) -> None:
+        """Refuse a prompt over the server's limit (the context's is the engine's to check)."""
+        if self.max_prompt_tokens and len(self.prompt_ids) > self.max_prompt_tokens:
+            raise ContextLengthExceeded(
+                f"the prompt has {len(self.prompt_ids)} tokens; "
+                f"this server takes at most {self.max_prompt_tokens} prompt tokens"
+            )

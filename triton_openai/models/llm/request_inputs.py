@@ -13,7 +13,7 @@ import numpy as np
 
 from triton_openai import contract as t
 from triton_openai.models.llm.params import InvalidRequest, SamplingParams
-from triton_openai.models.llm.request import VisionPrompt
+from triton_openai.models.llm.request import PromptInput
 
 GetInput = Callable[[str], "np.ndarray | None"]
 
@@ -46,10 +46,10 @@ def _ints(get: GetInput, name: str) -> tuple[int, ...]:
     return () if array is None else tuple(int(v) for v in array.reshape(-1))
 
 
-def prompt_ids(get: GetInput) -> list[int]:
+def _prompt_ids(get: GetInput) -> list[int]:
     array = get(t.INPUT_IDS)
     if array is None:
-        raise InvalidRequest(f"{t.INPUT_IDS} is required")
+        return []
     if array.ndim > 1 and array.shape[0] != 1:
         raise InvalidRequest("send one prompt per request (batch size 1); the engine batches requests itself")
     ids = array.reshape(-1)
@@ -59,20 +59,38 @@ def prompt_ids(get: GetInput) -> list[int]:
     return [int(i) for i in ids]
 
 
-def vision_prompt(get: GetInput) -> VisionPrompt:
-    """The vision model's prompt: messages (+ tools, images), else text_input, else input_ids."""
+def prompt(get: GetInput, *, images: bool = False) -> PromptInput:
+    """The request's prompt: messages (+ tools, template variables; a vision model's images),
+    else text_input, else input_ids."""
     messages, text = _text(get, t.MESSAGES), _text(get, t.TEXT_INPUT)
-    images = get(t.IMAGES)
-    encoded = () if images is None else tuple(bytes(v) for v in images.reshape(-1) if len(v))
+    array = get(t.IMAGES) if images else None
+    encoded = () if array is None else tuple(bytes(v) for v in array.reshape(-1) if len(v))
+    add_special_tokens = _scalar(get, t.ADD_SPECIAL_TOKENS)
+    special = None if add_special_tokens is None else bool(add_special_tokens)
     if messages:
-        return VisionPrompt(messages_json=messages, tools_json=_text(get, t.TOOLS) or None, images=encoded)
+        generation_prompt = _scalar(get, t.ADD_GENERATION_PROMPT)
+        return PromptInput(
+            messages_json=messages,
+            tools_json=_text(get, t.TOOLS) or None,
+            template_kwargs_json=_text(get, t.CHAT_TEMPLATE_KWARGS) or None,
+            add_generation_prompt=True if generation_prompt is None else bool(generation_prompt),
+            continue_final_message=bool(_scalar(get, t.CONTINUE_FINAL_MESSAGE)),
+            add_special_tokens=special,
+            images=encoded,
+        )
     if encoded:
         raise InvalidRequest(f"{t.IMAGES} need {t.MESSAGES} with as many image parts")
     if text:
-        return VisionPrompt(text=text)
-    if get(t.INPUT_IDS) is not None:
-        return VisionPrompt(token_ids=tuple(prompt_ids(get)))
+        return PromptInput(text=text, add_special_tokens=special)
+    ids = _prompt_ids(get)
+    if ids:
+        return PromptInput(token_ids=tuple(ids))
     raise InvalidRequest(f"send {t.MESSAGES}, {t.TEXT_INPUT} or {t.INPUT_IDS}")
+
+
+def max_prompt_tokens(get: GetInput) -> int:
+    """The request's limit on prompt tokens below the context (a server's; 0: none)."""
+    return int(_scalar(get, t.MAX_PROMPT_TOKENS) or 0)
 
 
 def lora(get: GetInput) -> tuple[str, str, bool]:

@@ -9,7 +9,7 @@ import torch
 
 from triton_openai.models.llm.detokenizer import IncrementalDetokenizer
 from triton_openai.models.llm.logprobs import TokenLogprob
-from triton_openai.models.llm.params import InvalidRequest
+from triton_openai.models.llm.params import ContextLengthExceeded, InvalidRequest
 from triton_openai.models.llm.request import (
     FINISH_LENGTH,
     FINISH_STOP,
@@ -37,10 +37,11 @@ class Sequence:
         prompt_len = len(request.prompt_ids)
         if prompt_len == 0:
             raise InvalidRequest("the prompt is empty")
+        request.check_prompt_limit()
         room = max_model_len - prompt_len
         if params.max_tokens is not None and params.max_tokens > room or room < 1:
             asked = prompt_len + (params.max_tokens or 1)
-            raise InvalidRequest(
+            raise ContextLengthExceeded(
                 f"This model's maximum context length is {max_model_len} tokens. However, you requested "
                 f"{asked} tokens ({prompt_len} in the messages, {asked - prompt_len} in the completion). "
                 "Please reduce the length of the messages or completion."

@@ -25,7 +25,7 @@ from typing import Any
 from triton_openai.models.llm.engine_config import EngineConfig, EngineStats
 from triton_openai.models.llm.guided import GUIDE_FORMATS
 from triton_openai.models.llm.logprobs import TokenLogprob
-from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest, SamplingParams
+from triton_openai.models.llm.params import ContextLengthExceeded, EngineOverloaded, InvalidRequest, SamplingParams
 from triton_openai.models.llm.request import (
     FINISH_CANCELLED,
     FINISH_ERROR,
@@ -46,7 +46,7 @@ def sampling_kwargs(params: SamplingParams, prompt_len: int, max_model_len: int)
     """Keyword arguments of tensorrt_llm.SamplingParams for `params`."""
     room = max_model_len - prompt_len
     if room < 1 or (params.max_tokens is not None and params.max_tokens > room):
-        raise InvalidRequest(
+        raise ContextLengthExceeded(
             f"This model's maximum context length is {max_model_len} tokens; the prompt has {prompt_len} "
             f"and {params.max_tokens or 1} more were asked for."
         )
@@ -242,6 +242,7 @@ class TensorRTLLMEngine:
         request.params.validate()
         request.params.check_vocabulary(self.vocab_size)
         sampling_cls, guided_cls, lora_cls = self._classes
+        request.check_prompt_limit()
         kwargs = sampling_kwargs(request.params, len(request.prompt_ids), self.max_model_len)
         bias = embedding_bias(request.params.logit_bias, self.vocab_size)
         if bias is not None:

@@ -31,7 +31,7 @@ from triton_openai.models.llm.logprobs import token_logprobs
 from triton_openai.models.llm.model_loader import eos_token_ids, resolve_device, resolve_dtype
 from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest
 from triton_openai.models.llm.prompts import PromptTokenizer
-from triton_openai.models.llm.request import FINISH_CANCELLED, FINISH_ERROR, GenerationRequest, VisionPrompt
+from triton_openai.models.llm.request import FINISH_CANCELLED, FINISH_ERROR, GenerationRequest, PromptInput
 from triton_openai.models.llm.sampler import PenaltyState, sample
 from triton_openai.models.llm.sequence import Sequence
 
@@ -81,7 +81,7 @@ class VisionEngine:
 
     # -- requests -------------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest, prompt: VisionPrompt) -> None:
+    def submit(self, request: GenerationRequest, prompt: PromptInput) -> None:
         """Prepare the prompt (images decoded, template rendered) and queue the request.
         Raises InvalidRequest or EngineOverloaded at once."""
         request.params.validate()
@@ -97,7 +97,7 @@ class VisionEngine:
             self._waiting += 1
         self._queue.put((seq, inputs))
 
-    def model_inputs(self, prompt: VisionPrompt) -> dict[str, Any]:
+    def model_inputs(self, prompt: PromptInput) -> dict[str, Any]:
         """The processor's tensors for a prompt (input_ids, attention_mask, pixel values...)."""
         if prompt.token_ids:
             if any(not 0 <= i < self.vocab_size for i in prompt.token_ids):
@@ -107,17 +107,13 @@ class VisionEngine:
         if len(prompt.images) > self.max_images:
             raise InvalidRequest(f"at most {self.max_images} images may be sent in one request")
         images = [_decode_image(data, i) for i, data in enumerate(prompt.images)]
-        if prompt.messages_json:
-            text = self.prompts.render_chat(prompt.messages_json, prompt.tools_json)
-            add_special_tokens = False  # the template writes them
-        else:
-            text, add_special_tokens = prompt.text, True
+        text = self.prompts.render(prompt)
         placeholders = _count_image_placeholders(prompt.messages_json)
         if placeholders != len(images):
             raise InvalidRequest(f"the messages hold {placeholders} image parts but {len(images)} images were sent")
         try:
             inputs = self.processor(
-                text=[text], images=images or None, return_tensors="pt", add_special_tokens=add_special_tokens
+                text=[text], images=images or None, return_tensors="pt", add_special_tokens=prompt.special_tokens
             )
         except (ValueError, TypeError) as exc:  # the processor's own checks (e.g. image token counts)
             raise InvalidRequest(f"the model's processor refused the input: {exc}") from exc
