@@ -83,6 +83,7 @@ NUM_OUTPUT_TOKENS = "num_output_tokens"
 LOGPROBS = "logprobs"  # JSON: [{"token", "logprob", "bytes", "top_logprobs": [...]}] for the new tokens
 NUM_CACHED_TOKENS = "num_cached_tokens"  # prompt tokens served from the prefix cache
 STOP_REASON = "stop_reason"  # the stop string that ended the output (empty otherwise)
+STOP_TOKEN_ID = "stop_token_id"  # the stop token id (of stop_token_ids) that ended it (-1 otherwise)
 
 # The embeddings model: text_input or input_ids (+ input_lengths) per row, in and out.
 TRUNCATE_PROMPT_TOKENS = "truncate_prompt_tokens"  # 0: over-long is an error, -1: cut at the limit, n: first n
@@ -226,6 +227,7 @@ TENSOR_TYPES: dict[str, str] = {
     LOGPROBS: STRING,
     NUM_CACHED_TOKENS: INT32,
     STOP_REASON: STRING,
+    STOP_TOKEN_ID: INT32,
     # embeddings
     TRUNCATE_PROMPT_TOKENS: INT32,
     DIMENSIONS: INT32,

@@ -108,6 +108,14 @@ def test_stop_reason_names_the_stop_string_as_vllm_does(client):
     assert all("stop_reason" not in c.choices[0].model_extra for c in chunks[:-1])  # on the last chunk only
 
 
+def test_stop_reason_is_the_stop_token_id_that_ended_the_answer(client, tokenizer):
+    (paris,) = tokenizer.encode(" Paris", add_special_tokens=False)
+    stopped = chat(client, temperature=0, max_tokens=30, extra_body={"stop_token_ids": [paris]}).choices[0]
+    assert stopped.finish_reason == "stop" and stopped.model_extra["stop_reason"] == paris
+    _, chunks = stream_text(client, temperature=0, max_tokens=30, extra_body={"stop_token_ids": [paris]})
+    assert chunks[-1].choices[0].model_extra["stop_reason"] == paris
+
+
 def test_continuous_usage_stats_put_each_choices_usage_on_every_chunk(client, tokenizer):
     options = {"include_usage": True, "continuous_usage_stats": True}
     _, chunks = stream_text(client, STORY, n=2, temperature=0, max_tokens=5, stream_options=options)

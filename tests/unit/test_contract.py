@@ -30,6 +30,7 @@ LLM_OUTPUTS = {
     t.LOGPROBS,
     t.NUM_CACHED_TOKENS,
     t.STOP_REASON,
+    t.STOP_TOKEN_ID,
 }
 
 

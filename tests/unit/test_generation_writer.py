@@ -126,3 +126,22 @@ def test_without_streaming_one_response_holds_the_whole_generation():
         writer(step(text, n, n, "length" if n == 3 else None))
     assert sender.texts() == ["abc"]
     assert [flags for _, flags in sender.sent] == [FINAL]
+
+
+def test_the_first_response_carries_the_rendered_prompt_and_the_last_what_stopped_it():
+    sender = RecordingSender()
+    writer = GenerationWriter(RecordingPbUtils, sender, stream=True, token_bytes=None, rendered_prompt="<think>\n")
+    writer(step("a", 1, 1))
+    stop = step("b", 2, 2, "stop")
+    stop.stop_reason = 2  # a stop token id
+    writer(stop)
+    first, last = (response["tensors"] for response, _ in sender.sent)
+    assert first[t.RENDERED_PROMPT].tolist() == [[b"<think>\n"]] and t.RENDERED_PROMPT not in last
+    assert first[t.STOP_TOKEN_ID].tolist() == [[-1]] and last[t.STOP_TOKEN_ID].tolist() == [[2]]
+    assert last[t.STOP_REASON].tolist() == [[b""]]  # the stop string: none
+    stop.stop_reason = " Paris"
+    sender.sent.clear()
+    GenerationWriter(RecordingPbUtils, sender, stream=True, token_bytes=None)(stop)
+    ((response, _),) = sender.sent
+    assert response["tensors"][t.STOP_REASON].tolist() == [[b" Paris"]]
+    assert response["tensors"][t.STOP_TOKEN_ID].tolist() == [[-1]]

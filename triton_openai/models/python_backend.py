@@ -187,6 +187,7 @@ class GenerationWriter:
             pb.Tensor(t.LOGPROBS, np.array([[logprobs.encode("utf-8")]], dtype=np.object_)),
             pb.Tensor(t.NUM_CACHED_TOKENS, np.array([[output.num_cached_tokens]], dtype=np.int32)),
             pb.Tensor(t.STOP_REASON, np.array([[_stop_string(output).encode("utf-8")]], dtype=np.object_)),
+            pb.Tensor(t.STOP_TOKEN_ID, np.array([[_stop_token(output)]], dtype=np.int32)),
         ]
         if self.rendered_prompt is not None:
             tensors.append(pb.Tensor(t.RENDERED_PROMPT, np.array([[self.rendered_prompt.encode()]], dtype=np.object_)))
@@ -206,9 +207,15 @@ class GenerationWriter:
 
 
 def _stop_string(output: Any) -> str:
-    """The stop string that ended the output; a stop token id (or none) is sent as empty."""
+    """The stop string that ended the output; empty for a stop token id, or none."""
     reason = output.stop_reason if output.finished else None
     return reason if isinstance(reason, str) else ""
+
+
+def _stop_token(output: Any) -> int:
+    """The stop token id (of the request's stop_token_ids) that ended the output; -1 otherwise."""
+    reason = output.stop_reason if output.finished else None
+    return reason if isinstance(reason, int) else -1
 
 
 def error_response(pb_utils: Any, exc: BaseException) -> Any:

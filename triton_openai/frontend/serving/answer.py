@@ -45,7 +45,7 @@ class Answer:
     content: str | None
     tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str | None = None  # stop, length, tool_calls
-    stop_reason: str | None = None  # the stop string that ended it
+    stop_reason: str | int | None = None  # the stop string or stop token id that ended it
     logprobs: list[dict[str, Any]] | None = None  # OpenAI's chat entries, when asked for
     reasoning: str | None = None  # a reasoning model's thoughts, when its output is split
 
@@ -98,7 +98,7 @@ class ToolCallArguments:
 class Finished:
     index: int
     finish_reason: str | None
-    stop_reason: str | None = None
+    stop_reason: str | int | None = None
 
 
 @dataclass(frozen=True)

@@ -178,13 +178,13 @@ def _tool_choice(request: MessagesInputs) -> dict[str, Any]:
     return {"tool_choice": mode, "parallel_tool_calls": not choice.disable_parallel_tool_use}
 
 
-def _stop(request: MessagesRequest, finish_reason: str | None, stop_string: str | None) -> tuple[Any, str | None]:
+def _stop(request: MessagesRequest, finish_reason: str | None, stop_string: str | int | None) -> tuple[Any, str | None]:
     """Anthropic's stop reason, and the stop sequence that ended the answer."""
     if finish_reason == "length":
         return "max_tokens", None
     if finish_reason == "tool_calls":
         return "tool_use", None
-    if stop_string is not None and stop_string in (request.stop_sequences or []):
+    if isinstance(stop_string, str) and stop_string in (request.stop_sequences or []):
         return "stop_sequence", stop_string
     return "end_turn", None
 

@@ -24,7 +24,7 @@ class ChoiceResult:
     text: list[str] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)  # tokens of each piece of text
     finish_reason: str | None = None
-    stop_reason: str | None = None  # the stop string that ended it
+    stop_reason: str | int | None = None  # the stop string or stop token id that ended it
     prompt_tokens: int = 0
     cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
     completion_tokens: int = 0

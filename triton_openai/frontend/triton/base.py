@@ -126,7 +126,7 @@ class GenerationChunk:
     num_output_tokens: int
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # OpenAI chat format, per new token
     num_cached_tokens: int = 0  # prompt tokens the engine's prefix cache served
-    stop_reason: str | None = None  # on the last chunk: the stop string that ended the output
+    stop_reason: str | int | None = None  # on the last chunk: the stop string or stop token id that ended it
     rendered_prompt: str | None = None  # on the first chunk of a chat prompt: the chat template's output
 
 
