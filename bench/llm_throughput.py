@@ -28,16 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.clients import RequestTiming, percentile, stream_chat  # noqa: E402
 from bench.prompts import PROMPTS  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
-
-
-@dataclass
-class RequestTiming:
-    ttft: float
-    gaps: list[float]
-    tokens: int
 
 
 @dataclass
@@ -60,33 +54,6 @@ class LevelResult:
         return self.hf_tokens / self.hf_seconds if self.hf_seconds else 0.0
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-async def one_request(client, prompt: str, max_tokens: int) -> RequestTiming:
-    start = time.perf_counter()
-    stream = await client.chat.completions.create(
-        model=MODEL,
-        messages=[{"role": "user", "content": prompt}],
-        max_tokens=max_tokens,
-        temperature=0,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    times, tokens = [], 0
-    async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            times.append(time.perf_counter())
-        if chunk.usage:
-            tokens = chunk.usage.completion_tokens
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    return RequestTiming(ttft=(times[0] - start) if times else float("nan"), gaps=gaps, tokens=tokens)
-
-
 async def run_stack(base_url: str, prompts: list[str], concurrency: int, max_tokens: int) -> tuple[float, list]:
     import openai
 
@@ -98,7 +65,7 @@ async def run_stack(base_url: str, prompts: list[str], concurrency: int, max_tok
 
     async def worker() -> None:
         while not queue.empty():
-            timings.append(await one_request(client, queue.get_nowait(), max_tokens))
+            timings.append(await stream_chat(client, MODEL, queue.get_nowait(), max_tokens))
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

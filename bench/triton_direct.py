@@ -24,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.llm_throughput import MODEL, LevelResult, RequestTiming, percentile  # noqa: E402
+from bench.clients import RequestTiming, percentile  # noqa: E402
+from bench.llm_throughput import MODEL, LevelResult  # noqa: E402
 from bench.prompts import PROMPTS  # noqa: E402
 
 

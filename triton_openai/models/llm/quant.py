@@ -52,16 +52,10 @@ class DenseLinear:
 
 
 @dataclass
-class Q4Linear:
-    qs: torch.Tensor
-    d: torch.Tensor
-    m: torch.Tensor
-    bias: torch.Tensor | None = None
-    kernels: NativeKernels | None = None
-    activation_bits: int = ACTIVATION_BITS
+class _Blocks:
+    """A layer's weights in blocks of 32 per output row: qs [N, K/32, bytes per block]."""
 
-    def __post_init__(self) -> None:
-        self.d_by_eights, self.m_by_eights = by_eights(self.d), by_eights(self.m)
+    qs: torch.Tensor
 
     @property
     def out_features(self) -> int:
@@ -70,6 +64,18 @@ class Q4Linear:
     @property
     def in_features(self) -> int:
         return self.qs.shape[1] * QK
+
+
+@dataclass
+class Q4Linear(_Blocks):
+    d: torch.Tensor
+    m: torch.Tensor
+    bias: torch.Tensor | None = None
+    kernels: NativeKernels | None = None
+    activation_bits: int = ACTIVATION_BITS
+
+    def __post_init__(self) -> None:
+        self.d_by_eights, self.m_by_eights = by_eights(self.d), by_eights(self.m)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         y = self.kernels.q4_1_matmul(
@@ -83,8 +89,7 @@ class Q4Linear:
 
 
 @dataclass
-class Q8Linear:
-    qs: torch.Tensor
+class Q8Linear(_Blocks):
     d: torch.Tensor
     bias: torch.Tensor | None = None
     kernels: NativeKernels | None = None
@@ -92,14 +97,6 @@ class Q8Linear:
 
     def __post_init__(self) -> None:
         self.d_by_eights = by_eights(self.d)
-
-    @property
-    def out_features(self) -> int:
-        return self.qs.shape[0]
-
-    @property
-    def in_features(self) -> int:
-        return self.qs.shape[1] * QK
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         y = self.kernels.q8_0_matmul(x.contiguous(), self.qs, self.d, self.d_by_eights, self.activation_bits)

@@ -373,11 +373,11 @@ int tok_q8_0_matmul(const float *x, int64_t M, int64_t K, const int8_t *qs, cons
 
 /* ------------------------------------------------------------------------ paged attention */
 
-/* e^x for x <= 0 (softmax after subtracting the max): 2^(x log2 e) split into an integer and a
- * fraction in [-0.5, 0.5]; degree-6 Taylor polynomial of 2^f, relative error about 1e-7. Plain
- * code so that the loops calling it vectorize. */
-static inline float exp_neg(float x) {
-    x = x < -87.0f ? -87.0f : x;
+/* e^x over the floats' range (softmax after subtracting the max, SiLU): 2^(x log2 e) split into an
+ * integer and a fraction in [-0.5, 0.5]; degree-6 Taylor polynomial of 2^f, relative error about
+ * 1e-7. Plain code so that the loops calling it vectorize. */
+static inline float exp_any(float x) {
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
     const float z = x * 1.4426950408889634f;
     const float n = nearbyintf(z);
     const float f = (z - n) * 0.6931471805599453f;
@@ -414,7 +414,7 @@ static inline float exp_neg(float x) {
             for (int64_t i = 0; i < g; i++) {                                                               \
                 float *s = scores + i * L, mx = -INFINITY, sum = 0.0f;                                      \
                 _Pragma("omp simd reduction(max : mx)") for (int64_t j = 0; j < L; j++) mx = s[j] > mx ? s[j] : mx; \
-                _Pragma("omp simd") for (int64_t j = 0; j < L; j++) s[j] = exp_neg(s[j] - mx);             \
+                _Pragma("omp simd") for (int64_t j = 0; j < L; j++) s[j] = exp_any(s[j] - mx);             \
                 _Pragma("omp simd reduction(+ : sum)") for (int64_t j = 0; j < L; j++) sum += s[j];        \
                 const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;                                           \
                 for (int64_t j = 0; j < L; j++) s[j] *= inv;                                                \
@@ -464,21 +464,6 @@ void tok_paged_attention(const float *q, const float *k_cache, const float *v_ca
 }
 
 /* ------------------------------------------------------------------- the layers' small steps */
-
-/* e^x over the floats' range, as exp_neg (relative error about 1e-7). */
-static inline float exp_any(float x) {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    const float z = x * 1.4426950408889634f;
-    const float n = nearbyintf(z);
-    const float f = (z - n) * 0.6931471805599453f;
-    const float p =
-        1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666668f + f * (0.008333334f + f * 0.0013888889f)))));
-    union {
-        int32_t i;
-        float f;
-    } bits = {.i = ((int32_t)n + 127) << 23};
-    return p * bits.f;
-}
 
 #define ROWWISE(NAME, TARGET)                                                                               \
     /* residual (may be NULL): x += residual first. out = x / rms(x) * weight, row by row. */              \
