@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.clients import RequestTiming, percentile, stream_chat  # noqa: E402
+from bench.clients import LevelTimings, percentile, run_level, stream_chat  # noqa: E402
 from bench.prompts import PROMPTS  # noqa: E402
 
 MODEL = "smollm2-135m-instruct"
@@ -54,24 +54,14 @@ class LevelResult:
         return self.hf_tokens / self.hf_seconds if self.hf_seconds else 0.0
 
 
-async def run_stack(base_url: str, prompts: list[str], concurrency: int, max_tokens: int) -> tuple[float, list]:
+async def run_stack(base_url: str, prompts: list[str], concurrency: int, max_tokens: int) -> LevelTimings:
     import openai
 
     client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="EMPTY", max_retries=0, timeout=600)
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for prompt in prompts:
-        queue.put_nowait(prompt)
-    timings: list[RequestTiming] = []
-
-    async def worker() -> None:
-        while not queue.empty():
-            timings.append(await stream_chat(client, MODEL, queue.get_nowait(), max_tokens))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
-    await client.close()
-    return elapsed, timings
+    try:
+        return await run_level(lambda prompt: stream_chat(client, MODEL, prompt, max_tokens), prompts, concurrency)
+    finally:
+        await client.close()
 
 
 def run_hf(
@@ -126,10 +116,10 @@ def measure(args: argparse.Namespace, base_url: str) -> list[LevelResult]:
         count = args.requests if concurrency > 1 else min(args.requests, args.single_requests)
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(count)]
         level = LevelResult(concurrency, count)
-        elapsed, timings = asyncio.run(run_stack(base_url, prompts, concurrency, args.max_tokens))
-        level.stack_seconds, level.stack_tokens = elapsed, sum(t.tokens for t in timings)
-        level.ttft = [t.ttft for t in timings]
-        level.itl = [g for t in timings for g in t.gaps]
+        timed = asyncio.run(run_stack(base_url, prompts, concurrency, args.max_tokens))
+        level.stack_seconds, level.stack_tokens = timed.seconds, timed.tokens
+        level.ttft = timed.ttft
+        level.itl = [g for t in timed.requests for g in t.gaps]
         if not args.skip_hf:
             level.hf_tokens, level.hf_seconds = run_hf(
                 model_dir, prompts, concurrency, args.max_tokens, args.hf_device, args.hf_dtype
