@@ -1,10 +1,11 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
 from triton_openai.models.llm.params import InvalidRequest
-from triton_openai.models.llm.prompts import PromptTokenizer
-from triton_openai.models.llm.request import PromptInput
+from triton_openai.models.llm.prompts import PromptInput, PromptTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,22 @@ def test_a_processor_template_gets_every_content_as_parts(tmp_path):
     assert text.startswith("<|im_start|>system\nBe brief.\n\nYou can call functions")  # string content: joined
     assert "<|im_start|>user\n<image>What is it?<|im_end|>" in text
     assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_the_preprocessing_models_tokenizer_loads_without_torch(model_dir, tokenizer):
+    # The preprocessing model's process imports these and loads the tokenizer: no torch (some
+    # 230 MiB), and the tokenizer is the one AutoTokenizer gives the llm model.
+    script = (
+        "import sys, json\n"
+        "from triton_openai.models.llm import request_inputs\n"
+        "from triton_openai.models import python_backend\n"
+        "from triton_openai.models.llm.prompts import PromptInput, PromptTokenizer\n"
+        f"prompts = PromptTokenizer({model_dir!r})\n"
+        "messages = json.dumps([{'role': 'user', 'content': 'Hi there'}])\n"
+        "print(json.dumps([prompts.tokenize(PromptInput(messages_json=messages))[1], 'torch' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    ids, imported_torch = json.loads(out.strip().splitlines()[-1])
+    assert not imported_torch
+    messages = [{"role": "user", "content": "Hi there"}]
+    assert ids == list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False))

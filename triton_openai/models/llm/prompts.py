@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from triton_openai.models.llm.params import InvalidRequest
-from triton_openai.models.llm.request import PromptInput
 
 TOOLS_PROMPT = """You can call functions to answer. They are described with JSON schemas in <tools></tools>:
 <tools>
@@ -42,6 +43,28 @@ _RESERVED_TEMPLATE_KWARGS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class PromptInput:
+    """A prompt as the llm and vision models take it: chat messages (JSON) for the chat
+    template, with its tools and variables (a vision model's image parts are placeholders, the
+    images' encoded bytes in order); or a text to tokenize as it is; or token ids."""
+
+    messages_json: str = ""
+    tools_json: str | None = None
+    template_kwargs_json: str | None = None
+    add_generation_prompt: bool = True  # messages: open the assistant's turn
+    continue_final_message: bool = False  # messages: leave the last message open instead
+    add_special_tokens: bool | None = None  # None: true for a text, false for messages (the template adds them)
+    images: tuple[bytes, ...] = ()
+    text: str = ""
+    token_ids: tuple[int, ...] = ()
+
+    @property
+    def special_tokens(self) -> bool:
+        """Whether the tokenizer adds its special tokens (BOS...) to the rendered text."""
+        return (not self.messages_json) if self.add_special_tokens is None else self.add_special_tokens
+
+
 class PromptTokenizer:
     """A model's tokenizer and chat template, as the preprocessing model uses them.
 
@@ -56,9 +79,7 @@ class PromptTokenizer:
         elif tokenizer is not None:  # the engine's own
             self.tokenizer = tokenizer
         else:
-            from transformers import AutoTokenizer
-
-            self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            self.tokenizer = load_tokenizer(model_dir)
         self._templater = processor if getattr(processor, "chat_template", None) else self.tokenizer
         self._parts = processor is not None
 
@@ -154,6 +175,29 @@ class PromptTokenizer:
         if not texts:
             return []
         return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=add_special_tokens)["input_ids"]]
+
+
+def load_tokenizer(model_dir: str | None) -> Any:
+    """The folder's tokenizer, as AutoTokenizer loads it. A tokenizer.json of the generic fast
+    class (what GGUF conversion writes) is loaded as that class directly: AutoTokenizer would read
+    the model's config first, which imports torch (some 230 MiB in the preprocessing model's process)."""
+    config = Path(model_dir or "", "tokenizer_config.json")
+    try:
+        tokenizer_class = json.loads(config.read_text()).get("tokenizer_class")
+    except (OSError, ValueError):
+        tokenizer_class = None
+    if tokenizer_class in _GENERIC_TOKENIZERS and Path(model_dir or "", "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(model_dir)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+# transformers' name for a tokenizer that is its tokenizer.json alone (PreTrainedTokenizerFast is
+# TokenizersBackend since transformers 5).
+_GENERIC_TOKENIZERS = frozenset({"TokenizersBackend", "PreTrainedTokenizerFast"})
 
 
 def _json_list(text: str, what: str) -> list[Any]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from triton_openai.models.llm.logprobs import TokenLogprob
 from triton_openai.models.llm.params import ContextLengthExceeded, SamplingParams
+
+if TYPE_CHECKING:  # the engine's module needs torch; a tokenizer's process does not load it
+    from triton_openai.models.llm.logprobs import TokenLogprob
 
 # Why a sequence ended. "stop": EOS, a stop token or a stop string; "length": max_tokens
 # or the context window; "cancelled": the client went away; "error": the engine failed.
@@ -33,28 +36,6 @@ class GenerationOutput:
     @property
     def finished(self) -> bool:
         return self.finish_reason is not None
-
-
-@dataclass(frozen=True)
-class PromptInput:
-    """A prompt as the llm and vision models take it: chat messages (JSON) for the chat
-    template, with its tools and variables (a vision model's image parts are placeholders, the
-    images' encoded bytes in order); or a text to tokenize as it is; or token ids."""
-
-    messages_json: str = ""
-    tools_json: str | None = None
-    template_kwargs_json: str | None = None
-    add_generation_prompt: bool = True  # messages: open the assistant's turn
-    continue_final_message: bool = False  # messages: leave the last message open instead
-    add_special_tokens: bool | None = None  # None: true for a text, false for messages (the template adds them)
-    images: tuple[bytes, ...] = ()
-    text: str = ""
-    token_ids: tuple[int, ...] = ()
-
-    @property
-    def special_tokens(self) -> bool:
-        """Whether the tokenizer adds its special tokens (BOS...) to the rendered text."""
-        return (not self.messages_json) if self.add_special_tokens is None else self.add_special_tokens
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 
 from triton_openai import contract as t
 from triton_openai.models.llm.params import InvalidRequest, SamplingParams
-from triton_openai.models.llm.request import PromptInput
+from triton_openai.models.llm.prompts import PromptInput
 
 GetInput = Callable[[str], "np.ndarray | None"]
 

@@ -30,8 +30,8 @@ from triton_openai.models.llm.guided import GuideCompiler
 from triton_openai.models.llm.logprobs import token_logprobs
 from triton_openai.models.llm.model_loader import eos_token_ids, resolve_device, resolve_dtype
 from triton_openai.models.llm.params import EngineOverloaded, InvalidRequest
-from triton_openai.models.llm.prompts import PromptTokenizer
-from triton_openai.models.llm.request import FINISH_CANCELLED, FINISH_ERROR, GenerationRequest, PromptInput
+from triton_openai.models.llm.prompts import PromptInput, PromptTokenizer
+from triton_openai.models.llm.request import FINISH_CANCELLED, FINISH_ERROR, GenerationRequest
 from triton_openai.models.llm.sampler import PenaltyState, sample
 from triton_openai.models.llm.sequence import Sequence
 
