@@ -55,8 +55,10 @@ def test_too_long_for_the_context_is_400(client):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=MODEL, messages=USER, max_tokens=100_000)
     assert "maximum context length" in info.value.body["message"]
-    with pytest.raises(openai.BadRequestError):
+    assert info.value.code == "context_length_exceeded"  # OpenAI's code, from the engine's tagged error
+    with pytest.raises(openai.BadRequestError) as streamed:
         client.chat.completions.create(model=MODEL, messages=USER, max_tokens=100_000, stream=True)
+    assert streamed.value.code == "context_length_exceeded"
     assert_still_serving(client)
 
 

@@ -48,8 +48,12 @@ def test_bodies_over_the_limit_get_413(hardened):
 
 
 def test_prompts_over_max_prompt_tokens_get_400_with_the_limit(hclient):
-    with pytest.raises(openai.BadRequestError, match="at most 60 prompt tokens"):
+    with pytest.raises(openai.BadRequestError, match="at most 60 prompt tokens") as info:
         hclient.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "word " * 100}])
+    assert info.value.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError, match="at most 60 prompt tokens"):  # completions too
+        hclient.completions.create(model=MODEL, prompt="word " * 100, max_tokens=2)
+    assert hclient.completions.create(model=MODEL, prompt="word " * 10, max_tokens=2).choices[0].text is not None
 
 
 def test_slow_requests_time_out_with_504_and_free_the_engine(hclient, hardened):
