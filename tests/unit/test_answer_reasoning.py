@@ -2,6 +2,7 @@
 thoughts first, and tools and JSON are read from what follows them."""
 
 import json
+from dataclasses import replace
 
 from triton_openai.frontend.protocol.chat import ChatCompletionRequest
 from triton_openai.frontend.serving.answer import (
@@ -63,8 +64,10 @@ def test_without_a_split_the_think_block_stays_in_the_text():
 
 
 def test_a_prompt_that_opened_the_block_starts_inside_it():
-    builder = AnswerBuilder(request(), reasoning=Reasoning(split=True, starts_inside=True))
-    answer, _ = whole(builder, chunks(["Hmm.", "</think>", "Hi."]))
+    builder = AnswerBuilder(request(), reasoning=Reasoning(split=True))
+    generated = chunks(["Hmm.", "</think>", "Hi."])
+    generated[0] = replace(generated[0], rendered_prompt="<|im_start|>assistant\n<think>\n")  # the model tells it
+    answer, _ = whole(builder, generated)
     assert (answer.reasoning, answer.content) == ("Hmm.", "Hi.")
 
 

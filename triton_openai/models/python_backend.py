@@ -67,12 +67,17 @@ def client_errors(pb_utils: Any, sender: Any) -> Iterator[None]:
     """End the stream with a tagged error for the client's mistakes (400) and overload (429)."""
     try:
         yield
-    except ContextLengthExceeded as exc:
-        send_error(pb_utils, sender, t.tag_error(t.CONTEXT_LENGTH_TAG, str(exc)))
-    except InvalidRequest as exc:
-        send_error(pb_utils, sender, t.tag_error(t.INVALID_REQUEST_TAG, str(exc)))
-    except EngineOverloaded as exc:
-        send_error(pb_utils, sender, t.tag_error(t.OVERLOADED_TAG, str(exc)))
+    except (InvalidRequest, EngineOverloaded) as exc:
+        send_error(pb_utils, sender, _tagged(exc))
+
+
+def _tagged(exc: InvalidRequest | EngineOverloaded) -> str:
+    """A client error's message with the tag the frontend reads its status (and code) from."""
+    if isinstance(exc, ContextLengthExceeded):
+        return t.tag_error(t.CONTEXT_LENGTH_TAG, str(exc))
+    if isinstance(exc, InvalidRequest):
+        return t.tag_error(t.INVALID_REQUEST_TAG, str(exc))
+    return t.tag_error(t.OVERLOADED_TAG, str(exc))
 
 
 def send_error(pb_utils: Any, sender: Any, message: str) -> None:
@@ -220,7 +225,7 @@ def _stop_token(output: Any) -> int:
 
 def error_response(pb_utils: Any, exc: BaseException) -> Any:
     if isinstance(exc, InvalidRequest):
-        message = t.tag_error(t.INVALID_REQUEST_TAG, str(exc))
+        message = _tagged(exc)
     else:
         logger.exception("request failed", exc_info=exc)
         message = f"{type(exc).__name__}: {exc}"

@@ -14,7 +14,7 @@ from triton_openai.model_settings import PreprocessingParameters
 from triton_openai.models.llm import request_inputs
 from triton_openai.models.llm.params import InvalidRequest
 from triton_openai.models.llm.prompts import PromptTokenizer
-from triton_openai.models.python_backend import input_array, input_getter, input_scalar, model_settings
+from triton_openai.models.python_backend import error_response, input_array, input_getter, input_scalar, model_settings
 
 
 class TritonPythonModel:
@@ -29,8 +29,7 @@ class TritonPythonModel:
             detokenize = input_array(pb_utils, request, t.OUTPUT_IDS) is not None
             tensors = self._detokenize(request) if detokenize else self._tokenize(request)
         except InvalidRequest as exc:
-            message = t.tag_error(t.INVALID_REQUEST_TAG, str(exc))
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
+            return error_response(pb_utils, exc)
         return pb_utils.InferenceResponse(output_tensors=tensors)
 
     def _tokenize(self, request):

@@ -123,16 +123,16 @@ class GenerationStream:
 
 @dataclass(frozen=True)
 class Reasoning:
-    """Whether a request's output has its reasoning split out, and whether it starts inside
-    it (the prompt opened the block; else the model's rendered prompt, on its first chunk, says)."""
+    """Whether a request's output has its reasoning split out."""
 
     split: bool = False
-    starts_inside: bool = False
 
     def splitter(self, rendered_prompt: str | None = None) -> ReasoningSplitter | None:
+        """The splitter of one choice's output; it starts inside the reasoning when the rendered
+        prompt (the model's first chunk carries it) opened the block."""
         if not self.split:
             return None
-        return ReasoningSplitter(self.starts_inside or prompt_opens_reasoning(rendered_prompt or ""))
+        return ReasoningSplitter(prompt_opens_reasoning(rendered_prompt or ""))
 
 
 @dataclass

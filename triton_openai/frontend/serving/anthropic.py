@@ -178,14 +178,15 @@ def _tool_choice(request: MessagesInputs) -> dict[str, Any]:
     return {"tool_choice": mode, "parallel_tool_calls": not choice.disable_parallel_tool_use}
 
 
-def _stop(request: MessagesRequest, finish_reason: str | None, stop_string: str | int | None) -> tuple[Any, str | None]:
-    """Anthropic's stop reason, and the stop sequence that ended the answer."""
+def _stop(request: MessagesRequest, finish_reason: str | None, stop_reason: str | int | None) -> tuple[Any, str | None]:
+    """Anthropic's stop reason, and the stop sequence that ended the answer (a stop string of the
+    request's; vLLM's stop_reason may also be a stop token id)."""
     if finish_reason == "length":
         return "max_tokens", None
     if finish_reason == "tool_calls":
         return "tool_use", None
-    if isinstance(stop_string, str) and stop_string in (request.stop_sequences or []):
-        return "stop_sequence", stop_string
+    if isinstance(stop_reason, str) and stop_reason in (request.stop_sequences or []):
+        return "stop_sequence", stop_reason
     return "end_turn", None
 
 

@@ -243,22 +243,21 @@ def unpack_chunk(result: InferResult) -> GenerationChunk | None:
         finish_reason=reason or None,
         num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),
         num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),
-        num_cached_tokens=_optional_int(result, t.NUM_CACHED_TOKENS),
+        num_cached_tokens=_optional_int(result, t.NUM_CACHED_TOKENS, 0),
         stop_reason=_optional_text(result, t.STOP_REASON) or _stop_token(result),
         rendered_prompt=_optional_text(result, t.RENDERED_PROMPT),
     )
 
 
-def _optional_int(result: InferResult, name: str) -> int:
-    """An output an older model repository (or another engine) may not send: 0 then."""
+def _optional_int(result: InferResult, name: str, default: int) -> int:
+    """An output an older model repository (or another engine) may not send: `default` then."""
     value = result.as_numpy(name)
-    return 0 if value is None else int(_first(value))
+    return default if value is None else int(_first(value))
 
 
 def _stop_token(result: InferResult) -> int | None:
     """The stop token id that ended the output, if one did (vLLM's stop_reason for it)."""
-    value = result.as_numpy(t.STOP_TOKEN_ID)
-    token = -1 if value is None else int(_first(value))
+    token = _optional_int(result, t.STOP_TOKEN_ID, -1)
     return token if token >= 0 else None
 
 
