@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from triton_openai.models.llm.decoder import ForwardBatch, paged_attention_torch
-from triton_openai.models.llm.native import kernels
+from triton_openai.models.llm.native import deinterleave_blocks, interleave_blocks, interleaved_rows, kernels
 from triton_openai.models.llm.quant import Q4Linear, Q8Linear, quantize_q4_1
 
 LEVELS = (0, 1, 2)  # portable, AVX2, AVX-512 VNNI
@@ -25,7 +25,7 @@ def native():
 
 def layers(native, bits):
     torch.manual_seed(0)
-    n, k = 1544, 576  # n is not a multiple of 8: the plain path computes the last rows
+    n, k = 1547, 576  # n is not a multiple of 8: the plain path computes the last rows
     qs = torch.randint(0, 256, (n, k // 32, 16), dtype=torch.uint8)
     d, m = torch.rand(n, k // 32) * 0.01, -torch.rand(n, k // 32) * 0.05
     q8 = torch.randint(-127, 128, (n, k // 32, 32), dtype=torch.int8)
@@ -63,6 +63,18 @@ def test_a_row_is_the_same_alone_in_any_batch_and_on_any_instruction_set(native,
             results.append(full)
         native.force_level = -1
         assert all(torch.equal(r, results[0]) for r in results)
+
+
+@pytest.mark.parametrize("rows", [16, 21])
+def test_interleaved_blocks_give_back_their_rows(rows):
+    qs = torch.randint(0, 256, (rows, 18, 16), dtype=torch.uint8)
+    packed = interleave_blocks(qs)
+    assert packed.shape == qs.shape and not torch.equal(packed, qs)
+    # the 8 rows' first blocks, then their second ones: one stream for the tile that multiplies them
+    assert torch.equal(packed[0, 1], qs[1, 0]) and torch.equal(packed[0, 8], qs[0, 1])
+    assert torch.equal(deinterleave_blocks(packed), qs)
+    ids = torch.tensor([rows - 1, 0, 9, 3, rows - 1])
+    assert torch.equal(interleaved_rows(packed, ids), qs[ids])
 
 
 def test_q4_1_quantization_round_trips_within_a_step():

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 import torch
 
 from triton_openai.models.llm import cpu_linear
-from triton_openai.models.llm.native import NativeKernels, by_eights
+from triton_openai.models.llm.native import (
+    NativeKernels,
+    by_eights,
+    deinterleave_blocks,
+    interleave_blocks,
+    interleaved_rows,
+)
 
 QK = 32
 # Activations are quantized per block of 32 to int16 (about 1e-5 of the block's largest value:
@@ -53,9 +59,17 @@ class DenseLinear:
 
 @dataclass
 class _Blocks:
-    """A layer's weights in blocks of 32 per output row: qs [N, K/32, bytes per block]."""
+    """A layer's weights in blocks of 32 per output row: qs [N, K/32, bytes per block], given in
+    row order and kept as the kernels read it (triton_openai.models.llm.native.interleave_blocks:
+    the same shape, each group of 8 rows interleaved); `row_blocks()` gives them back in row order."""
 
     qs: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self.qs = interleave_blocks(self.qs)
+
+    def row_blocks(self) -> torch.Tensor:
+        return deinterleave_blocks(self.qs)
 
     @property
     def out_features(self) -> int:
@@ -75,6 +89,7 @@ class Q4Linear(_Blocks):
     activation_bits: int = ACTIVATION_BITS
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.d_by_eights, self.m_by_eights = by_eights(self.d), by_eights(self.m)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +99,8 @@ class Q4Linear(_Blocks):
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self) -> torch.Tensor:
-        q = torch.cat([self.qs & 0x0F, self.qs >> 4], dim=-1).float()  # [N, blocks, 32]
+        qs = self.row_blocks()
+        q = torch.cat([qs & 0x0F, qs >> 4], dim=-1).float()  # [N, blocks, 32]
         return (q * self.d.unsqueeze(-1) + self.m.unsqueeze(-1)).reshape(self.out_features, -1)
 
 
@@ -96,6 +112,7 @@ class Q8Linear(_Blocks):
     activation_bits: int = ACTIVATION_BITS
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.d_by_eights = by_eights(self.d)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,11 +120,11 @@ class Q8Linear(_Blocks):
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self) -> torch.Tensor:
-        return (self.qs.float() * self.d.unsqueeze(-1)).reshape(self.out_features, -1)
+        return (self.row_blocks().float() * self.d.unsqueeze(-1)).reshape(self.out_features, -1)
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         """Dequantized rows `ids` (an embedding lookup), float32 [len(ids), K]."""
-        return (self.qs[ids].float() * self.d[ids].unsqueeze(-1)).reshape(len(ids), -1)
+        return (interleaved_rows(self.qs, ids).float() * self.d[ids].unsqueeze(-1)).reshape(len(ids), -1)
 
 
 Linear = DenseLinear | Q4Linear | Q8Linear
@@ -157,10 +174,10 @@ def fuse(layers: list[Linear]) -> Linear:
         bias = None
     first = layers[0]
     if all(isinstance(layer, Q4Linear) for layer in layers):
-        cat = [torch.cat([getattr(layer, f) for layer in layers]) for f in ("qs", "d", "m")]
-        return Q4Linear(*cat, bias=bias, kernels=first.kernels, activation_bits=first.activation_bits)
+        qs, d, m = (torch.cat(parts) for parts in zip(*((x.row_blocks(), x.d, x.m) for x in layers), strict=True))
+        return Q4Linear(qs, d, m, bias=bias, kernels=first.kernels, activation_bits=first.activation_bits)
     if all(isinstance(layer, Q8Linear) for layer in layers):
-        qs, d = torch.cat([x.qs for x in layers]), torch.cat([x.d for x in layers])
+        qs, d = torch.cat([x.row_blocks() for x in layers]), torch.cat([x.d for x in layers])
         return Q8Linear(qs, d, bias, first.kernels, first.activation_bits)
     dtype = first.weight.dtype if isinstance(first, DenseLinear) else torch.float32
     return DenseLinear(torch.cat([layer.dense_weight().to(dtype) for layer in layers]), bias)

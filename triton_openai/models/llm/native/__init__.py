@@ -94,7 +94,7 @@ class NativeKernels:
         mt: torch.Tensor,
         activation_bits: int = 16,
     ) -> torch.Tensor:
-        """x [M, K] @ W^T for Q4_1 blocks qs [N, K/32, 16] uint8, d and m [N, K/32] float32, and
+        """x [M, K] @ W^T for Q4_1 blocks qs [N, K/32, 16] uint8 (`interleave_blocks`), d and m [N, K/32] float32, and
         the same transposed by groups of 8 rows (`by_eights`); x is quantized per block of 32 to
         int16 or int8 (`activation_bits`)."""
         rows, k = x.shape
@@ -122,7 +122,8 @@ class NativeKernels:
     def q8_0_matmul(
         self, x: torch.Tensor, qs: torch.Tensor, d: torch.Tensor, dt: torch.Tensor, activation_bits: int = 16
     ) -> torch.Tensor:
-        """x [M, K] @ W^T for Q8_0 blocks qs [N, K/32, 32] int8, d [N, K/32] float32 (and `by_eights`)."""
+        """x [M, K] @ W^T for Q8_0 blocks qs [N, K/32, 32] int8 (`interleave_blocks`), d [N, K/32]
+        float32 (and `by_eights`)."""
         rows, k = x.shape
         n = qs.shape[0]
         y = torch.empty((rows, n), dtype=torch.float32)
@@ -258,6 +259,35 @@ class NativeKernels:
         )
         if rc:
             raise RuntimeError("the decoder layers' kernels ran out of memory")
+
+
+def interleave_blocks(qs: torch.Tensor) -> torch.Tensor:
+    """Blocks [N, blocks, bytes] in row order as the kernels read them: each group of 8 rows
+    interleaved block by block ([N / 8, blocks, 8, bytes], the 8 rows a tile multiplies in one
+    stream of memory), rows past the last multiple of 8 after them as they are. Same shape."""
+    rows = qs.shape[0] // 8 * 8
+    grouped = qs[:rows].reshape(-1, 8, *qs.shape[1:]).transpose(1, 2).reshape(rows, *qs.shape[1:])
+    return torch.cat([grouped, qs[rows:]]).contiguous()
+
+
+def deinterleave_blocks(qs: torch.Tensor) -> torch.Tensor:
+    """interleave_blocks undone: the blocks in row order."""
+    rows, blocks = qs.shape[0] // 8 * 8, qs.shape[1]
+    grouped = qs[:rows].reshape(-1, blocks, 8, *qs.shape[2:]).transpose(1, 2).reshape(rows, *qs.shape[1:])
+    return torch.cat([grouped, qs[rows:]]).contiguous()
+
+
+def interleaved_rows(qs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Rows `ids` [len(ids), blocks, bytes] of interleaved blocks (an embedding lookup)."""
+    rows, blocks = qs.shape[0] // 8 * 8, qs.shape[1]
+    grouped = qs[:rows].view(-1, blocks, 8, *qs.shape[2:])
+    if rows == qs.shape[0]:
+        return grouped[ids // 8, :, ids % 8]
+    inside = ids < rows
+    out = torch.empty((len(ids), *qs.shape[1:]), dtype=qs.dtype)
+    out[inside] = grouped[ids[inside] // 8, :, ids[inside] % 8]
+    out[~inside] = qs[ids[~inside]]
+    return out
 
 
 def by_eights(values: torch.Tensor) -> torch.Tensor:

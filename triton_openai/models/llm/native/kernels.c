@@ -4,9 +4,13 @@
  * with ctypes. Each SIMD routine is compiled for its instruction set with a target attribute and
  * chosen at run time (__builtin_cpu_supports), so one library runs on any x86-64 CPU.
  *
- * Weights keep the GGUF's own blocks of 32 (repacked per output row by triton_openai/models/llm/quant.py):
+ * Weights keep the GGUF's own blocks of 32 (repacked by triton_openai/models/llm/quant.py):
  *   Q4_1  w = d*q + m, q in 0..15   (Q4_0 is Q4_1 with m = -8d)
  *   Q8_0  w = d*q,     q in -127..127
+ * Each group of 8 output rows keeps its blocks interleaved, block by block: [N/8][K/32][8][bytes],
+ * so that the 8 rows a tile multiplies are one stream of memory (rows past the last multiple of 8
+ * follow as they are, [N%8][K/32][bytes]). Scales d and minimums m are [N][K/32] floats, and the
+ * same by groups of 8 rows, [N/8][K/32][8].
  * Activations are quantized per block of 32 to int8 with a scale (as llama.cpp's Q8 does), plus
  * each block's exact float sum for Q4_1's m term. Products accumulate in int32 per block, then in
  * float; threads (OpenMP, the same libgomp torch loaded) split the output rows.
@@ -129,20 +133,20 @@ __attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vn
 
 #define EIGHT(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__) M(2, __VA_ARGS__) M(3, __VA_ARGS__) \
     M(4, __VA_ARGS__) M(5, __VA_ARGS__) M(6, __VA_ARGS__) M(7, __VA_ARGS__)
-#define WPREP(j, F, A, qs, stride, b) F##_##A##_PREP((qs) + (j) * (stride) + (b) * F##_BYTES, j);
+#define WPREP(j, F, A, qs, b) F##_##A##_PREP((qs) + ((b) * 8 + (j)) * F##_BYTES, j);
 #define WPROD(j, F, A, ISA, p) p[j] = F##_##A##_PRODUCT(ISA, j, x);
 
-/* 8 weight rows (from qs, `stride` bytes apart) x R <= 4 activation rows; wdT/wmT are the 8
- * rows' scales and minimums transposed to [blocks][8]. Writes y[r * ldy + 0..7]. */
+/* A group of 8 weight rows (qs: its interleaved blocks) x R <= 4 activation rows; wdT/wmT are
+ * the 8 rows' scales and minimums transposed to [blocks][8]. Writes y[r * ldy + 0..7]. */
 #define WTILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
-    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wdT,   \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, const float *wdT,                   \
                                                      const float *wmT, const void *xq, int64_t K,             \
                                                      const float *xd, const float *xs, int64_t nb, int R,     \
                                                      float *y, int64_t ldy) {                                 \
         __m256 acc[4], macc[4];                                                                             \
         for (int r = 0; r < 4; r++) acc[r] = macc[r] = _mm256_setzero_ps();                                \
         for (int64_t b = 0; b < nb; b++) {                                                                  \
-            EIGHT(WPREP, F, A, qs, stride, b)                                                               \
+            EIGHT(WPREP, F, A, qs, b)                                                                       \
             const __m256 wd = _mm256_loadu_ps(wdT + b * 8);                                                 \
             for (int r = 0; r < R; r++) {                                                                   \
                 A##_LOAD(x, (const char *)xq + (r * K + b * QK) * A##_BYTES);                               \
@@ -164,18 +168,19 @@ __attribute__((target("avx2,fma,avx512vl,avx512vnni"))) static inline __m256i vn
         q[j] = F##_##A##_PRODUCT(ISA, 1, x);                                             \
     }
 
-/* Two weight rows (n, n + 1: qs and qs + stride) x 8 activation rows, each activation block
- * loaded once for both; xdT/xsT are the rows' scales and sums transposed to [blocks][8].
+/* Two weight rows (n, n + 1 of a group of 8: qs is row n's first block, whose next blocks are 8
+ * blocks apart, and row n + 1's follows it) x 8 activation rows, each activation block loaded once
+ * for both; xdT/xsT are the rows' scales and sums transposed to [blocks][8].
  * Writes out[0..7] for row n and out[8..15] for row n + 1. */
 #define ATILE(NAME, TARGET, F, A, ISA, MIN)                                                                \
-    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, int64_t stride, const float *wd,    \
+    __attribute__((target(TARGET))) static void NAME(const uint8_t *qs, const float *wd,                    \
                                                      const float *wm, int64_t nb, const void *xq, int64_t K,  \
                                                      const float *xdT, const float *xsT, float *out) {        \
         __m256 acc0 = _mm256_setzero_ps(), macc0 = _mm256_setzero_ps();                                     \
         __m256 acc1 = _mm256_setzero_ps(), macc1 = _mm256_setzero_ps();                                     \
         for (int64_t b = 0; b < nb; b++) {                                                                  \
-            F##_##A##_PREP(qs + b * F##_BYTES, 0);                                                          \
-            F##_##A##_PREP(qs + stride + b * F##_BYTES, 1);                                                 \
+            F##_##A##_PREP(qs + b * 8 * F##_BYTES, 0);                                                      \
+            F##_##A##_PREP(qs + (b * 8 + 1) * F##_BYTES, 1);                                                \
             __m256i p[8], q[8];                                                                             \
             EIGHT(APROD, F, A, ISA, xq, K, b, p, q)                                                         \
             const __m256 xd = _mm256_loadu_ps(xdT + b * 8);                                                 \
@@ -204,16 +209,18 @@ TILES(Q4, A16, 1)
 TILES(Q8, A16, 0)
 
 /* The same order in plain code, one output at a time (CPUs without AVX2, and weight rows beyond
- * the last multiple of 8); built twice so that fmaf is an instruction where the CPU has one. */
+ * the last multiple of 8); built twice so that fmaf is an instruction where the CPU has one. qs is
+ * the row's first block, `step` the bytes from one of its blocks to the next. */
 #define CANONICAL(NAME, ATTRIBUTE)                                                                          \
-    ATTRIBUTE static float NAME(const uint8_t *qs, const float *wd, const float *wm, const void *x,           \
-                                const float *xd, const float *xs, int64_t nb, int q4, int wide) {             \
+    ATTRIBUTE static float NAME(const uint8_t *qs, int64_t step, const float *wd, const float *wm,            \
+                                const void *x, const float *xd, const float *xs, int64_t nb, int q4,          \
+                                int wide) {                                                                   \
         float acc = 0.0f, macc = 0.0f;                                                                        \
         for (int64_t b = 0; b < nb; b++) {                                                                    \
             int32_t S = 0;                                                                                    \
             for (int j = 0; j < QK; j++) {                                                                    \
-                const int32_t w = q4 ? (j < 16 ? qs[b * Q4_BYTES + j] & 0x0F : qs[b * Q4_BYTES + j - 16] >> 4) \
-                                     : ((const int8_t *)qs)[b * Q8_BYTES + j];                                \
+                const int32_t w = q4 ? (j < 16 ? qs[b * step + j] & 0x0F : qs[b * step + j - 16] >> 4)       \
+                                     : ((const int8_t *)qs)[b * step + j];                                    \
                 S += w * (wide ? ((const int16_t *)x)[b * QK + j] : ((const int8_t *)x)[b * QK + j]);         \
             }                                                                                                 \
             const float scale = wd[b] * xd[b];                                                                \
@@ -273,10 +280,10 @@ static void transpose8(const float *src, int64_t M, int64_t nb, float *dst) {
             for (int r = 0; r < 8; r++) dst[(g * nb + b) * 8 + r] = src[(g * 8 + r) * nb + b];
 }
 
-typedef void (*wtile_fn)(const uint8_t *, int64_t, const float *, const float *, const void *, int64_t,
-                         const float *, const float *, int64_t, int, float *, int64_t);
-typedef void (*atile_fn)(const uint8_t *, int64_t, const float *, const float *, int64_t, const void *, int64_t,
-                         const float *, const float *, float *);
+typedef void (*wtile_fn)(const uint8_t *, const float *, const float *, const void *, int64_t, const float *,
+                         const float *, int64_t, int, float *, int64_t);
+typedef void (*atile_fn)(const uint8_t *, const float *, const float *, int64_t, const void *, int64_t, const float *,
+                         const float *, float *);
 
 /* [q4][wide][vnni] */
 static const wtile_fn WTILES[2][2][2] = {
@@ -288,7 +295,8 @@ static const atile_fn ATILES[2][2][2] = {
     {{Q4_A8_atile_avx2, Q4_A8_atile_vnni}, {Q4_A16_atile_avx2, Q4_A16_atile_vnni}},
 };
 
-/* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] with scales wd and
+/* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] (interleaved by groups of
+ * 8 rows, as the top of this file says) with scales wd and
  * minimums wm [N, K/32] (wm NULL for Q8_0), and the same transposed by groups of 8 rows, wdT and
  * wmT [N/8][K/32][8]. Activations are quantized to int16 (`wide`) or int8 per block. Rows of x
  * are done 8 at a time where there are 8 (ATILE, two weight rows at a time), the rest against 8
@@ -298,7 +306,8 @@ static const atile_fn ATILES[2][2][2] = {
 static void matmul_team(const float *x, int64_t M, int64_t K, const uint8_t *qs, int q4, const float *wd,
                         const float *wm, const float *wdT, const float *wmT, int64_t N, float *y, int64_t ldy,
                         int wide, int lv, const scratch_t *s) {
-    const int64_t nb = K / QK, row_bytes = nb * (q4 ? Q4_BYTES : Q8_BYTES), abytes = wide ? 2 : 1;
+    const int64_t block_bytes = q4 ? Q4_BYTES : Q8_BYTES, nb = K / QK, row_bytes = nb * block_bytes;
+    const int64_t abytes = wide ? 2 : 1;
     quantize_rows(x, M, K, wide, s->xq, s->xd, s->xs);
     const int64_t rows8 = lv ? M / 8 * 8 : 0, N8 = lv ? N / 8 * 8 : 0;
     if (rows8) {
@@ -319,8 +328,8 @@ static void matmul_team(const float *x, int64_t M, int64_t K, const uint8_t *qs,
             for (int64_t n = 0; n < N8; n += 2) {
                 float out[16];
                 for (int64_t m = 0; m < rows8; m += 8) {
-                    atile(qs + n * row_bytes, row_bytes, wd + n * nb, wm_or_wd + n * nb, nb, xq + m * K * abytes, K,
-                          xdT + m * nb, xsT + m * nb, out);
+                    atile(qs + (n & ~7) * row_bytes + (n & 7) * block_bytes, wd + n * nb, wm_or_wd + n * nb, nb,
+                          xq + m * K * abytes, K, xdT + m * nb, xsT + m * nb, out);
                     for (int r = 0; r < 8; r++) {
                         y[(m + r) * ldy + n] = out[r];
                         y[(m + r) * ldy + n + 1] = out[8 + r];
@@ -333,19 +342,23 @@ static void matmul_team(const float *x, int64_t M, int64_t K, const uint8_t *qs,
             for (int64_t g = 0; g < N8 / 8; g++) {
                 for (int64_t m = rows8; m < M; m += 4) {
                     const int R = M - m < 4 ? (int)(M - m) : 4;
-                    wtile(qs + g * 8 * row_bytes, row_bytes, wdT + g * nb * 8, wmT_or_wdT + g * nb * 8,
-                          xq + m * K * abytes, K, xd + m * nb, xs + m * nb, nb, R, y + m * ldy + g * 8, ldy);
+                    wtile(qs + g * 8 * row_bytes, wdT + g * nb * 8, wmT_or_wdT + g * nb * 8, xq + m * K * abytes, K,
+                          xd + m * nb, xs + m * nb, nb, R, y + m * ldy + g * 8, ldy);
                 }
             }
         }
 #pragma omp for schedule(static)
         for (int64_t n = N8; n < N; n++) {
+            /* a row of an interleaved group (without AVX2, every row is done here), or one past them */
+            const int grouped = n < N / 8 * 8;
+            const uint8_t *row = grouped ? qs + (n & ~7) * row_bytes + (n & 7) * block_bytes : qs + n * row_bytes;
+            const int64_t step = grouped ? 8 * block_bytes : block_bytes;
             for (int64_t m = 0; m < M; m++) {
                 const void *xm = xq + m * K * abytes;
-                y[m * ldy + n] = lv ? canonical_fma(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xm, xd + m * nb,
+                y[m * ldy + n] = lv ? canonical_fma(row, step, wd + n * nb, wm_or_wd + n * nb, xm, xd + m * nb,
                                                     xs + m * nb, nb, q4, wide)
-                                    : canonical_portable(qs + n * row_bytes, wd + n * nb, wm_or_wd + n * nb, xm,
-                                                         xd + m * nb, xs + m * nb, nb, q4, wide);
+                                    : canonical_portable(row, step, wd + n * nb, wm_or_wd + n * nb, xm, xd + m * nb,
+                                                         xs + m * nb, nb, q4, wide);
             }
         }
     }
