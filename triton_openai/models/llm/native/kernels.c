@@ -403,42 +403,52 @@ static inline float exp_any(float x) {
     return p * bits.f;
 }
 
+/* Each (token, kv head) task: the scores of its g query heads against every key, block by block
+ * of the sequence's table, their softmax, then the values weighed by them. */
 #define ATTENTION(NAME, TARGET)                                                                            \
     __attribute__((target(TARGET))) static void NAME(                                                      \
         const float *q, const float *k_cache, const float *v_cache, const int32_t *tables, int64_t max_blocks, \
         const int32_t *seq_of, const int32_t *len_of, int64_t T, int64_t nh, int64_t kvh, int64_t d,          \
         int64_t block, float scale, float *out) {                                                           \
-        const int64_t g = nh / kvh;                                                                         \
+        const int64_t g = nh / kvh, row = kvh * d; /* floats from one cached token to the next */          \
         _Pragma("omp for schedule(dynamic)")                                                                \
         for (int64_t task = 0; task < T * kvh; task++) {                                                    \
             const int64_t t = task / kvh, h = task % kvh, L = len_of[t];                                    \
             const int32_t *table = tables + (int64_t)seq_of[t] * max_blocks;                                \
-            float *scores = malloc(sizeof(float) * g * (L > 0 ? L : 1));                                     \
+            float *restrict scores = malloc(sizeof(float) * g * (L > 0 ? L : 1));                            \
             if (!scores) continue;                                                                          \
-            const float *qh = q + (t * nh + h * g) * d;                                                     \
-            for (int64_t j = 0; j < L; j++) {                                                               \
-                const float *kj = k_cache + (((int64_t)table[j / block] * block + j % block) * kvh + h) * d; \
-                for (int64_t i = 0; i < g; i++) {                                                           \
-                    float s = 0.0f;                                                                         \
-                    _Pragma("omp simd reduction(+ : s)") for (int64_t c = 0; c < d; c++) s += qh[i * d + c] * kj[c]; \
-                    scores[i * L + j] = s * scale;                                                          \
+            const float *restrict qh = q + (t * nh + h * g) * d;                                            \
+            for (int64_t j0 = 0, b = 0; j0 < L; j0 += block, b++) {                                         \
+                const float *restrict kb = k_cache + (int64_t)table[b] * block * row + h * d;              \
+                const int64_t n = L - j0 < block ? L - j0 : block;                                          \
+                for (int64_t o = 0; o < n; o++) {                                                           \
+                    const float *restrict kj = kb + o * row;                                                \
+                    for (int64_t i = 0; i < g; i++) {                                                       \
+                        float s = 0.0f;                                                                     \
+                        _Pragma("omp simd reduction(+ : s)") for (int64_t c = 0; c < d; c++) s += qh[i * d + c] * kj[c]; \
+                        scores[i * L + j0 + o] = s * scale;                                                 \
+                    }                                                                                       \
                 }                                                                                           \
             }                                                                                               \
             for (int64_t i = 0; i < g; i++) {                                                               \
-                float *s = scores + i * L, mx = -INFINITY, sum = 0.0f;                                      \
-                _Pragma("omp simd reduction(max : mx)") for (int64_t j = 0; j < L; j++) mx = s[j] > mx ? s[j] : mx; \
-                _Pragma("omp simd") for (int64_t j = 0; j < L; j++) s[j] = exp_any(s[j] - mx);             \
-                _Pragma("omp simd reduction(+ : sum)") for (int64_t j = 0; j < L; j++) sum += s[j];        \
+                float *restrict sc = scores + i * L, mx = -INFINITY, sum = 0.0f;                            \
+                _Pragma("omp simd reduction(max : mx)") for (int64_t j = 0; j < L; j++) mx = sc[j] > mx ? sc[j] : mx; \
+                _Pragma("omp simd") for (int64_t j = 0; j < L; j++) sc[j] = exp_any(sc[j] - mx);           \
+                _Pragma("omp simd reduction(+ : sum)") for (int64_t j = 0; j < L; j++) sum += sc[j];       \
                 const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;                                           \
-                for (int64_t j = 0; j < L; j++) s[j] *= inv;                                                \
+                for (int64_t j = 0; j < L; j++) sc[j] *= inv;                                               \
             }                                                                                               \
-            float *oh = out + (t * nh + h * g) * d;                                                         \
+            float *restrict oh = out + (t * nh + h * g) * d;                                                \
             memset(oh, 0, sizeof(float) * g * d);                                                           \
-            for (int64_t j = 0; j < L; j++) {                                                               \
-                const float *vj = v_cache + (((int64_t)table[j / block] * block + j % block) * kvh + h) * d; \
-                for (int64_t i = 0; i < g; i++) {                                                           \
-                    const float p = scores[i * L + j];                                                      \
-                    _Pragma("omp simd") for (int64_t c = 0; c < d; c++) oh[i * d + c] += p * vj[c];        \
+            for (int64_t j0 = 0, b = 0; j0 < L; j0 += block, b++) {                                         \
+                const float *restrict vb = v_cache + (int64_t)table[b] * block * row + h * d;              \
+                const int64_t n = L - j0 < block ? L - j0 : block;                                          \
+                for (int64_t o = 0; o < n; o++) {                                                           \
+                    const float *restrict vj = vb + o * row;                                                \
+                    for (int64_t i = 0; i < g; i++) {                                                       \
+                        const float pr = scores[i * L + j0 + o];                                            \
+                        _Pragma("omp simd") for (int64_t c = 0; c < d; c++) oh[i * d + c] += pr * vj[c];    \
+                    }                                                                                       \
                 }                                                                                           \
             }                                                                                               \
             free(scores);                                                                                   \
