@@ -403,6 +403,19 @@ static inline float exp_any(float x) {
     return p * bits.f;
 }
 
+/* The body for each cached key (or value) j < L of the task's sequence, `vec` its head h's d
+ * floats: the sequence's table walked block by block. */
+#define EACH_CACHED(cache, j, vec, ...)                                                                    \
+    for (int64_t start_ = 0, b_ = 0; start_ < L; start_ += block, b_++) {                                \
+        const float *restrict first_ = (cache) + (int64_t)table[b_] * block * row + h * d;              \
+        const int64_t n_ = L - start_ < block ? L - start_ : block;                                      \
+        for (int64_t o_ = 0; o_ < n_; o_++) {                                                            \
+            const int64_t j = start_ + o_;                                                               \
+            const float *restrict vec = first_ + o_ * row;                                               \
+            __VA_ARGS__                                                                                  \
+        }                                                                                                \
+    }
+
 /* Each (token, kv head) task: the scores of its g query heads against every key, block by block
  * of the sequence's table, their softmax, then the values weighed by them. */
 #define ATTENTION(NAME, TARGET)                                                                            \
@@ -418,18 +431,11 @@ static inline float exp_any(float x) {
             float *restrict scores = malloc(sizeof(float) * g * (L > 0 ? L : 1));                            \
             if (!scores) continue;                                                                          \
             const float *restrict qh = q + (t * nh + h * g) * d;                                            \
-            for (int64_t j0 = 0, b = 0; j0 < L; j0 += block, b++) {                                         \
-                const float *restrict kb = k_cache + (int64_t)table[b] * block * row + h * d;              \
-                const int64_t n = L - j0 < block ? L - j0 : block;                                          \
-                for (int64_t o = 0; o < n; o++) {                                                           \
-                    const float *restrict kj = kb + o * row;                                                \
-                    for (int64_t i = 0; i < g; i++) {                                                       \
-                        float s = 0.0f;                                                                     \
-                        _Pragma("omp simd reduction(+ : s)") for (int64_t c = 0; c < d; c++) s += qh[i * d + c] * kj[c]; \
-                        scores[i * L + j0 + o] = s * scale;                                                 \
-                    }                                                                                       \
-                }                                                                                           \
-            }                                                                                               \
+            EACH_CACHED(k_cache, j, kj, for (int64_t i = 0; i < g; i++) {                                   \
+                float s = 0.0f;                                                                             \
+                _Pragma("omp simd reduction(+ : s)") for (int64_t c = 0; c < d; c++) s += qh[i * d + c] * kj[c]; \
+                scores[i * L + j] = s * scale;                                                              \
+            })                                                                                              \
             for (int64_t i = 0; i < g; i++) {                                                               \
                 float *restrict sc = scores + i * L, mx = -INFINITY, sum = 0.0f;                            \
                 _Pragma("omp simd reduction(max : mx)") for (int64_t j = 0; j < L; j++) mx = sc[j] > mx ? sc[j] : mx; \
@@ -440,17 +446,10 @@ static inline float exp_any(float x) {
             }                                                                                               \
             float *restrict oh = out + (t * nh + h * g) * d;                                                \
             memset(oh, 0, sizeof(float) * g * d);                                                           \
-            for (int64_t j0 = 0, b = 0; j0 < L; j0 += block, b++) {                                         \
-                const float *restrict vb = v_cache + (int64_t)table[b] * block * row + h * d;              \
-                const int64_t n = L - j0 < block ? L - j0 : block;                                          \
-                for (int64_t o = 0; o < n; o++) {                                                           \
-                    const float *restrict vj = vb + o * row;                                                \
-                    for (int64_t i = 0; i < g; i++) {                                                       \
-                        const float pr = scores[i * L + j0 + o];                                            \
-                        _Pragma("omp simd") for (int64_t c = 0; c < d; c++) oh[i * d + c] += pr * vj[c];    \
-                    }                                                                                       \
-                }                                                                                           \
-            }                                                                                               \
+            EACH_CACHED(v_cache, j, vj, for (int64_t i = 0; i < g; i++) {                                   \
+                const float p = scores[i * L + j];                                                          \
+                _Pragma("omp simd") for (int64_t c = 0; c < d; c++) oh[i * d + c] += p * vj[c];             \
+            })                                                                                              \
             free(scores);                                                                                   \
         }                                                                                                   \
     }
