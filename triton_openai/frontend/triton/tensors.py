@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from tritonclient.grpc import InferInput, InferResult
+from tritonclient.utils import deserialize_bytes_tensor, triton_to_np_dtype
 
 from triton_openai import contract as t
 from triton_openai.frontend.triton.base import AudioChunk, GenerationChunk, TokenizedPrompt
@@ -184,89 +185,116 @@ def embedding_inputs(job: EmbeddingJob) -> list[InferInput]:
     return [_tensor(name, array) for name, array in arrays.items()]
 
 
+class _Outputs:
+    """A response's output tensors, read in one pass (tritonclient's `as_numpy` scans every output
+    for each name it is asked, and makes an array of each scalar). A tensor may be absent: an older
+    model repository, or another engine, may not send it."""
+
+    def __init__(self, result: InferResult) -> None:
+        response = result.get_response()
+        raw = response.raw_output_contents
+        self._tensors = {
+            output.name: (output.datatype, list(output.shape), raw[i])
+            for i, output in enumerate(response.outputs)
+            if i < len(raw)
+        }
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tensors
+
+    def array(self, name: str) -> np.ndarray | None:
+        if name not in self._tensors:
+            return None
+        datatype, shape, raw = self._tensors[name]
+        if datatype == "BYTES":
+            return deserialize_bytes_tensor(raw).reshape(shape)
+        return np.frombuffer(raw, dtype=triton_to_np_dtype(datatype)).reshape(shape)
+
+    def data(self, name: str) -> bytes | None:
+        """The first element of a BYTES tensor (each element is its 4-byte length, then its bytes)."""
+        if name not in self._tensors:
+            return None
+        raw = self._tensors[name][2]
+        return raw[4 : 4 + int.from_bytes(raw[:4], "little")] if len(raw) >= 4 else None
+
+    def text(self, name: str) -> str | None:
+        data = self.data(name)
+        return None if data is None else data.decode("utf-8")
+
+    def integer(self, name: str, default: int) -> int:
+        """The first element of an INT32 tensor (`default` if absent)."""
+        if name not in self._tensors:
+            return default
+        raw = self._tensors[name][2]
+        return int.from_bytes(raw[:4], "little", signed=True) if len(raw) >= 4 else default
+
+    def integers(self, name: str) -> list[int]:
+        array = self.array(name)
+        return [] if array is None else array.reshape(-1).tolist()  # tolist: fast on the event loop
+
+
 def unpack_embeddings(result: InferResult) -> tuple[np.ndarray, list[int]]:
-    vectors = result.as_numpy(t.EMBEDDING)
-    counts = result.as_numpy(t.NUM_INPUT_TOKENS)
-    assert vectors is not None and counts is not None
-    return vectors, [int(c) for c in counts.reshape(-1)]
+    outputs = _Outputs(result)
+    vectors = outputs.array(t.EMBEDDING)
+    assert vectors is not None
+    return vectors, outputs.integers(t.NUM_INPUT_TOKENS)
 
 
 def unpack_event(result: InferResult) -> dict[str, Any] | None:
     """A transcription event, or None for an empty (final-flag) response."""
-    event = result.as_numpy(t.TRANSCRIPTION_EVENT)
-    return None if event is None else json.loads(_first(event).decode("utf-8"))
+    event = _Outputs(result).text(t.TRANSCRIPTION_EVENT)
+    return None if event is None else json.loads(event)
 
 
 def unpack_audio(result: InferResult) -> AudioChunk | None:
-    data = result.as_numpy(t.AUDIO_CHUNK)
+    outputs = _Outputs(result)
+    data = outputs.data(t.AUDIO_CHUNK)
     if data is None:
         return None
-    return AudioChunk(data=bytes(_first(data)), seconds=float(_first(result.as_numpy(t.AUDIO_SECONDS))))
+    seconds = outputs.array(t.AUDIO_SECONDS)
+    assert seconds is not None
+    return AudioChunk(data=bytes(data), seconds=float(seconds.reshape(-1)[0]))
 
 
 def unpack_image(result: InferResult) -> bytes | None:
-    data = result.as_numpy(t.IMAGE)
-    return None if data is None else bytes(_first(data))
+    data = _Outputs(result).data(t.IMAGE)
+    return None if data is None else bytes(data)
 
 
 def unpack_tokenized(result: InferResult) -> TokenizedPrompt:
     """The preprocessing model's answer; `rendered_prompt` and `token_strs` may be absent (an
     older repository, or not asked for)."""
-    ids = result.as_numpy(t.INPUT_IDS)
-    rendered = result.as_numpy(t.RENDERED_PROMPT)
-    strs = result.as_numpy(t.TOKEN_STRS)
+    outputs = _Outputs(result)
+    strs = outputs.array(t.TOKEN_STRS)
     return TokenizedPrompt(
-        token_ids=[] if ids is None else ids.reshape(-1).tolist(),  # tolist: fast on the event loop
-        text="" if rendered is None else _first(rendered).decode("utf-8"),
+        token_ids=outputs.integers(t.INPUT_IDS),
+        text=outputs.text(t.RENDERED_PROMPT) or "",
         token_strs=[] if strs is None else [s.decode("utf-8") for s in strs.reshape(-1)],
     )
 
 
 def unpack_text(result: InferResult) -> str:
-    return _first(result.as_numpy(t.TEXT_OUTPUT)).decode("utf-8")
+    text = _Outputs(result).text(t.TEXT_OUTPUT)
+    assert text is not None
+    return text
 
 
 def unpack_chunk(result: InferResult) -> GenerationChunk | None:
     """The generation output of one response, or None for an empty (final-flag) response."""
-    text = result.as_numpy(t.TEXT_OUTPUT)
+    outputs = _Outputs(result)
+    text = outputs.text(t.TEXT_OUTPUT)
     if text is None:
         return None
-    ids = result.as_numpy(t.OUTPUT_IDS)
-    finish = result.as_numpy(t.FINISH_REASON)
-    reason = _first(finish).decode() if finish is not None else ""
-    logprobs = result.as_numpy(t.LOGPROBS)
-    logprobs_json = _first(logprobs).decode("utf-8") if logprobs is not None else ""
+    logprobs = outputs.text(t.LOGPROBS)
+    stop_token = outputs.integer(t.STOP_TOKEN_ID, -1)  # the stop token id that ended it (vLLM's stop_reason)
     return GenerationChunk(
-        text=_first(text).decode("utf-8"),
-        logprobs=json.loads(logprobs_json) if logprobs_json else [],
-        token_ids=[] if ids is None else ids.reshape(-1).tolist(),  # tolist: fast on the event loop
-        finish_reason=reason or None,
-        num_input_tokens=int(_first(result.as_numpy(t.NUM_INPUT_TOKENS))),
-        num_output_tokens=int(_first(result.as_numpy(t.NUM_OUTPUT_TOKENS))),
-        num_cached_tokens=_optional_int(result, t.NUM_CACHED_TOKENS, 0),
-        stop_reason=_optional_text(result, t.STOP_REASON) or _stop_token(result),
-        rendered_prompt=_optional_text(result, t.RENDERED_PROMPT),
+        text=text,
+        logprobs=json.loads(logprobs) if logprobs else [],
+        token_ids=outputs.integers(t.OUTPUT_IDS),
+        finish_reason=outputs.text(t.FINISH_REASON) or None,
+        num_input_tokens=outputs.integer(t.NUM_INPUT_TOKENS, 0),
+        num_output_tokens=outputs.integer(t.NUM_OUTPUT_TOKENS, 0),
+        num_cached_tokens=outputs.integer(t.NUM_CACHED_TOKENS, 0),
+        stop_reason=outputs.text(t.STOP_REASON) or (stop_token if stop_token >= 0 else None),
+        rendered_prompt=outputs.text(t.RENDERED_PROMPT) or None,
     )
-
-
-def _optional_int(result: InferResult, name: str, default: int) -> int:
-    """An output an older model repository (or another engine) may not send: `default` then."""
-    value = result.as_numpy(name)
-    return default if value is None else int(_first(value))
-
-
-def _stop_token(result: InferResult) -> int | None:
-    """The stop token id that ended the output, if one did (vLLM's stop_reason for it)."""
-    token = _optional_int(result, t.STOP_TOKEN_ID, -1)
-    return token if token >= 0 else None
-
-
-def _optional_text(result: InferResult, name: str) -> str | None:
-    """A text output an older model repository may not send, or sends empty: None then."""
-    value = result.as_numpy(name)
-    return (_first(value).decode("utf-8") or None) if value is not None else None
-
-
-def _first(array: np.ndarray | None) -> Any:
-    assert array is not None
-    return array.reshape(-1)[0]
