@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import replace
 
 from triton_openai.frontend import errors
 from triton_openai.frontend.lora import Adapter, AdapterTable
 from triton_openai.frontend.triton.base import ModelKind, ServedModel, TritonClient
+
+logger = logging.getLogger(__name__)
 
 _REFRESH_SECONDS = 10.0
 
@@ -36,11 +39,15 @@ class ModelRegistry:
         self._models: list[ServedModel] = []
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def list(self) -> list[ServedModel]:
-        """The backend's models, then the LoRA adapters whose base model is among them."""
-        if time.monotonic() - self._fetched_at > _REFRESH_SECONDS:
+        """The backend's models, then the LoRA adapters whose base model is among them. Once
+        fetched, a stale list is served while a refresh runs beside the request."""
+        if not self._fetched_at:
             await self.refresh()
+        elif time.monotonic() - self._fetched_at > _REFRESH_SECONDS and self._refreshing is None:
+            self._refreshing = asyncio.create_task(self._refresh_beside())
         if self.adapters is None:
             return self._models
         served = [self.adapter_model(a, self._models) for a in (await self.adapters.all()).values()]
@@ -66,6 +73,14 @@ class ModelRegistry:
             self._fetched_at = time.monotonic()
         if self.adapters is not None:
             await self.adapters.all(fresh=True)
+
+    async def _refresh_beside(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:  # noqa: BLE001 - the next request tries again; this one has its list
+            logger.warning("refreshing the model list failed", exc_info=True)
+        finally:
+            self._refreshing = None
 
     async def get(self, name: str) -> ServedModel:
         model = self._find(await self.list(), name)
