@@ -145,3 +145,43 @@ def test_the_first_response_carries_the_rendered_prompt_and_the_last_what_stoppe
     ((response, _),) = sender.sent
     assert response["tensors"][t.STOP_REASON].tolist() == [[b" Paris"]]
     assert response["tensors"][t.STOP_TOKEN_ID].tolist() == [[-1]]
+
+
+class CancellableSender(RecordingSender):
+    """A sender whose request the client may cancel; counts how often Triton is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled = False
+        self.asked = 0
+
+    def is_cancelled(self) -> bool:
+        self.asked += 1
+        return self.cancelled
+
+
+def test_cancellation_is_asked_on_the_watch_thread_and_stops_at_the_last_output():
+    import time
+
+    from triton_openai.models.python_backend import CancelWatch
+
+    watch = CancelWatch(interval=0.001)
+    try:
+        sender = CancellableSender()
+        writer = GenerationWriter(RecordingPbUtils, sender, stream=True, token_bytes=None, cancels=watch)
+        assert writer.is_cancelled() is False and sender.asked == 0  # the engine's check never asks Triton
+        sender.cancelled = True
+        deadline = time.monotonic() + 2
+        while not writer.is_cancelled() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert writer.is_cancelled() and sender.asked >= 1
+
+        finished = CancellableSender()
+        done = GenerationWriter(RecordingPbUtils, finished, stream=True, token_bytes=None, cancels=watch)
+        done.is_cancelled()
+        done(GenerationOutput(text="x", token_ids=[1], num_prompt_tokens=3, num_output_tokens=1, finish_reason="stop"))
+        asked = finished.asked
+        time.sleep(0.02)
+        assert finished.asked == asked and not done.is_cancelled()  # no longer watched
+    finally:
+        watch.close()

@@ -115,6 +115,45 @@ class SendQueue:
                 logger.exception("sending a response failed")
 
 
+class CancelWatch:
+    """Whether requests were cancelled, asked of Triton every `interval` seconds on a thread of
+    its own. Each ask (the response sender's `is_cancelled()`) is a round trip to the server
+    process of about a millisecond: on the engine's thread, polling a batch of 8 held up every
+    step by that much per request. A request is watched from its first `check` until `forget`."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._watched: dict[int, list[Any]] = {}  # id(sender): [sender, cancelled]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cancel-watch", daemon=True)
+        self._thread.start()
+
+    def check(self, sender: Any) -> bool:
+        """Whether `sender`'s request was cancelled, as last asked (never waits)."""
+        with self._lock:
+            entry = self._watched.setdefault(id(sender), [sender, False])
+            return entry[1]
+
+    def forget(self, sender: Any) -> None:
+        with self._lock:
+            self._watched.pop(id(sender), None)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            with self._lock:
+                entries = [entry for entry in self._watched.values() if not entry[1]]
+            for entry in entries:
+                try:
+                    entry[1] = bool(entry[0].is_cancelled())
+                except Exception:  # noqa: BLE001 - a request Triton no longer knows is one gone
+                    entry[1] = True
+
+
 class GenerationWriter:
     """Sends a generation's outputs (triton_openai.models.llm.request.GenerationOutput) as the llm model's
     output tensors: every step when streaming, else one response at the end. With a SendQueue
@@ -122,7 +161,8 @@ class GenerationWriter:
     other requests' responses go out as one response (the text and tokens of all of them): under
     load each request costs one send per turn of the queue, not one per token, and at low load
     every token still goes out on its own. The first response also carries the rendered prompt,
-    when the model rendered one (messages through the chat template)."""
+    when the model rendered one (messages through the chat template). `is_cancelled` asks
+    through a CancelWatch where there is one."""
 
     def __init__(
         self,
@@ -132,6 +172,7 @@ class GenerationWriter:
         token_bytes: Any,
         sends: SendQueue | None = None,
         rendered_prompt: str | None = None,
+        cancels: CancelWatch | None = None,
     ) -> None:
         self.pb = pb_utils
         self.sender = sender
@@ -145,8 +186,18 @@ class GenerationWriter:
         self._lock = threading.Lock()  # the engine's thread appends, the sender's thread takes
         self._latest: Any = None  # the newest output whose text waits to be sent
         self._queued = False  # a flush is in the SendQueue
+        self.cancels = cancels
+        self._ended = False  # the last output came: the request is no longer watched
+
+    def is_cancelled(self) -> bool:
+        if self.cancels is None:
+            return bool(self.sender.is_cancelled())
+        return not self._ended and self.cancels.check(self.sender)
 
     def __call__(self, output: Any) -> None:
+        if self.cancels is not None and (output.error is not None or output.finished):
+            self._ended = True
+            self.cancels.forget(self.sender)
         if output.error is not None:
             self._dispatch(lambda: send_error(self.pb, self.sender, output.error))
             return

@@ -24,6 +24,7 @@ from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
 from triton_openai.models.llm.torch_engine import TorchEngine
 from triton_openai.models.python_backend import (
+    CancelWatch,
     GenerationWriter,
     SendQueue,
     client_errors,
@@ -76,6 +77,7 @@ class TritonPythonModel:
         self.prompts = PromptTokenizer(tokenizer=self.engine.tokenizer)
         self.tokenizers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenizer")
         self.sends = SendQueue()
+        self.cancels = CancelWatch()
 
     def execute(self, requests):
         for request in requests:
@@ -99,7 +101,6 @@ class TritonPythonModel:
             request_fields = {
                 "request_id": request.request_id(),
                 "params": params,
-                "is_cancelled": sender.is_cancelled,
                 "lora_name": lora_name,
                 "lora_path": lora_path,
                 "max_prompt_tokens": request_inputs.max_prompt_tokens(get),
@@ -117,15 +118,20 @@ class TritonPythonModel:
         with client_errors(pb_utils, sender):
             rendered, prompt_ids = self.prompts.tokenize(prompt)
             rendered = rendered if prompt.messages_json else None  # a text's client has it already
-            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends, rendered)
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, self.sends, rendered, self.cancels)
             if echo:
                 writer.text.append(self.engine.tokenizer.decode(prompt_ids, skip_special_tokens=True))
-            self.engine.submit(GenerationRequest(prompt_ids=prompt_ids, on_output=writer, **request_fields))
+            self.engine.submit(
+                GenerationRequest(
+                    prompt_ids=prompt_ids, on_output=writer, is_cancelled=writer.is_cancelled, **request_fields
+                )
+            )
 
     def finalize(self):
         self.tokenizers.shutdown(cancel_futures=True)
         self.engine.shutdown()
         self.sends.close()
+        self.cancels.close()
 
 
 def _ending_in_errors(start, sender):

@@ -14,7 +14,13 @@ from triton_openai.models.llm import request_inputs
 from triton_openai.models.llm.request import GenerationRequest
 from triton_openai.models.llm.token_bytes import TokenBytes
 from triton_openai.models.llm.vision_engine import VisionEngine
-from triton_openai.models.python_backend import GenerationWriter, client_errors, input_getter, model_settings
+from triton_openai.models.python_backend import (
+    CancelWatch,
+    GenerationWriter,
+    client_errors,
+    input_getter,
+    model_settings,
+)
 
 
 class TritonPythonModel:
@@ -26,6 +32,7 @@ class TritonPythonModel:
         self.engine = VisionEngine(params.model_dir, params).start()
         self.token_bytes = TokenBytes(self.engine.tokenizer)
         self.generation_defaults = params.generation_defaults
+        self.cancels = CancelWatch()
 
     def execute(self, requests):
         for request in requests:
@@ -38,16 +45,17 @@ class TritonPythonModel:
         with client_errors(pb_utils, sender):
             params, stream = request_inputs.sampling_params(get, self.generation_defaults)
             prompt = request_inputs.prompt(get, images=True)
-            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes)
+            writer = GenerationWriter(pb_utils, sender, stream, self.token_bytes, cancels=self.cancels)
             generation = GenerationRequest(
                 request_id=request.request_id(),
                 prompt_ids=[],  # the engine's processor makes them
                 params=params,
                 on_output=writer,
-                is_cancelled=sender.is_cancelled,
+                is_cancelled=writer.is_cancelled,
                 max_prompt_tokens=request_inputs.max_prompt_tokens(get),
             )
             self.engine.submit(generation, prompt)
 
     def finalize(self):
         self.engine.shutdown()
+        self.cancels.close()
