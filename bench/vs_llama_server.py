@@ -10,7 +10,8 @@ GGUF's blocks against full precision (bench/quality.py), and how often llama-ser
 answer and ours are the same.
 
 llama-server runs as `-t <cores> --parallel 8 --cont-batching -c 4096` (bench/setup_llama_server.sh
-builds it). Prefix caching is on for both (`--prefix-caching off`: off for both). The machine must
+builds it). Prefix caching is on for both (`--prefix-caching off`: off for both); each server first
+answers every prompt once, untimed, so that every level meets the same cache state. The machine must
 be quiet (llama.cpp's threads spin): the bench waits for a low load and refuses otherwise.
 
     .venv/bin/python bench/vs_llama_server.py --concurrency 1 4 8 16 32
@@ -71,7 +72,9 @@ def drive(name: str, request, args: argparse.Namespace, levels: list[int], serve
 async def _drive(name: str, request, args: argparse.Namespace, levels: list[int], server_pid: int) -> ServerFigures:
     figures = ServerFigures(name)
     prompts = PROMPTS[: args.prompts]
-    await run_level(request, prompts[:2], 2)  # warm up
+    # Warm up with every prompt once: with prefix caching on, each server (and Triton direct, after
+    # the frontend) then meets every level in the same cache state, the first round included.
+    await run_level(request, prompts, 1)
     for concurrency in levels:
         count = max(2 * concurrency, len(prompts))
         batch = [prompts[i % len(prompts)] for i in range(count)]
