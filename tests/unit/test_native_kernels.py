@@ -77,6 +77,12 @@ def test_interleaved_blocks_give_back_their_rows(rows):
     assert torch.equal(interleaved_rows(packed, ids), qs[ids])
 
 
+def test_embedding_rows_of_blocks_are_the_dense_rows(native):
+    ids = torch.tensor([1546, 0, 8, 3, 1546, 1540])  # the last ones past the last group of 8
+    for layer in layers(native, 16):
+        assert torch.equal(layer.rows(ids), layer.dense_weight()[ids]), type(layer).__name__
+
+
 def test_q4_1_quantization_round_trips_within_a_step():
     weight = torch.randn(64, 96)
     qs, d, m = quantize_q4_1(weight)

@@ -227,7 +227,7 @@ class Decoder:
         return prompt_logits(self, sequences, lora, as_prompt=as_prompt)
 
     def _embed(self, ids: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.embed, Q8Linear):
+        if isinstance(self.embed, Q4Linear | Q8Linear):  # a GGUF's token_embd in blocks
             return self.embed.rows(ids)
         return self.embed.weight[ids].float() if self.device.type == "cpu" else self.embed.weight[ids]
 

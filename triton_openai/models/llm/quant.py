@@ -99,9 +99,16 @@ class Q4Linear(_Blocks):
         return y if self.bias is None else y + self.bias
 
     def dense_weight(self) -> torch.Tensor:
-        qs = self.row_blocks()
-        q = torch.cat([qs & 0x0F, qs >> 4], dim=-1).float()  # [N, blocks, 32]
-        return (q * self.d.unsqueeze(-1) + self.m.unsqueeze(-1)).reshape(self.out_features, -1)
+        return self._dequantized(self.row_blocks(), self.d, self.m)
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """Dequantized rows `ids` (an embedding lookup), float32 [len(ids), K]."""
+        return self._dequantized(interleaved_rows(self.qs, ids), self.d[ids], self.m[ids])
+
+    @staticmethod
+    def _dequantized(qs: torch.Tensor, d: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        q = torch.cat([qs & 0x0F, qs >> 4], dim=-1).float()  # [rows, blocks, 32]
+        return (q * d.unsqueeze(-1) + m.unsqueeze(-1)).reshape(len(qs), -1)
 
 
 @dataclass
