@@ -193,28 +193,23 @@ class _Outputs:
     def __init__(self, result: InferResult) -> None:
         response = result.get_response()
         raw = response.raw_output_contents
-        self._tensors = {
-            output.name: (output.datatype, list(output.shape), raw[i])
-            for i, output in enumerate(response.outputs)
-            if i < len(raw)
-        }
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._tensors
+        # each output's message and raw contents; its datatype and shape are read only for arrays
+        self._tensors = {output.name: (output, raw[i]) for i, output in enumerate(response.outputs) if i < len(raw)}
 
     def array(self, name: str) -> np.ndarray | None:
         if name not in self._tensors:
             return None
-        datatype, shape, raw = self._tensors[name]
-        if datatype == "BYTES":
+        output, raw = self._tensors[name]
+        shape = list(output.shape)
+        if output.datatype == "BYTES":
             return deserialize_bytes_tensor(raw).reshape(shape)
-        return np.frombuffer(raw, dtype=triton_to_np_dtype(datatype)).reshape(shape)
+        return np.frombuffer(raw, dtype=triton_to_np_dtype(output.datatype)).reshape(shape)
 
     def data(self, name: str) -> bytes | None:
         """The first element of a BYTES tensor (each element is its 4-byte length, then its bytes)."""
         if name not in self._tensors:
             return None
-        raw = self._tensors[name][2]
+        raw = self._tensors[name][1]
         return raw[4 : 4 + int.from_bytes(raw[:4], "little")] if len(raw) >= 4 else None
 
     def text(self, name: str) -> str | None:
@@ -225,7 +220,7 @@ class _Outputs:
         """The first element of an INT32 tensor (`default` if absent)."""
         if name not in self._tensors:
             return default
-        raw = self._tensors[name][2]
+        raw = self._tensors[name][1]
         return int.from_bytes(raw[:4], "little", signed=True) if len(raw) >= 4 else default
 
     def integers(self, name: str) -> list[int]:

@@ -270,17 +270,21 @@ def interleave_blocks(qs: torch.Tensor) -> torch.Tensor:
     return torch.cat([grouped, qs[rows:]]).contiguous()
 
 
+def _groups(qs: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Interleaved blocks' grouped rows, and them as [N / 8, blocks, 8, bytes] (a view)."""
+    rows = qs.shape[0] // 8 * 8
+    return rows, qs[:rows].view(-1, qs.shape[1], 8, *qs.shape[2:])
+
+
 def deinterleave_blocks(qs: torch.Tensor) -> torch.Tensor:
     """interleave_blocks undone: the blocks in row order."""
-    rows, blocks = qs.shape[0] // 8 * 8, qs.shape[1]
-    grouped = qs[:rows].reshape(-1, blocks, 8, *qs.shape[2:]).transpose(1, 2).reshape(rows, *qs.shape[1:])
-    return torch.cat([grouped, qs[rows:]]).contiguous()
+    rows, grouped = _groups(qs)
+    return torch.cat([grouped.transpose(1, 2).reshape(rows, *qs.shape[1:]), qs[rows:]]).contiguous()
 
 
 def interleaved_rows(qs: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Rows `ids` [len(ids), blocks, bytes] of interleaved blocks (an embedding lookup)."""
-    rows, blocks = qs.shape[0] // 8 * 8, qs.shape[1]
-    grouped = qs[:rows].view(-1, blocks, 8, *qs.shape[2:])
+    rows, grouped = _groups(qs)
     if rows == qs.shape[0]:
         return grouped[ids // 8, :, ids % 8]
     inside = ids < rows

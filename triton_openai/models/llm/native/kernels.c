@@ -295,6 +295,13 @@ static const atile_fn ATILES[2][2][2] = {
     {{Q4_A8_atile_avx2, Q4_A8_atile_vnni}, {Q4_A16_atile_avx2, Q4_A16_atile_vnni}},
 };
 
+/* Row n's first block in interleaved blocks (the layout at the top of this file): inside its group
+ * of 8, its next block is 8 blocks on; past the last group, the next one. */
+static inline const uint8_t *row_blocks(const uint8_t *qs, int64_t n, int64_t N, int64_t row_bytes,
+                                        int64_t block_bytes) {
+    return n < N / 8 * 8 ? qs + (n & ~7) * row_bytes + (n & 7) * block_bytes : qs + n * row_bytes;
+}
+
 /* y[M, N] (row stride ldy) = x[M, K] @ W^T. W: blocks qs [N, K/32, bytes] (interleaved by groups of
  * 8 rows, as the top of this file says) with scales wd and
  * minimums wm [N, K/32] (wm NULL for Q8_0), and the same transposed by groups of 8 rows, wdT and
@@ -328,7 +335,7 @@ static void matmul_team(const float *x, int64_t M, int64_t K, const uint8_t *qs,
             for (int64_t n = 0; n < N8; n += 2) {
                 float out[16];
                 for (int64_t m = 0; m < rows8; m += 8) {
-                    atile(qs + (n & ~7) * row_bytes + (n & 7) * block_bytes, wd + n * nb, wm_or_wd + n * nb, nb,
+                    atile(row_blocks(qs, n, N, row_bytes, block_bytes), wd + n * nb, wm_or_wd + n * nb, nb,
                           xq + m * K * abytes, K, xdT + m * nb, xsT + m * nb, out);
                     for (int r = 0; r < 8; r++) {
                         y[(m + r) * ldy + n] = out[r];
@@ -350,9 +357,8 @@ static void matmul_team(const float *x, int64_t M, int64_t K, const uint8_t *qs,
 #pragma omp for schedule(static)
         for (int64_t n = N8; n < N; n++) {
             /* a row of an interleaved group (without AVX2, every row is done here), or one past them */
-            const int grouped = n < N / 8 * 8;
-            const uint8_t *row = grouped ? qs + (n & ~7) * row_bytes + (n & 7) * block_bytes : qs + n * row_bytes;
-            const int64_t step = grouped ? 8 * block_bytes : block_bytes;
+            const uint8_t *row = row_blocks(qs, n, N, row_bytes, block_bytes);
+            const int64_t step = n < N / 8 * 8 ? 8 * block_bytes : block_bytes;
             for (int64_t m = 0; m < M; m++) {
                 const void *xm = xq + m * K * abytes;
                 y[m * ldy + n] = lv ? canonical_fma(row, step, wd + n * nb, wm_or_wd + n * nb, xm, xd + m * nb,
